@@ -1,1 +1,5 @@
-fn main() {}
+//! The `tombstone` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    tombstone::cli::main()
+}

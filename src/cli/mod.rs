@@ -1,0 +1,44 @@
+//! The command line: one file per subcommand, each with its own argument
+//! struct and `run`.
+
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A PostgreSQL proxy that turns deletes into soft deletes, hides deleted
+/// rows, and keeps an audit trail.
+#[derive(Debug, Parser)]
+#[command(name = "tombstone", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve(serve::ServeArgs),
+}
+
+/// Parses the arguments and runs the subcommand; the exit code says how it
+/// went (0 ok, 2 bad configuration or arguments, 1 anything else).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tombstone: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,69 @@
+//! `tombstone serve`: load the config, bind, proxy until SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::Config;
+use crate::server::{self, Shared};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Path to rules.toml.
+    #[arg(long, short, default_value = "rules.toml", env = "TOMBSTONE_CONFIG")]
+    config: PathBuf,
+}
+
+pub async fn run(args: ServeArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::logging::init(&config.log);
+    let shared = match Shared::from_config(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(config.listen.address).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "tombstone: listen.address: cannot listen on {}: {e}",
+                config.listen.address
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("tombstone: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        listen = %config.listen.address,
+        upstream = %shared.upstream.address(),
+        tls = config.listen.tls.is_some(),
+        "tombstone listening"
+    );
+    let stop = async {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    };
+    server::serve(listener, shared, config.listen.shutdown_grace, stop).await;
+    ExitCode::SUCCESS
+}

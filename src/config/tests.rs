@@ -1,0 +1,114 @@
+//! Parsing and validation of `rules.toml`: every error names its key.
+
+use std::time::Duration;
+
+use super::*;
+
+fn err(text: &str) -> String {
+    match Config::parse(text) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.listen.address.to_string(), "127.0.0.1:6432");
+    assert_eq!(c.upstream.host, "127.0.0.1");
+    assert_eq!(c.upstream.port, 5432);
+    assert_eq!(c.upstream.tls, UpstreamTlsMode::Disable);
+    assert_eq!(c.timeouts.connect, Duration::from_secs(5));
+    assert_eq!(c.timeouts.idle, None);
+    assert_eq!(c.log.format, LogFormat::Human);
+}
+
+#[test]
+fn full_file_parses() {
+    let c = Config::parse(
+        r#"
+        [listen]
+        address = "0.0.0.0:7000"
+        max_message_bytes = 4096
+        shutdown_grace = "2s"
+        [upstream]
+        host = "db.internal"
+        port = 5433
+        tls = "require"
+        [timeouts]
+        connect = "750ms"
+        startup = "10s"
+        idle = "5m"
+        [log]
+        format = "json"
+        level = "tombstone=debug"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.listen.address.port(), 7000);
+    assert_eq!(c.listen.shutdown_grace, Duration::from_secs(2));
+    assert_eq!(c.upstream.tls, UpstreamTlsMode::Require);
+    assert_eq!(c.timeouts.connect, Duration::from_millis(750));
+    assert_eq!(c.timeouts.idle, Some(Duration::from_secs(300)));
+    assert_eq!(c.log.format, LogFormat::Json);
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = err("[upstream]\nhots = \"x\"\n");
+    assert!(e.contains("hots"), "{e}");
+    let e = err("[listn]\naddress = \"127.0.0.1:1\"\n");
+    assert!(e.contains("listn"), "{e}");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    for (text, key) in [
+        ("[upstream]\nport = \"five\"\n", "upstream.port"),
+        ("[upstream]\nport = 70000\n", "upstream.port"),
+        ("[upstream]\nport = 0\n", "upstream.port"),
+        ("[upstream]\ntls = \"sometimes\"\n", "upstream.tls"),
+        ("[upstream]\nhost = \"\"\n", "upstream.host"),
+        ("[listen]\naddress = \"nowhere\"\n", "listen.address"),
+        (
+            "[listen]\nmax_message_bytes = 10\n",
+            "listen.max_message_bytes",
+        ),
+        ("[timeouts]\nconnect = \"soon\"\n", "timeouts.connect"),
+        ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[log]\nlevel = \"[[[\"\n", "log.level"),
+        (
+            "[listen.tls]\ncert_file = \"/nonexistent.crt\"\nkey_file = \"/nonexistent.key\"\n",
+            "listen.tls.cert_file",
+        ),
+        (
+            "[listen.tls]\ncert_file = \"/etc/hostname\"\n",
+            "listen.tls",
+        ),
+        (
+            "[upstream]\nca_file = \"/nonexistent.pem\"\n",
+            "upstream.ca_file",
+        ),
+    ] {
+        let e = err(text);
+        assert!(e.contains(key), "error for {text:?} should name {key}: {e}");
+    }
+}
+
+#[test]
+fn syntax_error_is_reported() {
+    let e = err("[listen\n");
+    assert!(e.contains("line 1"), "{e}");
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let e = Config::load(std::path::Path::new("/nonexistent/rules.toml")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/rules.toml"), "{e}");
+}
+
+#[test]
+fn example_rules_toml_parses() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules.toml");
+    Config::load(&path).unwrap();
+}

@@ -1,0 +1,16 @@
+//! tombstone: a PostgreSQL wire-protocol proxy that gives unmodified
+//! applications soft delete, restore and an audit trail.
+//!
+//! See `ARCHITECTURE.md` for the map; data flows
+//! `server` → `session` → `wire`, with `upstream` for the server side.
+
+pub mod cancel;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod server;
+pub mod session;
+pub mod stream;
+pub mod tls;
+pub mod upstream;
+pub mod wire;

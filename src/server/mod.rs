@@ -1,0 +1,45 @@
+//! The server: what every session shares, the accept loop, and shutdown.
+
+mod listener;
+pub mod shutdown;
+
+use std::sync::Arc;
+
+use tokio_rustls::TlsAcceptor;
+
+use crate::cancel::CancelRegistry;
+use crate::config::{Config, TimeoutsConfig};
+use crate::tls::{self, TlsError};
+use crate::upstream::Upstream;
+use crate::wire::Limits;
+
+pub use listener::serve;
+pub use shutdown::{Phase, ShutdownSignal};
+
+/// Everything sessions share, built once from the config.
+pub struct Shared {
+    /// Present when `[listen.tls]` is configured.
+    pub tls_acceptor: Option<TlsAcceptor>,
+    pub upstream: Upstream,
+    pub cancels: CancelRegistry,
+    /// Limits on what clients send.
+    pub client_limits: Limits,
+    pub timeouts: TimeoutsConfig,
+}
+
+impl Shared {
+    /// Builds the shared state; fails on unreadable certificates.
+    pub fn from_config(config: &Config) -> Result<Arc<Shared>, TlsError> {
+        let tls_acceptor = config.listen.tls.as_ref().map(tls::acceptor).transpose()?;
+        let upstream_tls = tls::upstream(&config.upstream)?;
+        Ok(Arc::new(Shared {
+            tls_acceptor,
+            upstream: Upstream::new(&config.upstream, upstream_tls, config.timeouts.connect),
+            cancels: CancelRegistry::default(),
+            client_limits: Limits {
+                max_message: config.listen.max_message_bytes,
+            },
+            timeouts: config.timeouts.clone(),
+        }))
+    }
+}

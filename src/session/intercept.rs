@@ -1,0 +1,80 @@
+//! The seams where SQL rewriting plugs into a session.
+//!
+//! Every Query and Parse a client sends passes through
+//! [`FrontendIntercept::statement`]; every CommandComplete and
+//! RowDescription the server sends passes through
+//! [`BackendIntercept::reply`]. The two halves run in the two directions of
+//! the relay, so they are separate values; a rewriter that must tell the
+//! reply side what to change gives both halves a shared queue.
+//!
+//! [`PassThrough`] changes nothing: the proxy is then invisible.
+
+use crate::wire::{Frame, tag};
+
+/// What to send to the server for one client message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// The message as received, byte for byte.
+    Forward(Frame),
+    /// These messages instead (none: swallow it).
+    Replace(Vec<Frame>),
+}
+
+/// What to send to the client for one server message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// The message as received, byte for byte.
+    Forward(Frame),
+    /// These messages instead (none: the client must not see it).
+    Replace(Vec<Frame>),
+}
+
+/// The client-to-server half.
+pub trait FrontendIntercept: Send {
+    /// Every Query and Parse.
+    fn statement(&mut self, frame: Frame) -> Outbound {
+        Outbound::Forward(frame)
+    }
+
+    /// Every other message (Bind, Describe, Execute, Sync, CopyData…), so
+    /// that a rewriter can follow the extended protocol's state.
+    fn other(&mut self, frame: Frame) -> Outbound {
+        Outbound::Forward(frame)
+    }
+
+    /// Routes one message to [`Self::statement`] or [`Self::other`].
+    fn on_message(&mut self, frame: Frame) -> Outbound {
+        match frame.tag() {
+            tag::QUERY | tag::PARSE => self.statement(frame),
+            _ => self.other(frame),
+        }
+    }
+}
+
+/// The server-to-client half.
+pub trait BackendIntercept: Send {
+    /// Every CommandComplete and RowDescription.
+    fn reply(&mut self, frame: Frame) -> Inbound {
+        Inbound::Forward(frame)
+    }
+
+    /// Every other message (DataRow, ParseComplete, ReadyForQuery…).
+    fn other(&mut self, frame: Frame) -> Inbound {
+        Inbound::Forward(frame)
+    }
+
+    /// Routes one message to [`Self::reply`] or [`Self::other`].
+    fn on_message(&mut self, frame: Frame) -> Inbound {
+        match frame.tag() {
+            tag::COMMAND_COMPLETE | tag::ROW_DESCRIPTION => self.reply(frame),
+            _ => self.other(frame),
+        }
+    }
+}
+
+/// Forwards everything unchanged.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassThrough;
+
+impl FrontendIntercept for PassThrough {}
+impl BackendIntercept for PassThrough {}
