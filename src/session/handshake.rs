@@ -30,7 +30,14 @@ pub enum Opening {
 pub async fn open(tcp: TcpStream, shared: &Shared) -> Result<Opening, SessionError> {
     let mut client = FrameReader::new(Stream::Plain(tcp), shared.client_limits);
     loop {
-        let packet = client.read_startup().await.map_err(SessionError::Client)?;
+        let packet = match client.read_startup().await {
+            Ok(p) => p,
+            Err(e) => {
+                let e = SessionError::Client(e);
+                super::tell_client(&mut client, e.client_error()).await;
+                return Err(e);
+            }
+        };
         match packet {
             None => return Ok(Opening::Closed),
             Some(StartupPacket::SslRequest) if !client.get_mut().is_tls() => {

@@ -1,0 +1,52 @@
+//! `tombstone serve` refuses bad configuration with a message naming the
+//! key, and a missing file with one naming the file.
+
+use std::process::Command;
+
+fn serve_with(config: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unknown_key_stops_startup() {
+    let (code, err) = serve_with("[upstream]\nprot = 5432\n");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("prot"), "{err}");
+}
+
+#[test]
+fn bad_value_stops_startup_naming_the_key() {
+    let (code, err) = serve_with("[timeouts]\nconnect = \"forever\"\n");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("timeouts.connect"), "{err}");
+}
+
+#[test]
+fn missing_file_stops_startup() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+        .args(["serve", "--config", "/nonexistent/rules.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/rules.toml"));
+}
+
+#[test]
+fn port_in_use_names_listen_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (code, err) = serve_with(&format!("[listen]\naddress = \"127.0.0.1:{port}\"\n"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("listen.address"), "{err}");
+}

@@ -1,0 +1,284 @@
+//! Test harness shared by the integration tests: throwaway databases on the
+//! local PostgreSQL, a `tombstone serve` process on a free port, a private
+//! PostgreSQL cluster for authentication tests, and self-signed
+//! certificates.
+//!
+//! The server URL comes from `TOMBSTONE_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`).
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls};
+
+pub mod cluster;
+
+/// The admin URL of the PostgreSQL the tests run against.
+pub fn admin_url() -> String {
+    std::env::var("TOMBSTONE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// Host, port and user of [`admin_url`].
+pub fn admin_config() -> tokio_postgres::Config {
+    admin_url()
+        .parse()
+        .expect("TOMBSTONE_TEST_DATABASE_URL is not a valid URL")
+}
+
+pub fn upstream_host_port() -> (String, u16) {
+    let cfg = admin_config();
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    (host, cfg.get_ports().first().copied().unwrap_or(5432))
+}
+
+/// A name no other test run uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs psql against the admin URL with the given arguments.
+pub fn psql_admin(sql: &str) {
+    let status = Command::new("psql")
+        .arg(admin_url())
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .status()
+        .expect("psql not found: install postgresql-client");
+    assert!(status.success(), "psql failed: {sql}");
+}
+
+/// A database created for one test and dropped when it ends.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub fn new(prefix: &str) -> TestDb {
+        let name = unique_name(prefix);
+        psql_admin(&format!("CREATE DATABASE \"{name}\""));
+        TestDb { name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(admin_url())
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A running `tombstone serve`.
+pub struct Proxy {
+    pub port: u16,
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+}
+
+/// What goes into a test proxy's rules.toml besides the listen address.
+#[derive(Default)]
+pub struct ProxyOptions {
+    /// Extra TOML appended to the config (e.g. a `[listen.tls]` table).
+    pub extra_toml: String,
+    /// Upstream host and port; default: the test server's.
+    pub upstream: Option<(String, u16)>,
+    /// `[listen]` keys.
+    pub listen_toml: String,
+}
+
+impl Proxy {
+    pub fn start() -> Proxy {
+        Proxy::start_with(ProxyOptions::default())
+    }
+
+    pub fn start_with(opts: ProxyOptions) -> Proxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let (host, up_port) = opts.upstream.clone().unwrap_or_else(upstream_host_port);
+        let config = format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n{}\n[upstream]\nhost = \"{host}\"\nport = {up_port}\n{}\n",
+            opts.listen_toml, opts.extra_toml
+        );
+        let config_path = dir.path().join("rules.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = std::fs::File::create(dir.path().join("proxy.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "tombstone=debug,info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tombstone");
+        let proxy = Proxy {
+            port,
+            child: Some(child),
+            dir,
+        };
+        proxy.wait_listening();
+        proxy
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.addr()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("tombstone did not start listening:\n{}", self.log());
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The proxy's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+    }
+
+    /// A libpq-style connection string through the proxy.
+    pub fn conninfo(&self, db: &str) -> String {
+        let user = admin_config().get_user().unwrap_or("postgres").to_string();
+        format!(
+            "host=127.0.0.1 port={} user={user} dbname={db} sslmode=disable",
+            self.port
+        )
+    }
+
+    /// A `postgresql://` URL through the proxy.
+    pub fn url(&self, db: &str) -> String {
+        let user = admin_config().get_user().unwrap_or("postgres").to_string();
+        format!(
+            "postgresql://{user}@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// A tokio-postgres client through the proxy.
+    pub async fn connect(&self, db: &str) -> Client {
+        connect(&self.conninfo(db)).await
+    }
+
+    /// Sends `signal` (e.g. "TERM") to the proxy process.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits for the process to exit, returning its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Connects with tokio-postgres (no TLS) and drives the connection.
+pub async fn connect(conninfo: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {conninfo}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// The SQLSTATE of a tokio-postgres error.
+pub fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
+}
+
+/// A self-signed certificate for 127.0.0.1/localhost, written as PEM files.
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("generate certificate");
+    let cert_path = dir.join("server.crt");
+    let key_path = dir.join("server.key");
+    std::fs::File::create(&cert_path)
+        .and_then(|mut f| f.write_all(cert.cert.pem().as_bytes()))
+        .expect("write cert");
+    std::fs::File::create(&key_path)
+        .and_then(|mut f| f.write_all(cert.signing_key.serialize_pem().as_bytes()))
+        .expect("write key");
+    (cert_path, key_path)
+}
+
+/// Runs a program, returning (success, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
