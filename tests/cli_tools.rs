@@ -95,3 +95,71 @@ fn pgbench_in_every_protocol_mode_has_no_failures() {
         );
     }
 }
+
+#[test]
+fn large_objects_use_function_call_through_the_proxy() {
+    // psql's \lo_import and \lo_export use libpq's fast-path FunctionCall.
+    let db = TestDb::new("tools_lo");
+    let proxy = Proxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let output = dir.path().join("out.bin");
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&input, &payload).unwrap();
+    let script = format!(
+        "\\lo_import '{}'\nSELECT max(oid) AS lo FROM pg_largeobject_metadata \\gset\n\\lo_export :lo '{}'\n",
+        input.display(),
+        output.display()
+    );
+    let (ok, out, err) = run(Command::new("psql")
+        .arg(proxy.conninfo(&db.name))
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-c", "SELECT 1"])
+        .arg("-f")
+        .arg({
+            let f = dir.path().join("lo.sql");
+            std::fs::write(&f, script).unwrap();
+            f
+        }));
+    assert!(ok, "{out}{err}\n{}", proxy.log());
+    assert_eq!(std::fs::read(&output).unwrap(), payload);
+}
+
+#[test]
+fn latin1_client_encoding_bytes_survive() {
+    let db = TestDb::new("tools_latin1");
+    let proxy = Proxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.sql");
+    // 0xE9 is 'é' in LATIN1 and not valid UTF-8 on its own.
+    let mut script = b"CREATE TABLE l (v text);\nINSERT INTO l VALUES ('caf".to_vec();
+    script.extend_from_slice(&[0xE9]);
+    script.extend_from_slice(
+        b"');\nSELECT encode(convert_to(v, 'UTF8'), 'hex') FROM l;\nSELECT v FROM l;\n",
+    );
+    std::fs::write(&file, script).unwrap();
+    let out = Command::new("psql")
+        .arg(proxy.conninfo(&db.name))
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&file)
+        .env("PGCLIENTENCODING", "LATIN1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Stored as UTF-8 'é' (c3 a9), returned to the client as LATIN1 0xE9.
+    assert!(
+        out.stdout.windows(10).any(|w| w == b"636166c3a9"),
+        "{:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .windows(5)
+            .any(|w| w == [b'c', b'a', b'f', 0xE9, b'\n']),
+        "{:?}",
+        out.stdout
+    );
+}
