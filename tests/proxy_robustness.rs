@@ -217,3 +217,42 @@ async fn oversized_message_is_refused_with_08p01() {
     client.simple_query(&ok).await.unwrap();
     assert!(bystander.finish().await > 0);
 }
+
+#[tokio::test]
+async fn server_side_disconnect_closes_the_client_cleanly() {
+    let db = TestDb::new("robust_server_gone");
+    let proxy = Proxy::start();
+    let victim = proxy.connect(&db.name).await;
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let admin = common::connect(&common::admin_url()).await;
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    let e = victim.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        e.is_closed() || common::sqlstate(&e) == "57P01",
+        "expected the server's termination to reach the client: {e:?}"
+    );
+    // The proxy serves new sessions as before.
+    let next = proxy.connect(&db.name).await;
+    next.simple_query("SELECT 1").await.unwrap();
+}
+
+#[tokio::test]
+async fn unreachable_upstream_gives_the_client_an_error() {
+    let port = common::free_port();
+    let proxy = Proxy::start_with(common::ProxyOptions {
+        upstream: Some(("127.0.0.1".to_string(), port)),
+        ..Default::default()
+    });
+    let e = tokio_postgres::connect(&proxy.conninfo("postgres"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("connected to a server that does not exist");
+    assert_eq!(common::sqlstate(&e), "08001", "{e:?}");
+}
