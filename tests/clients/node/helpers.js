@@ -9,7 +9,7 @@ const DSN = process.env.TOMBSTONE_TEST_DSN || DEFAULT_DSN;
 const CONNECT_TIMEOUT_MS = 10000;
 // Every test and hook has this bound, so a proxy that stops answering fails
 // the run instead of hanging it.
-const TEST_TIMEOUT_MS = 60000;
+const TEST_TIMEOUT_MS = 30000;
 
 // A fresh lower-case identifier that needs no quoting.
 function uniq(prefix = 't') {

@@ -268,16 +268,24 @@ def test_pipeline_with_error_in_the_middle(aconn, table):
 
         # A batch whose middle statement fails: the ones after it in the
         # same batch are skipped, and the batch's implicit transaction is
-        # rolled back.
-        aconn.execute(insert, (10, "before error"), prepare=False)
-        aconn.execute(insert, (1, "duplicate"), prepare=False)
-        after = aconn.execute(insert, (11, "after error"), prepare=False)
+        # rolled back.  psycopg raises the error from whichever call first
+        # sees it come back: a later execute() or the sync().
+        batch = []
         with pytest.raises(errors.UniqueViolation):
+            batch.append(aconn.execute(insert, (10, "before error"), prepare=False))
+            batch.append(aconn.execute(insert, (1, "duplicate"), prepare=False))
+            batch.append(aconn.execute(insert, (11, "after error"), prepare=False))
             p.sync()
-        # The skipped statement got no result at all.
-        assert after.pgresult is None
-        with pytest.raises(psycopg.ProgrammingError):
-            after.fetchone()
+        if len(batch) == 3:
+            # Raised by sync(): the statement after the error got no result.
+            assert batch[2].pgresult is None
+            with pytest.raises(psycopg.ProgrammingError):
+                batch[2].fetchone()
+        else:
+            # Raised by the execute() after the error: the rest of the
+            # batch is aborted until the next sync.
+            with pytest.raises(errors.PipelineAborted):
+                p.sync()
 
         # The pipeline goes on after the error.
         aconn.execute(insert, (20, "next batch"), prepare=False)
