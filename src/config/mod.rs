@@ -5,9 +5,14 @@
 //! file is an error, never silent defaults. The parsed [`Config`] is passed
 //! down as a value (`Arc<Config>`); nothing reads it from a global.
 
+mod audit;
+mod cache;
+mod database;
 mod duration;
 mod listen;
 mod log;
+mod roles;
+mod soft_delete;
 mod timeouts;
 mod upstream;
 
@@ -15,8 +20,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use audit::{AuditConfig, AuditTableConfig};
+pub use cache::CacheConfig;
+pub use database::DatabaseConfig;
 pub use listen::{ListenConfig, ListenTls};
 pub use log::{LogConfig, LogFormat};
+pub use roles::RolesConfig;
+pub use soft_delete::{EdgeAction, EdgeConfig, SoftDeleteConfig};
 pub use timeouts::TimeoutsConfig;
 pub use upstream::{UpstreamConfig, UpstreamTlsMode};
 
@@ -36,6 +46,21 @@ pub struct Config {
     /// Log format and level.
     #[serde(default)]
     pub log: LogConfig,
+    /// The protected database and schema watching.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Which tables are protected and how cascades run.
+    #[serde(default)]
+    pub soft_delete: SoftDeleteConfig,
+    /// Bypass (admin) roles.
+    #[serde(default)]
+    pub roles: RolesConfig,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// The rewrite cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
 }
 
 /// Why a configuration could not be used. Every variant names the file and,
@@ -92,6 +117,10 @@ impl Config {
         self.listen.validate()?;
         self.upstream.validate()?;
         self.log.validate()?;
+        self.database.validate()?;
+        self.soft_delete.validate()?;
+        self.roles.validate()?;
+        self.audit.validate()?;
         Ok(())
     }
 }
@@ -119,6 +148,39 @@ impl ConfigError {
             },
             other => other,
         }
+    }
+}
+
+/// A plain SQL identifier: what tombstone splices into SQL unquoted.
+pub(crate) fn identifier(key: &str, value: &str) -> Result<(), ConfigError> {
+    let mut chars = value.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+        && value.len() <= 63;
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::key(
+            key,
+            format!(
+                "`{value}` must be a lower-case SQL identifier (a-z, 0-9, _), at most 63 bytes"
+            ),
+        ))
+    }
+}
+
+/// A `"schema.table"` name as PostgreSQL stores it (no quoting).
+pub(crate) fn qualified(key: &str, value: &str) -> Result<(String, String), ConfigError> {
+    match value.split_once('.') {
+        Some((schema, table))
+            if !schema.is_empty() && !table.is_empty() && !table.contains('.') =>
+        {
+            Ok((schema.to_string(), table.to_string()))
+        }
+        _ => Err(ConfigError::key(
+            key,
+            format!("`{value}` must be written \"schema.table\""),
+        )),
     }
 }
 

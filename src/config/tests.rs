@@ -112,3 +112,84 @@ fn example_rules_toml_parses() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules.toml");
     Config::load(&path).unwrap();
 }
+
+#[test]
+fn protection_tables_parse() {
+    let c = Config::parse(
+        r#"
+        [database]
+        url = "postgres://tombstone@127.0.0.1:5432/app"
+        refresh_interval = "10s"
+        [soft_delete]
+        column = "removed_at"
+        exclude = ["public.sessions"]
+        remove_edges = ["tasks_project_id_fkey"]
+        [soft_delete.columns]
+        "billing.invoices" = "voided_at"
+        [[soft_delete.add_edges]]
+        parent = "public.projects"
+        parent_columns = ["id"]
+        child = "public.notes"
+        child_columns = ["project_ref"]
+        on_delete = "set_null"
+        [roles]
+        bypass = ["tombstone_admin"]
+        [audit]
+        updates = false
+        retention = "90days"
+        [audit.tables."public.tasks"]
+        updates = true
+        [cache]
+        capacity = 5
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.database.name().as_deref(), Some("app"));
+    assert_eq!(c.database.refresh_interval, Some(Duration::from_secs(10)));
+    assert_eq!(c.soft_delete.column, "removed_at");
+    assert_eq!(c.soft_delete.add_edges[0].on_delete, EdgeAction::SetNull);
+    assert_eq!(c.roles.bypass, ["tombstone_admin"]);
+    assert!(c.audit.audits_updates("public.tasks"));
+    assert!(!c.audit.audits_updates("public.projects"));
+    assert!(c.audit.audits_inserts("public.projects"));
+    assert_eq!(c.audit.retention, Some(Duration::from_secs(90 * 86_400)));
+    assert_eq!(c.cache.capacity, 5);
+}
+
+#[test]
+fn protection_errors_name_their_key() {
+    for (text, key) in [
+        ("[database]\nurl = \"not a url ::\"\n", "database.url"),
+        (
+            "[database]\nurl = \"postgres://127.0.0.1\"\n",
+            "database.url",
+        ),
+        (
+            "[database]\nnotify_channel = \"Bad-Name\"\n",
+            "database.notify_channel",
+        ),
+        (
+            "[soft_delete]\ncolumn = \"Deleted At\"\n",
+            "soft_delete.column",
+        ),
+        (
+            "[soft_delete]\nexclude = [\"sessions\"]\n",
+            "soft_delete.exclude",
+        ),
+        (
+            "[[soft_delete.add_edges]]\nparent = \"public.a\"\nparent_columns = [\"id\"]\nchild = \"public.b\"\nchild_columns = []\n",
+            "soft_delete.add_edges[0].child_columns",
+        ),
+        (
+            "[[soft_delete.add_edges]]\nparent = \"public.a\"\nparent_columns = [\"id\"]\nchild = \"public.b\"\nchild_columns = [\"a\"]\non_delete = \"explode\"\n",
+            "soft_delete.add_edges[0].on_delete",
+        ),
+        ("[roles]\nbypass = \"admin\"\n", "roles.bypass"),
+        ("[audit]\ninserts = \"yes\"\n", "audit.inserts"),
+        ("[audit.tables.tasks]\ninserts = false\n", "audit.tables"),
+        ("[cache]\ncapacity = -1\n", "cache.capacity"),
+    ] {
+        let e = err(text);
+        assert!(e.contains(key), "error for {text:?} should name {key}: {e}");
+    }
+}

@@ -7,6 +7,7 @@ mod error;
 mod handshake;
 pub mod intercept;
 mod relay;
+pub mod replies;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

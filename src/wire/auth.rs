@@ -23,7 +23,7 @@ impl AuthRequest {
     pub fn of(frame: &Frame) -> Result<AuthRequest, WireError> {
         let body = frame.body();
         if body.len() < 4 {
-            return Err(WireError::BadStartup("short Authentication message".into()));
+            return Err(WireError::Malformed("short Authentication message".into()));
         }
         Ok(
             match i32::from_be_bytes([body[0], body[1], body[2], body[3]]) {
@@ -51,7 +51,7 @@ pub fn strip_channel_binding(frame: &Frame) -> Result<Option<Frame>, WireError> 
     let ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
     let mechanisms = match Authentication::decode(&mut buf, &ctx) {
         Ok(Some(Authentication::SASL(m))) => m,
-        _ => return Err(WireError::BadStartup("malformed AuthenticationSASL".into())),
+        _ => return Err(WireError::Malformed("malformed AuthenticationSASL".into())),
     };
     if !mechanisms.iter().any(|m| m.ends_with("-PLUS")) {
         return Ok(None);
@@ -63,7 +63,7 @@ pub fn strip_channel_binding(frame: &Frame) -> Result<Option<Frame>, WireError> 
     let mut out = BytesMut::new();
     Authentication::SASL(kept)
         .encode(&mut out)
-        .map_err(|e| WireError::BadStartup(e.to_string()))?;
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
     Ok(Some(Frame::from_raw(out.freeze())))
 }
 

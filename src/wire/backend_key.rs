@@ -23,7 +23,7 @@ impl BackendKey {
                 pid: k.pid,
                 secret: k.secret_key.to_bytes(),
             }),
-            _ => Err(WireError::BadStartup("malformed BackendKeyData".into())),
+            _ => Err(WireError::Malformed("malformed BackendKeyData".into())),
         }
     }
 
@@ -32,7 +32,7 @@ impl BackendKey {
         let msg = BackendKeyData::new(self.pid, SecretKey::Bytes(self.secret.clone()));
         let mut buf = BytesMut::new();
         msg.encode(&mut buf)
-            .map_err(|e| WireError::BadStartup(e.to_string()))?;
+            .map_err(|e| WireError::Malformed(e.to_string()))?;
         Ok(Frame::from_raw(buf.freeze()))
     }
 }

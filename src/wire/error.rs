@@ -9,8 +9,8 @@ pub enum WireError {
     TooLarge { len: i64, max: usize },
     #[error("invalid message length {0}")]
     BadLength(i64),
-    #[error("invalid startup packet: {0}")]
-    BadStartup(String),
+    #[error("{0}")]
+    Malformed(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

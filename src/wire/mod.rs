@@ -8,6 +8,7 @@
 mod auth;
 mod backend_key;
 mod error;
+pub mod extended;
 mod frame;
 mod reader;
 mod response;

@@ -44,13 +44,13 @@ impl StartupPacket {
                         pid: c.pid,
                         secret: c.secret_key.to_bytes(),
                     })),
-                    _ => Err(WireError::BadStartup("malformed CancelRequest".into())),
+                    _ => Err(WireError::Malformed("malformed CancelRequest".into())),
                 }
             }
             _ => {
                 let major = (code >> 16) as u16;
                 if major != 3 {
-                    return Err(WireError::BadStartup(format!(
+                    return Err(WireError::Malformed(format!(
                         "unsupported frontend protocol {}.{}: server supports 3.0 to 3.2",
                         major,
                         code & 0xffff
@@ -60,7 +60,7 @@ impl StartupPacket {
                 let startup = Startup::decode(&mut buf, &context())
                     .ok()
                     .flatten()
-                    .ok_or_else(|| WireError::BadStartup("malformed StartupMessage".into()))?;
+                    .ok_or_else(|| WireError::Malformed("malformed StartupMessage".into()))?;
                 Ok(StartupPacket::Startup {
                     raw,
                     parameters: startup.parameters.into_iter().collect(),
@@ -76,7 +76,7 @@ pub fn cancel_request(key: &BackendKey) -> Result<Bytes, WireError> {
     let mut buf = BytesMut::new();
     request
         .encode(&mut buf)
-        .map_err(|e| WireError::BadStartup(e.to_string()))?;
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
     Ok(buf.freeze())
 }
 
