@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod migrate;
 pub mod server;
 pub mod session;
 pub mod stream;

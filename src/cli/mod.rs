@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand, each with its own argument
 //! struct and `run`.
 
+mod database;
+mod migrate;
 mod serve;
 
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Run the proxy.
     Serve(serve::ServeArgs),
+    /// Print (or --apply) the DDL that creates the tombstone schema.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Parses the arguments and runs the subcommand; the exit code says how it
@@ -39,6 +43,7 @@ pub fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Migrate(args) => migrate::run(args).await,
         }
     })
 }

@@ -1,0 +1,72 @@
+//! The option every subcommand that needs a database shares.
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+
+/// `--database-url` (or `TOMBSTONE_DATABASE_URL`); failing that, the
+/// `database.url` of `--config`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL of the protected database.
+    #[arg(long, env = "TOMBSTONE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// rules.toml to read `database.url` and other settings from.
+    #[arg(long, short, env = "TOMBSTONE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    /// The config (defaults when no file is named) and the database URL.
+    pub fn resolve(&self) -> Result<(Config, String), String> {
+        let config = match &self.config {
+            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        let url = self
+            .database_url
+            .clone()
+            .or_else(|| config.database.url.clone())
+            .ok_or_else(|| "no database: pass --database-url, set TOMBSTONE_DATABASE_URL, or set database.url in --config".to_string())?;
+        Ok((config, url))
+    }
+}
+
+/// Connects with tokio-postgres, driving the connection in the background.
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", redact(url)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// A URL with its password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("host=h user=u"), "host=h user=u");
+    }
+}

@@ -1,0 +1,89 @@
+//! The `tombstone` schema: what `tombstone migrate` installs and what
+//! `serve` checks for at startup.
+//!
+//! Every step is idempotent (`IF NOT EXISTS`, `CREATE OR REPLACE`), so
+//! running the migration twice changes nothing; `apply` runs all steps in
+//! one transaction.
+
+mod audit;
+mod support;
+
+pub use audit::AUDIT_DDL;
+pub use support::{REFUSE_DDL, schema_change_trigger};
+
+use crate::config::Config;
+
+/// One named piece of DDL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: &'static str,
+    pub sql: String,
+}
+
+/// The steps that create or update the `tombstone` schema.
+pub fn plan(config: &Config) -> Vec<Step> {
+    vec![
+        Step {
+            name: "audit trail (tombstone.audit, monthly partitions)",
+            sql: AUDIT_DDL.to_string(),
+        },
+        Step {
+            name: "refusal function (tombstone.refuse)",
+            sql: REFUSE_DDL.to_string(),
+        },
+        Step {
+            name: "schema-change event trigger",
+            sql: schema_change_trigger(&config.database.notify_channel),
+        },
+    ]
+}
+
+/// The whole plan as one SQL script, as `migrate` prints it.
+pub fn script(steps: &[Step]) -> String {
+    let mut out = String::from("BEGIN;\n");
+    for step in steps {
+        out.push_str(&format!("\n-- {}\n{}\n", step.name, step.sql.trim()));
+    }
+    out.push_str("\nCOMMIT;\n");
+    out
+}
+
+/// Runs every step in one transaction.
+pub async fn apply(
+    client: &mut tokio_postgres::Client,
+    steps: &[Step],
+) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    for step in steps {
+        tx.batch_execute(&step.sql).await?;
+    }
+    tx.commit().await
+}
+
+/// Objects `serve` cannot work without; each missing one is named.
+pub async fn missing_objects(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<&'static str>, tokio_postgres::Error> {
+    const REQUIRED: [(&str, &str); 3] = [
+        (
+            "tombstone.audit",
+            "SELECT to_regclass('tombstone.audit') IS NOT NULL",
+        ),
+        (
+            "tombstone.refuse(text, text, text)",
+            "SELECT to_regprocedure('tombstone.refuse(text,text,text)') IS NOT NULL",
+        ),
+        (
+            "tombstone.ensure_audit_partitions(integer)",
+            "SELECT to_regprocedure('tombstone.ensure_audit_partitions(integer)') IS NOT NULL",
+        ),
+    ];
+    let mut missing = Vec::new();
+    for (name, check) in REQUIRED {
+        let present: bool = client.query_one(check, &[]).await?.get(0);
+        if !present {
+            missing.push(name);
+        }
+    }
+    Ok(missing)
+}
