@@ -284,8 +284,8 @@ impl<'a> Walker<'a> {
             .t
             .keyword_before(
                 i,
-                &[kw],
-                &["LATERAL", "ONLY", "SELECT", "DISTINCT", "ALL", "VALUES", "WITH", "RECURSIVE", "ROWS", "TABLE"],
+                &[kw, "TABLE"],
+                &["LATERAL", "ONLY", "SELECT", "DISTINCT", "ALL", "VALUES", "WITH", "RECURSIVE", "ROWS"],
             )
             .ok_or_else(fail)?;
         Ok(self.t.clause_end(k, Clause::From))
@@ -330,13 +330,21 @@ impl<'a> Walker<'a> {
             self.expr(field(s, k))?;
         }
         if int(s, "op") > 1 {
-            self.expr(field(s, "larg"))?;
-            return self.expr(field(s, "rarg"));
+            self.select(field(s, "larg"))?;
+            return self.select(field(s, "rarg"));
         }
         let from = list(s, "from_clause");
         let mut pending = Vec::new();
         for item in from {
             pending.extend(self.from_item(item)?);
+        }
+        // `TABLE t` takes no WHERE: spell it `SELECT * FROM t`.
+        if !pending.is_empty()
+            && let [item] = from
+            && let Some(i) = tree::min_location(item).and_then(|l| self.t.at(l))
+            && let Some(k) = self.t.prev(i).filter(|&k| self.t.is_kw(k, "TABLE"))
+        {
+            self.edits.replace(self.t.start_of(k), self.t.end_of(k), "SELECT * FROM");
         }
         for k in ["distinct_clause", "target_list", "where_clause", "group_clause", "having_clause", "window_clause", "values_lists"] {
             self.expr(field(s, k))?;
