@@ -63,8 +63,12 @@ pub fn check(sql: &str, expected: &str) {
 
 #[track_caller]
 pub fn check_with(sql: &str, expected: &str, session: &SessionContext) {
-    let snap = scenario();
-    let out = match rewrite(sql, &snap, session) {
+    check_in(&scenario(), sql, expected, session);
+}
+
+#[track_caller]
+pub fn check_in(snap: &SchemaSnapshot, sql: &str, expected: &str, session: &SessionContext) {
+    let out = match rewrite(sql, snap, session) {
         Ok(r) => r.sql.into_owned(),
         Err(e) => panic!("rewrite of {sql:?} failed: {e}"),
     };
