@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod migrate;
+pub mod rewrite;
+pub mod schema;
 pub mod server;
 pub mod session;
 pub mod stream;

@@ -3,6 +3,7 @@
 
 mod database;
 mod migrate;
+pub mod rewrite;
 mod serve;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print (or --apply) the DDL that creates the tombstone schema.
     Migrate(migrate::MigrateArgs),
+    /// Print what a statement becomes through tombstone.
+    Rewrite(rewrite::RewriteArgs),
 }
 
 /// Parses the arguments and runs the subcommand; the exit code says how it
@@ -44,6 +47,13 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Rewrite(args) => match rewrite::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tombstone: {e}");
+                    ExitCode::FAILURE
+                }
+            },
         }
     })
 }

@@ -4,7 +4,8 @@
 //! certificates.
 //!
 //! The server URL comes from `TOMBSTONE_TEST_DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`).
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Scenario databases are
+//! loaded from `tests/scenario` (a copy of `shared/scenario`).
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
+use tombstone::schema::{SchemaSnapshot, SnapshotOptions, ddl, load};
 
 pub mod cluster;
 
@@ -65,16 +67,89 @@ pub fn psql_admin(sql: &str) {
     assert!(status.success(), "psql failed: {sql}");
 }
 
-/// A database created for one test and dropped when it ends.
+/// `admin_url` with its database replaced by `name`.
+pub fn url_for(name: &str) -> String {
+    let base = admin_url();
+    let (head, tail) = match base.find('?') {
+        Some(q) => (&base[..q], &base[q..]),
+        None => (base.as_str(), ""),
+    };
+    let cut = head
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(head.len());
+    format!("{}/{}{}", &head[..cut], name, tail)
+}
+
+fn scenario_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("scenario")
+}
+
+/// Runs psql against `url`, failing the test on error.
+pub fn psql(url: &str, args: &[&str]) {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url])
+        .args(args)
+        .output()
+        .expect("psql must be installed to run the integration tests");
+    assert!(
+        out.status.success(),
+        "psql {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A database created for one test and dropped (with FORCE) when it ends.
 pub struct TestDb {
     pub name: String,
+    pub url: String,
 }
 
 impl TestDb {
+    /// An empty database.
     pub fn new(prefix: &str) -> TestDb {
         let name = unique_name(prefix);
         psql_admin(&format!("CREATE DATABASE \"{name}\""));
-        TestDb { name }
+        TestDb {
+            url: url_for(&name),
+            name,
+        }
+    }
+
+    /// A database loaded with the scenario (`projects` projects) and the
+    /// rewriter's tombstone schema.
+    pub fn create(tag: &str, projects: u32) -> TestDb {
+        let db = TestDb::new(&format!("tombstone_test_{tag}"));
+        let dir = scenario_dir();
+        let schema = dir.join("schema.sql");
+        let data = dir.join("data.sql");
+        psql(
+            &db.url,
+            &[
+                "-v",
+                &format!("projects={projects}"),
+                "-f",
+                schema.to_str().unwrap_or_default(),
+                "-f",
+                data.to_str().unwrap_or_default(),
+                "-c",
+                ddl::REWRITER_DDL,
+            ],
+        );
+        db
+    }
+
+    /// A direct (not proxied) connection.
+    pub async fn connect(&self) -> Client {
+        connect(&self.url).await
+    }
+
+    pub async fn snapshot(&self, client: &Client) -> SchemaSnapshot {
+        load::load(client, &SnapshotOptions::default())
+            .await
+            .expect("load snapshot")
     }
 }
 

@@ -1,0 +1,52 @@
+//! Rewriter errors: each maps to a SQLSTATE, a message and a hint, so the
+//! wire layer can answer with a proper ErrorResponse.
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RewriteError {
+    #[error("TRUNCATE of protected table {table} is not allowed")]
+    TruncateProtected { table: String },
+    #[error("{what} is refused: tombstone cannot check it for soft-deleted rows")]
+    FailClosed { what: String },
+    #[error("{what} is not supported by tombstone")]
+    Unsupported { what: String },
+    #[error("statement of {size} bytes exceeds tombstone's limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("statement too complex for tombstone's parser: {detail}")]
+    TooComplex { detail: String },
+    #[error("{message}")]
+    Syntax { message: String },
+}
+
+impl RewriteError {
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            RewriteError::TruncateProtected { .. } | RewriteError::FailClosed { .. } => "42501",
+            RewriteError::Unsupported { .. } => "0A000",
+            RewriteError::TooLarge { .. } => "54000",
+            RewriteError::TooComplex { .. } => "54001",
+            RewriteError::Syntax { .. } => "42601",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            RewriteError::TruncateProtected { .. } => Some(
+                "Protected tables keep soft-deleted rows; use DELETE, or a purge/erase run by tombstone.",
+            ),
+            RewriteError::FailClosed { .. } => Some(
+                "Statements naming a protected table must be plain SQL tombstone can rewrite; run this as a bypass role.",
+            ),
+            RewriteError::Unsupported { .. } => {
+                Some("Rewrite the statement, or run it as a bypass role.")
+            }
+            RewriteError::TooLarge { .. } | RewriteError::TooComplex { .. } => {
+                Some("Split the statement or reduce its nesting.")
+            }
+            RewriteError::Syntax { .. } => None,
+        }
+    }
+}

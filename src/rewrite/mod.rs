@@ -1,0 +1,233 @@
+//! The SQL rewriter: statement text + schema snapshot + session → the text to
+//! send upstream and a plan for adjusting the reply. Pure: no I/O, no
+//! globals. Only `parse` touches the parser library.
+
+pub mod cascade;
+mod delete;
+pub mod edits;
+pub mod error;
+pub mod parse;
+mod reads;
+mod statements;
+pub mod tokens;
+pub mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+pub use error::RewriteError;
+
+use crate::schema::SchemaSnapshot;
+use parse::ParseError;
+use reads::Walker;
+use tokens::Tokens;
+
+/// Which rows a bypass session sees (`SET tombstone.visibility`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Visibility {
+    /// Live rows only (what normal sessions always get).
+    #[default]
+    Active,
+    /// Soft-deleted rows only (the trash).
+    Deleted,
+    /// Everything.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    #[default]
+    Normal,
+    Bypass {
+        visibility: Visibility,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longer statements that may name a protected table are refused (54000).
+    pub max_statement_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_statement_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What the rewriter needs to know about the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionContext {
+    pub role: Role,
+    /// Login user, for `"$user"` in the search path.
+    pub user: String,
+    /// `search_path` entries as PostgreSQL lists them (unquoted names,
+    /// `$user` allowed).
+    pub search_path: Vec<String>,
+    /// Actor for operations; `None`: `tombstone.actor` setting, else
+    /// `session_user`, evaluated by the database.
+    pub actor: Option<String>,
+    pub limits: Limits,
+}
+
+impl SessionContext {
+    /// A normal session with the default `"$user", public` search path.
+    pub fn normal(user: &str) -> SessionContext {
+        SessionContext {
+            role: Role::Normal,
+            user: user.to_string(),
+            search_path: vec!["$user".to_string(), "public".to_string()],
+            actor: None,
+            limits: Limits::default(),
+        }
+    }
+
+    fn resolved_search_path(&self) -> Vec<String> {
+        self.search_path
+            .iter()
+            .map(|s| {
+                if s == "$user" {
+                    self.user.clone()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the wire layer must change in the reply to one statement.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ReplyPlan {
+    /// Forward the reply as is.
+    #[default]
+    Unchanged,
+    /// Rename the command tag's verb, keeping the count:
+    /// `UPDATE 3` → `DELETE 3`. Row descriptions and rows are already what
+    /// the client expects (also for `Describe`).
+    RenameTag {
+        from: &'static str,
+        to: &'static str,
+    },
+    /// `EXECUTE name`: apply the plan recorded when `name` was prepared
+    /// with SQL `PREPARE` (see [`StatementPlan::prepared`]).
+    AsPrepared { name: String },
+}
+
+/// The plan for one statement of the input, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatementPlan {
+    pub reply: ReplyPlan,
+    /// `PREPARE name AS …`: remember `(name, plan)` for later `EXECUTE`.
+    pub prepared: Option<(String, ReplyPlan)>,
+}
+
+/// The result of rewriting a query string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewritten<'a> {
+    /// The text to send upstream; borrowed when nothing changed.
+    pub sql: Cow<'a, str>,
+    /// One plan per statement when any statement needs reply changes;
+    /// empty when every statement's reply is forwarded unchanged.
+    pub statements: Vec<StatementPlan>,
+}
+
+impl Rewritten<'_> {
+    pub fn is_unchanged(&self) -> bool {
+        matches!(self.sql, Cow::Borrowed(_)) && self.statements.is_empty()
+    }
+}
+
+/// Rewrite `sql` (one or more statements) for a session.
+///
+/// Text that cannot name a watched table comes back borrowed without being
+/// parsed. Syntax errors in such text are left for PostgreSQL to report;
+/// syntax errors in text that may name a protected table are returned as
+/// [`RewriteError::Syntax`] (42601) so that nothing unparsed reaches a
+/// protected table.
+pub fn rewrite<'a>(
+    sql: &'a str,
+    snapshot: &SchemaSnapshot,
+    session: &SessionContext,
+) -> Result<Rewritten<'a>, RewriteError> {
+    if !snapshot.may_mention_watched(sql) && !mentions_execute(sql) {
+        return Ok(Rewritten {
+            sql: Cow::Borrowed(sql),
+            statements: Vec::new(),
+        });
+    }
+    if sql.len() > session.limits.max_statement_bytes {
+        return Err(RewriteError::TooLarge {
+            size: sql.len(),
+            limit: session.limits.max_statement_bytes,
+        });
+    }
+    let result = parse::on_big_stack(|| rewrite_parsed(sql, snapshot, session));
+    match result {
+        Some(r) => r,
+        None => Err(RewriteError::TooComplex {
+            detail: "the parser thread failed".into(),
+        }),
+    }
+}
+
+fn mentions_execute(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    b.windows(7).any(|w| w.eq_ignore_ascii_case(b"execute"))
+}
+
+fn rewrite_parsed<'a>(
+    sql: &'a str,
+    snapshot: &SchemaSnapshot,
+    session: &SessionContext,
+) -> Result<Rewritten<'a>, RewriteError> {
+    let parsed = match parse::parse(sql) {
+        Ok(p) => p,
+        Err(ParseError::Syntax(message)) => {
+            if snapshot.may_mention_watched(sql) {
+                return Err(RewriteError::Syntax { message });
+            }
+            return Ok(Rewritten {
+                sql: Cow::Borrowed(sql),
+                statements: Vec::new(),
+            });
+        }
+        Err(ParseError::TooComplex(detail)) => return Err(RewriteError::TooComplex { detail }),
+    };
+    let mut walker = Walker {
+        sql,
+        t: Tokens::new(&parsed.tokens, sql),
+        snap: snapshot,
+        session,
+        search_path: session.resolved_search_path(),
+        edits: edits::Edits::default(),
+        scopes: Vec::new(),
+        handled: HashSet::new(),
+        plans: Vec::new(),
+    };
+    let mut plans = Vec::with_capacity(parsed.statements.len());
+    for stmt in &parsed.statements {
+        plans.push(walker.statement(&stmt.tree, stmt.start, stmt.end)?);
+    }
+    let statements = if plans.iter().all(|p| *p == StatementPlan::default()) {
+        Vec::new()
+    } else {
+        plans
+    };
+    if walker.edits.is_empty() {
+        return Ok(Rewritten {
+            sql: Cow::Borrowed(sql),
+            statements,
+        });
+    }
+    let text = walker.render(0, sql.len())?;
+    Ok(Rewritten {
+        sql: Cow::Owned(text),
+        statements,
+    })
+}

@@ -1,0 +1,149 @@
+//! The only module that touches `pg_query` (libpg_query, PostgreSQL's own
+//! grammar). It turns SQL text into statements as a generic tree
+//! (`serde_json::Value`, node names as keys) plus scanner tokens with exact
+//! byte offsets. Everything else in the rewriter sees only these types.
+
+use serde_json::Value;
+
+/// One scanner token with its byte range in the SQL text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tok {
+    pub start: usize,
+    pub end: usize,
+    pub kind: TokKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokKind {
+    /// A keyword, upper case, without the grammar's `_P` suffix.
+    Keyword(&'static str),
+    /// A single character token such as `(`, `)`, `,`, `;`, `.`.
+    Char(u8),
+    Ident,
+    Comment,
+    Other,
+}
+
+/// One top-level statement: its tree (e.g. `{"SelectStmt": {…}}`) and byte
+/// range (including leading whitespace/comments after the previous `;`).
+#[derive(Clone, Debug)]
+pub struct RawStatement {
+    pub tree: Value,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    pub statements: Vec<RawStatement>,
+    pub tokens: Vec<Tok>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The grammar rejected the text; PostgreSQL's message.
+    Syntax(String),
+    /// Nesting too deep for the parser or its tree encoding.
+    TooComplex(String),
+}
+
+/// Parse and scan `sql`. Deep recursion inside: call on a big stack
+/// ([`on_big_stack`]).
+pub fn parse(sql: &str) -> Result<Parsed, ParseError> {
+    let result = pg_query::parse(sql, 0).map_err(classify)?;
+    let scanned = pg_query::scan(sql).map_err(classify)?;
+    let tokens = scanned
+        .tokens
+        .iter()
+        .map(|t| Tok {
+            start: usize::try_from(t.start).unwrap_or(0),
+            end: usize::try_from(t.end).unwrap_or(0),
+            kind: token_kind(t.token, t.keyword_kind),
+        })
+        .collect();
+    let mut statements = Vec::with_capacity(result.protobuf.stmts.len());
+    for raw in &result.protobuf.stmts {
+        let start = usize::try_from(raw.stmt_location).unwrap_or(0);
+        let end = match usize::try_from(raw.stmt_len).unwrap_or(0) {
+            0 => sql.len(),
+            len => start + len,
+        };
+        let tree = match &raw.stmt {
+            Some(node) => serde_json::to_value(node)
+                .map_err(|e| ParseError::TooComplex(e.to_string()))?
+                .get("node")
+                .cloned()
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        statements.push(RawStatement { tree, start, end });
+    }
+    Ok(Parsed { statements, tokens })
+}
+
+/// Scanner tokens only (for fragments such as a DO body check).
+pub fn scan(sql: &str) -> Result<Vec<Tok>, ParseError> {
+    let scanned = pg_query::scan(sql).map_err(classify)?;
+    Ok(scanned
+        .tokens
+        .iter()
+        .map(|t| Tok {
+            start: usize::try_from(t.start).unwrap_or(0),
+            end: usize::try_from(t.end).unwrap_or(0),
+            kind: token_kind(t.token, t.keyword_kind),
+        })
+        .collect())
+}
+
+fn classify(e: pg_query::Error) -> ParseError {
+    match e {
+        pg_query::Error::Decode(d) => ParseError::TooComplex(d.to_string()),
+        other => {
+            let msg = match other {
+                pg_query::Error::Parse(m) | pg_query::Error::Scan(m) => m,
+                o => o.to_string(),
+            };
+            if msg.contains("stack depth") || msg.contains("too deep") {
+                ParseError::TooComplex(msg)
+            } else {
+                ParseError::Syntax(msg)
+            }
+        }
+    }
+}
+
+fn token_kind(token: i32, keyword_kind: i32) -> TokKind {
+    use pg_query::protobuf::Token;
+    if keyword_kind != 0 {
+        if let Ok(t) = Token::try_from(token) {
+            let name = t.as_str_name();
+            return TokKind::Keyword(name.strip_suffix("_P").unwrap_or(name));
+        }
+        return TokKind::Other;
+    }
+    if (0..256).contains(&token) {
+        return TokKind::Char(token as u8);
+    }
+    match Token::try_from(token) {
+        Ok(Token::Ident) => TokKind::Ident,
+        Ok(Token::SqlComment) | Ok(Token::CComment) => TokKind::Comment,
+        _ => TokKind::Other,
+    }
+}
+
+/// Stack size for parsing and rewriting: libpg_query and the tree walks
+/// recurse once per nesting level.
+pub const PARSER_STACK: usize = 64 << 20;
+
+/// Run `f` on a fresh thread with a [`PARSER_STACK`] stack and wait for it.
+/// `None` if the thread could not start or panicked.
+pub fn on_big_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Option<R> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("tombstone-parse".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, f)
+            .ok()?;
+        handle.join().ok()
+    })
+}

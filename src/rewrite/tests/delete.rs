@@ -1,0 +1,295 @@
+//! DELETE: soft delete with cascades, on a small schema whose output fits
+//! on a screen, plus properties on the scenario schema.
+
+use super::*;
+use crate::rewrite::ReplyPlan;
+
+/// `parent` ← `child` (CASCADE) ← `grandchild` (CASCADE); `nullable` (SET
+/// NULL), `blocker` (RESTRICT), `plain` (CASCADE, unprotected).
+fn small() -> SchemaSnapshot {
+    use FkAction::*;
+    let ts = "deleted_at timestamp with time zone";
+    let cat = Catalog::default()
+        .table("public.parent", &["id bigint", "name text", ts], &["id"])
+        .table(
+            "public.child",
+            &["id bigint", "parent_id bigint", ts],
+            &["id"],
+        )
+        .table(
+            "public.nullable",
+            &["id bigint", "parent_id bigint", ts],
+            &["id"],
+        )
+        .table("public.plain", &["parent_id bigint"], &[])
+        .table("public.lonely", &["id bigint", ts], &["id"])
+        .fk(
+            "child_fk",
+            "child",
+            &["parent_id"],
+            "parent",
+            &["id"],
+            Cascade,
+        )
+        .fk(
+            "nullable_fk",
+            "nullable",
+            &["parent_id"],
+            "parent",
+            &["id"],
+            SetNull,
+        )
+        .fk(
+            "plain_fk",
+            "plain",
+            &["parent_id"],
+            "parent",
+            &["id"],
+            Cascade,
+        );
+    SchemaSnapshot::build(cat, &SnapshotOptions::default())
+}
+
+const OP: &str = "tombstone_op AS (INSERT INTO tombstone.operations (table_schema, table_name, actor) SELECT 'public', 'lonely', coalesce(nullif(current_setting('tombstone.actor', true), ''), session_user) WHERE EXISTS (SELECT 1 FROM tombstone_target) RETURNING id),\n     tombstone_rows AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk, old_values) SELECT tombstone_op.id, 'public', 'lonely', 'soft_delete', t.tombstone_pk, NULL::jsonb FROM tombstone_op, (SELECT DISTINCT tombstone_pk FROM tombstone_target) t)";
+
+fn lonely(target_where: &str, outer: &str) -> String {
+    format!(
+        "WITH tombstone_target AS (SELECT {k} FROM {target_where} FOR UPDATE OF {lock}),\n     {OP}\n{outer}",
+        k = "lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk",
+        lock = "lonely",
+    )
+}
+
+#[test]
+fn delete_without_children() {
+    let s = small();
+    check_in(
+        &s,
+        "DELETE FROM lonely WHERE id = $1",
+        &lonely(
+            "lonely WHERE (id = $1) AND lonely.deleted_at IS NULL",
+            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = $1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+        ),
+        &session(),
+    );
+    check_in(
+        &s,
+        "DELETE FROM lonely",
+        &lonely(
+            "lonely WHERE lonely.deleted_at IS NULL",
+            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+        ),
+        &session(),
+    );
+    check_in(
+        &s,
+        "/* c */ DELETE FROM lonely WHERE id = 1 /*actor='x'*/",
+        &format!(
+            "/* c */ {} /*actor='x'*/",
+            lonely(
+                "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
+                "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            )
+        ),
+        &session(),
+    );
+    check_in(
+        &s,
+        "DELETE FROM lonely WHERE id = 1 RETURNING *",
+        &lonely(
+            "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
+            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING lonely.id, NULL::timestamp with time zone AS deleted_at",
+        ),
+        &session(),
+    );
+    check_in(
+        &s,
+        "DELETE FROM lonely WHERE id = 1 RETURNING id, deleted_at, deleted_at AS d, coalesce(deleted_at, now())",
+        &lonely(
+            "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
+            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id, NULL::timestamp with time zone AS deleted_at, (NULL::timestamp with time zone) AS d, coalesce((NULL::timestamp with time zone), now())",
+        ),
+        &session(),
+    );
+}
+
+#[test]
+fn delete_with_alias_only_and_using() {
+    let s = small();
+    let k = "l.id AS tombstone_k1, jsonb_build_object('id', l.id) AS tombstone_pk";
+    let op = OP;
+    check_in(
+        &s,
+        "DELETE FROM ONLY lonely AS l WHERE l.id = 1",
+        &format!(
+            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE ONLY lonely AS l SET deleted_at = now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+        ),
+        &session(),
+    );
+    check_in(
+        &s,
+        "DELETE FROM lonely l USING parent p WHERE p.id = l.id",
+        &format!(
+            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE lonely l SET deleted_at = now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+        ),
+        &session(),
+    );
+    check_in(
+        &s,
+        "WITH x AS (SELECT 1 AS id) DELETE FROM lonely WHERE id IN (SELECT id FROM x)",
+        &format!(
+            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {op}\n UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1"
+        ),
+        &session(),
+    );
+}
+
+#[test]
+fn cascade_set_null_and_unprotected_children() {
+    let s = small();
+    let out = rewrite("DELETE FROM parent WHERE id = 7", &s, &session()).unwrap();
+    let sql = out.sql.as_ref();
+    assert!(sql.contains("tombstone_d1 AS (UPDATE public.child AS tombstone_c SET deleted_at = now() WHERE tombstone_c.deleted_at IS NULL AND (EXISTS (SELECT 1 FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1))"), "{sql}");
+    assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL RETURNING jsonb_build_object('id', tombstone_c.id) AS tombstone_pk, jsonb_build_object('parent_id', tombstone_p.tombstone_k1) AS tombstone_old)"), "{sql}");
+    assert!(
+        !sql.contains("public.plain"),
+        "unprotected CASCADE child left alone: {sql}"
+    );
+    assert_eq!(
+        out.statements[0].reply,
+        ReplyPlan::RenameTag {
+            from: "UPDATE",
+            to: "DELETE"
+        }
+    );
+    assert!(pg_query::parse(sql, 0).is_ok());
+}
+
+#[test]
+fn scenario_deletes_parse_and_rename_the_tag() {
+    let snap = scenario();
+    for sql in [
+        "DELETE FROM projects WHERE id = 1",
+        "DELETE FROM projects WHERE id = $1 RETURNING id, name",
+        "DELETE FROM public.tasks WHERE project_id = $1 AND done",
+        "DELETE FROM billing.invoices WHERE amount_cents > 1000",
+        "DELETE FROM users WHERE email = $1",
+        "DELETE FROM teams t WHERE t.name LIKE 'Team%'",
+        "DELETE FROM categories WHERE id = 3",
+        "DELETE FROM team_members WHERE team_id = 1 AND user_id = $1",
+        "DELETE FROM comments USING tasks WHERE comments.task_id = tasks.id AND tasks.done",
+        "DELETE FROM document_versions dv WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = dv.document_id)",
+        "delete from TASKS where ID = 1",
+        "DELETE FROM tasks WHERE id IN (SELECT task_id FROM task_tags WHERE tag_id = 3)",
+    ] {
+        let out = rewrite(sql, &snap, &session()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert!(pg_query::parse(&out.sql, 0).is_ok(), "{}", out.sql);
+        assert_eq!(
+            out.statements[0].reply,
+            ReplyPlan::RenameTag {
+                from: "UPDATE",
+                to: "DELETE"
+            },
+            "{sql}"
+        );
+        assert!(out.sql.contains("tombstone_op"), "{sql}");
+        assert!(
+            !out.sql.contains("DELETE FROM"),
+            "no physical delete: {}",
+            out.sql
+        );
+    }
+}
+
+#[test]
+fn restrict_checks_and_projects_cascade() {
+    let snap = scenario();
+    let out = rewrite("DELETE FROM categories WHERE id = 1", &snap, &session()).unwrap();
+    assert!(
+        out.sql.contains(
+            "tombstone.fk_violation('categories', 'projects_category_id_fkey', 'projects', 'id'"
+        ),
+        "{}",
+        out.sql
+    );
+    let out = rewrite("DELETE FROM projects WHERE id = 1", &snap, &session()).unwrap();
+    for t in [
+        "project_members",
+        "tasks",
+        "documents",
+        "billing.invoices",
+        "comments",
+        "attachments",
+        "time_entries",
+        "document_versions",
+    ] {
+        assert!(
+            out.sql.contains(&format!(
+                "UPDATE {} AS tombstone_c SET deleted_at = now()",
+                if t.contains('.') {
+                    t.to_string()
+                } else {
+                    format!("public.{t}")
+                }
+            )),
+            "{t}"
+        );
+    }
+    assert!(!out.sql.contains("task_tags"));
+}
+
+#[test]
+fn deletes_refused_or_passed() {
+    refused(
+        "WITH d AS (DELETE FROM tasks RETURNING id) SELECT * FROM d",
+        "0A000",
+    );
+    refused("DELETE FROM tasks WHERE CURRENT OF c", "0A000");
+}
+
+#[test]
+fn delete_of_unprotected_tables() {
+    unchanged("DELETE FROM task_tags WHERE tag_id = 1");
+    check(
+        "DELETE FROM task_tags USING tasks WHERE task_tags.task_id = tasks.id AND tasks.id = 5",
+        "DELETE FROM task_tags USING tasks WHERE (task_tags.task_id = tasks.id AND tasks.id = 5) AND tasks.deleted_at IS NULL",
+    );
+    check(
+        "DELETE FROM task_tags WHERE task_id IN (SELECT id FROM tasks WHERE done)",
+        "DELETE FROM task_tags WHERE task_id IN (SELECT id FROM tasks WHERE (done) AND tasks.deleted_at IS NULL)",
+    );
+}
+
+#[test]
+fn prepare_and_execute_carry_the_plan() {
+    let snap = scenario();
+    let out = rewrite(
+        "PREPARE d(bigint) AS DELETE FROM tasks WHERE id = $1",
+        &snap,
+        &session(),
+    )
+    .unwrap();
+    assert_eq!(
+        out.statements[0].prepared,
+        Some((
+            "d".to_string(),
+            ReplyPlan::RenameTag {
+                from: "UPDATE",
+                to: "DELETE"
+            }
+        ))
+    );
+    assert!(
+        out.sql
+            .starts_with("PREPARE d(bigint) AS WITH tombstone_target")
+    );
+    let out = rewrite("EXECUTE d(5)", &snap, &session()).unwrap();
+    assert_eq!(out.sql, "EXECUTE d(5)");
+    assert_eq!(
+        out.statements[0].reply,
+        ReplyPlan::AsPrepared { name: "d".into() }
+    );
+    let out = rewrite("EXPLAIN DELETE FROM tasks WHERE id = 1", &snap, &session()).unwrap();
+    assert!(out.sql.starts_with("EXPLAIN WITH tombstone_target"));
+    assert!(out.statements.is_empty(), "EXPLAIN keeps its own tag");
+}

@@ -1,0 +1,518 @@
+//! The schema snapshot: which tables are protected, their keys, foreign keys
+//! and unique indexes. A plain value; `load` fills it from `pg_catalog`, unit
+//! tests build it by hand with [`Catalog`].
+
+pub mod ddl;
+pub mod load;
+
+use std::collections::{HashMap, HashSet};
+
+/// Index of a relation inside a [`SchemaSnapshot`].
+pub type TableId = usize;
+
+/// What `ON DELETE` does for a foreign key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FkAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl FkAction {
+    /// From `pg_constraint.confdeltype`.
+    pub fn from_catalog(code: &str) -> FkAction {
+        match code {
+            "r" => FkAction::Restrict,
+            "c" => FkAction::Cascade,
+            "n" => FkAction::SetNull,
+            "d" => FkAction::SetDefault,
+            _ => FkAction::NoAction,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `timestamp with time zone`.
+    pub type_sql: String,
+}
+
+/// A relation as the catalog describes it, before options are applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawTable {
+    pub schema: String,
+    pub name: String,
+    /// `r`, `p` (partitioned), `v`, `m`, `f`, …: only `r` and `p` can be protected.
+    pub kind: char,
+    pub columns: Vec<Column>,
+    pub primary_key: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawForeignKey {
+    pub name: String,
+    pub child: (String, String),
+    pub child_columns: Vec<String>,
+    pub parent: (String, String),
+    pub parent_columns: Vec<String>,
+    pub on_delete: FkAction,
+    /// PostgreSQL 15 `ON DELETE SET NULL (cols)`: empty means all child columns.
+    pub set_columns: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawUniqueIndex {
+    pub table: (String, String),
+    pub name: String,
+    /// Empty when the index has expressions.
+    pub columns: Vec<String>,
+    /// `pg_get_expr(indpred)`, if partial.
+    pub predicate: Option<String>,
+}
+
+/// Catalog facts, as loaded from `pg_catalog` or written by hand in tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Catalog {
+    pub tables: Vec<RawTable>,
+    pub foreign_keys: Vec<RawForeignKey>,
+    pub unique_indexes: Vec<RawUniqueIndex>,
+}
+
+impl Catalog {
+    /// Test helper: add a table; `columns` are `"name type"` strings.
+    pub fn table(mut self, qualified: &str, columns: &[&str], primary_key: &[&str]) -> Catalog {
+        let (schema, name) = split_qualified(qualified);
+        let columns = columns
+            .iter()
+            .map(|c| {
+                let (n, t) = c.split_once(' ').unwrap_or((c, "text"));
+                Column {
+                    name: n.to_string(),
+                    type_sql: t.to_string(),
+                }
+            })
+            .collect();
+        self.tables.push(RawTable {
+            schema,
+            name,
+            kind: 'r',
+            columns,
+            primary_key: primary_key.iter().map(|s| s.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Test helper: add a foreign key `child(cols) -> parent(cols)`.
+    pub fn fk(
+        mut self,
+        name: &str,
+        child: &str,
+        child_columns: &[&str],
+        parent: &str,
+        parent_columns: &[&str],
+        on_delete: FkAction,
+    ) -> Catalog {
+        self.foreign_keys.push(RawForeignKey {
+            name: name.to_string(),
+            child: split_qualified(child),
+            child_columns: child_columns.iter().map(|s| s.to_string()).collect(),
+            parent: split_qualified(parent),
+            parent_columns: parent_columns.iter().map(|s| s.to_string()).collect(),
+            on_delete,
+            set_columns: Vec::new(),
+        });
+        self
+    }
+
+    /// Test helper: add a unique index, optionally partial.
+    pub fn unique(
+        mut self,
+        table: &str,
+        name: &str,
+        columns: &[&str],
+        predicate: Option<&str>,
+    ) -> Catalog {
+        self.unique_indexes.push(RawUniqueIndex {
+            table: split_qualified(table),
+            name: name.to_string(),
+            columns: columns.iter().map(|s| s.to_string()).collect(),
+            predicate: predicate.map(str::to_string),
+        });
+        self
+    }
+}
+
+fn split_qualified(q: &str) -> (String, String) {
+    match q.split_once('.') {
+        Some((s, n)) => (s.to_string(), n.to_string()),
+        None => ("public".to_string(), q.to_string()),
+    }
+}
+
+/// An FK edge added by `rules.toml`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraEdge {
+    pub child: (String, String),
+    pub child_columns: Vec<String>,
+    pub parent: (String, String),
+    pub parent_columns: Vec<String>,
+    pub on_delete: FkAction,
+}
+
+/// Inputs from `rules.toml` that shape the snapshot (the file itself is read
+/// elsewhere).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotOptions {
+    /// The soft-delete column; default `deleted_at`.
+    pub column: String,
+    /// Set to the actor on soft delete when a protected table has it.
+    pub deleted_by_column: String,
+    /// Tables (schema, name) never protected even if they have the column.
+    pub exclude: Vec<(String, String)>,
+    /// Per-table column override: (schema, name) -> column.
+    pub column_overrides: Vec<((String, String), String)>,
+    /// Foreign keys (by constraint name) ignored for cascades.
+    pub remove_edges: Vec<String>,
+    /// Edges added for cascades although the catalog has no such FK.
+    pub add_edges: Vec<ExtraEdge>,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions {
+            column: "deleted_at".to_string(),
+            deleted_by_column: "deleted_by".to_string(),
+            exclude: Vec::new(),
+            column_overrides: Vec::new(),
+            remove_edges: Vec::new(),
+            add_edges: Vec::new(),
+        }
+    }
+}
+
+/// How a protected table is soft-deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoftDelete {
+    pub column: String,
+    pub column_type: String,
+    pub by_column: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UniqueIndex {
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Partial on exactly `<soft-delete column> IS NULL`.
+    pub live_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub kind: char,
+    pub columns: Vec<Column>,
+    pub primary_key: Vec<String>,
+    pub soft_delete: Option<SoftDelete>,
+    pub unique_indexes: Vec<UniqueIndex>,
+}
+
+impl Table {
+    pub fn is_protected(&self) -> bool {
+        self.soft_delete.is_some()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// Constraint name, or `rules.toml` for added edges.
+    pub name: String,
+    pub child: TableId,
+    pub child_columns: Vec<String>,
+    pub parent: TableId,
+    pub parent_columns: Vec<String>,
+    pub on_delete: FkAction,
+    pub set_columns: Vec<String>,
+}
+
+/// The schema as the rewriter sees it. Immutable; rebuild to refresh.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaSnapshot {
+    tables: Vec<Table>,
+    by_name: HashMap<(String, String), TableId>,
+    foreign_keys: Vec<ForeignKey>,
+    /// Lower-cased names whose mention makes a statement worth parsing.
+    watched: HashSet<String>,
+    /// Watched names that are not plain lower-case identifiers.
+    odd_names: Vec<String>,
+    longest_watched: usize,
+}
+
+impl SchemaSnapshot {
+    /// Apply `options` to catalog facts.
+    pub fn build(catalog: Catalog, options: &SnapshotOptions) -> SchemaSnapshot {
+        let mut tables = Vec::with_capacity(catalog.tables.len());
+        let mut by_name = HashMap::new();
+        for raw in catalog.tables {
+            let key = (raw.schema.clone(), raw.name.clone());
+            let column = options
+                .column_overrides
+                .iter()
+                .find(|(t, _)| *t == key)
+                .map(|(_, c)| c.as_str())
+                .unwrap_or(options.column.as_str());
+            let excluded = options.exclude.contains(&key) || raw.schema == "tombstone";
+            let soft_delete = if excluded || !matches!(raw.kind, 'r' | 'p') {
+                None
+            } else {
+                raw.columns
+                    .iter()
+                    .find(|c| c.name == column)
+                    .map(|c| SoftDelete {
+                        column: c.name.clone(),
+                        column_type: c.type_sql.clone(),
+                        by_column: raw
+                            .columns
+                            .iter()
+                            .find(|c| c.name == options.deleted_by_column)
+                            .map(|c| c.name.clone()),
+                    })
+            };
+            by_name.insert(key, tables.len());
+            tables.push(Table {
+                schema: raw.schema,
+                name: raw.name,
+                kind: raw.kind,
+                columns: raw.columns,
+                primary_key: raw.primary_key,
+                soft_delete,
+                unique_indexes: Vec::new(),
+            });
+        }
+        for ix in catalog.unique_indexes {
+            if let Some(&id) = by_name.get(&ix.table) {
+                let table = &mut tables[id];
+                let live_only = match (&ix.predicate, &table.soft_delete) {
+                    (Some(p), Some(sd)) => is_live_predicate(p, &sd.column),
+                    _ => false,
+                };
+                if ix.predicate.is_none() || live_only {
+                    table.unique_indexes.push(UniqueIndex {
+                        name: ix.name,
+                        columns: ix.columns,
+                        live_only,
+                    });
+                }
+            }
+        }
+        let mut foreign_keys = Vec::new();
+        for fk in catalog.foreign_keys {
+            if options.remove_edges.contains(&fk.name) {
+                continue;
+            }
+            if let (Some(&child), Some(&parent)) = (by_name.get(&fk.child), by_name.get(&fk.parent))
+            {
+                foreign_keys.push(ForeignKey {
+                    name: fk.name,
+                    child,
+                    child_columns: fk.child_columns,
+                    parent,
+                    parent_columns: fk.parent_columns,
+                    on_delete: fk.on_delete,
+                    set_columns: fk.set_columns,
+                });
+            }
+        }
+        for e in &options.add_edges {
+            if let (Some(&child), Some(&parent)) = (by_name.get(&e.child), by_name.get(&e.parent)) {
+                foreign_keys.push(ForeignKey {
+                    name: format!(
+                        "rules.toml {}.{} -> {}.{}",
+                        e.child.0, e.child.1, e.parent.0, e.parent.1
+                    ),
+                    child,
+                    child_columns: e.child_columns.clone(),
+                    parent,
+                    parent_columns: e.parent_columns.clone(),
+                    on_delete: e.on_delete,
+                    set_columns: Vec::new(),
+                });
+            }
+        }
+        let mut snapshot = SchemaSnapshot {
+            tables,
+            by_name,
+            foreign_keys,
+            ..SchemaSnapshot::default()
+        };
+        snapshot.compute_watched();
+        snapshot
+    }
+
+    /// Protected tables, and unprotected tables whose deletion reaches a
+    /// protected one through a foreign key (their DELETE/TRUNCATE matter).
+    fn compute_watched(&mut self) {
+        let mut names = HashSet::new();
+        for (id, t) in self.tables.iter().enumerate() {
+            let parent_of_protected = self
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.parent == id && self.tables[fk.child].is_protected());
+            if t.is_protected() || parent_of_protected {
+                names.insert(t.name.to_lowercase());
+            }
+        }
+        self.odd_names = names
+            .iter()
+            .filter(|n| !is_plain_identifier(n))
+            .cloned()
+            .collect();
+        self.longest_watched = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        self.watched = names;
+    }
+
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    pub fn table(&self, id: TableId) -> &Table {
+        &self.tables[id]
+    }
+
+    pub fn foreign_keys(&self) -> &[ForeignKey] {
+        &self.foreign_keys
+    }
+
+    pub fn lookup(&self, schema: &str, name: &str) -> Option<TableId> {
+        self.by_name
+            .get(&(schema.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// Resolve a possibly qualified name the way PostgreSQL does for tables:
+    /// `pg_catalog` first unless listed, then the search path in order.
+    pub fn resolve(
+        &self,
+        schema: Option<&str>,
+        name: &str,
+        search_path: &[String],
+    ) -> Option<TableId> {
+        if let Some(s) = schema {
+            return self.lookup(s, name);
+        }
+        if !search_path.iter().any(|s| s == "pg_catalog")
+            && let Some(id) = self.lookup("pg_catalog", name)
+        {
+            return Some(id);
+        }
+        search_path.iter().find_map(|s| self.lookup(s, name))
+    }
+
+    /// Foreign keys whose parent is `id`.
+    pub fn children_of(&self, id: TableId) -> impl Iterator<Item = &ForeignKey> {
+        self.foreign_keys.iter().filter(move |fk| fk.parent == id)
+    }
+
+    /// True when `sql` may mention a watched table. Never false for a
+    /// statement that names one; may be true for others (then parsing decides).
+    pub fn may_mention_watched(&self, sql: &str) -> bool {
+        if self.watched.is_empty() {
+            return false;
+        }
+        let bytes = sql.as_bytes();
+        // Unicode-escaped identifiers (U&"…") can spell any name: parse them.
+        if bytes
+            .windows(3)
+            .any(|w| w[1] == b'&' && w[2] == b'"' && (w[0] | 0x20) == b'u')
+        {
+            return true;
+        }
+        let mut buf = [0u8; 64];
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if is_ident_byte(b) {
+                let start = i;
+                while i < bytes.len() && is_ident_byte(bytes[i]) {
+                    i += 1;
+                }
+                let word = &bytes[start..i];
+                if word.len() <= self.longest_watched && word.len() <= buf.len() {
+                    for (d, s) in buf.iter_mut().zip(word) {
+                        *d = s.to_ascii_lowercase();
+                    }
+                    if let Ok(w) = std::str::from_utf8(&buf[..word.len()])
+                        && self.watched.contains(w)
+                    {
+                        return true;
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if !self.odd_names.is_empty() {
+            let lower = sql.to_lowercase();
+            return self.odd_names.iter().any(|n| lower.contains(n.as_str()));
+        }
+        false
+    }
+
+    /// Names of protected tables mentioned as words in `text` (for DO bodies).
+    pub fn mentions_protected_word(&self, text: &str) -> bool {
+        self.may_mention_watched(text)
+    }
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+fn is_plain_identifier(n: &str) -> bool {
+    n.bytes().all(is_ident_byte)
+}
+
+/// `deleted_at IS NULL` as `pg_get_expr` prints it: `(deleted_at IS NULL)`.
+fn is_live_predicate(predicate: &str, column: &str) -> bool {
+    let p: String = predicate
+        .chars()
+        .filter(|c| !matches!(c, '(' | ')' | '"'))
+        .collect();
+    let p = p
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    p == format!("{} is null", column.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precheck_matches_case_insensitively_and_whole_words() {
+        let cat = Catalog::default()
+            .table(
+                "public.tasks",
+                &["id bigint", "deleted_at timestamptz"],
+                &["id"],
+            )
+            .table("public.tags", &["id int"], &["id"]);
+        let s = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+        assert!(s.may_mention_watched("select * from TASKS"));
+        assert!(s.may_mention_watched("select * from \"tasks\""));
+        assert!(!s.may_mention_watched("select * from tags"));
+        assert!(!s.may_mention_watched("select tasks_count from t"));
+        assert!(s.may_mention_watched("select * from U&\"t\\0061sks\""));
+    }
+
+    #[test]
+    fn live_predicate_recognised() {
+        assert!(is_live_predicate("(deleted_at IS NULL)", "deleted_at"));
+        assert!(!is_live_predicate("(deleted_at IS NOT NULL)", "deleted_at"));
+    }
+}
