@@ -1,7 +1,7 @@
 //! `tombstone rewrite [--role normal|bypass] 'SQL'`: print what a statement
 //! becomes, using the schema of the database named by `--database-url`.
 
-use crate::rewrite::{Role, SessionContext, Visibility, rewrite};
+use crate::rewrite::{Role, SessionContext, Visibility, parse_search_path, rewrite};
 use crate::schema::{SnapshotOptions, load};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -66,18 +66,4 @@ pub async fn run(args: RewriteArgs) -> Result<(), RewriteCliError> {
     })?;
     println!("{}", out.sql);
     Ok(())
-}
-
-/// `"$user", public` → `["$user", "public"]`.
-pub fn parse_search_path(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|p| {
-            let p = p.trim();
-            match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
-                Some(q) => q.replace("\"\"", "\""),
-                None => p.to_lowercase(),
-            }
-        })
-        .filter(|p| !p.is_empty())
-        .collect()
 }

@@ -25,7 +25,22 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
-    let shared = match Shared::from_config(&config) {
+    let protection = match &config.database.url {
+        None => {
+            tracing::warn!(
+                "no database.url configured: tombstone relays every session unchanged (no soft delete, no audit)"
+            );
+            None
+        }
+        Some(url) => match crate::protect::start(&config, url).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("tombstone: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let shared = match Shared::from_config(&config, protection.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tombstone: {e}");
@@ -65,5 +80,14 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     server::serve(listener, shared, config.listen.shutdown_grace, stop).await;
+    if let Some(p) = protection {
+        let (exact, normalized, misses) = p.cache_counts();
+        tracing::info!(
+            exact_hits = exact,
+            normalized_hits = normalized,
+            misses,
+            "rewrite cache"
+        );
+    }
     ExitCode::SUCCESS
 }

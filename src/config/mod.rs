@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 pub use audit::{AuditConfig, AuditTableConfig};
 pub use cache::CacheConfig;
-pub use database::DatabaseConfig;
+pub use database::{DatabaseConfig, redact_url};
 pub use listen::{ListenConfig, ListenTls};
 pub use log::{LogConfig, LogFormat};
 pub use roles::RolesConfig;

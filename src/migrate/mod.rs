@@ -24,6 +24,10 @@ pub struct Step {
 pub fn plan(config: &Config) -> Vec<Step> {
     vec![
         Step {
+            name: "operations (tombstone.operations, tombstone.operation_rows, tombstone.fk_violation)",
+            sql: crate::schema::ddl::REWRITER_DDL.to_string(),
+        },
+        Step {
             name: "audit trail (tombstone.audit, monthly partitions)",
             sql: AUDIT_DDL.to_string(),
         },
@@ -64,7 +68,15 @@ pub async fn apply(
 pub async fn missing_objects(
     client: &tokio_postgres::Client,
 ) -> Result<Vec<&'static str>, tokio_postgres::Error> {
-    const REQUIRED: [(&str, &str); 3] = [
+    const REQUIRED: [(&str, &str); 5] = [
+        (
+            "tombstone.operations",
+            "SELECT to_regclass('tombstone.operations') IS NOT NULL",
+        ),
+        (
+            "tombstone.operation_rows",
+            "SELECT to_regclass('tombstone.operation_rows') IS NOT NULL",
+        ),
         (
             "tombstone.audit",
             "SELECT to_regclass('tombstone.audit') IS NOT NULL",

@@ -176,6 +176,26 @@ pub fn rewrite<'a>(
     }
 }
 
+/// `"$user", public` → `["$user", "public"]`.
+pub fn parse_search_path(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| {
+            let p = p.trim();
+            match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                Some(q) => q.replace("\"\"", "\""),
+                None => p.to_lowercase(),
+            }
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// True when `rewrite` would have to parse `sql`; false means it comes back
+/// unchanged. Cheap: a scan for watched names, no parse.
+pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
+    snapshot.may_mention_watched(sql) || mentions_execute(sql)
+}
+
 fn mentions_execute(sql: &str) -> bool {
     let b = sql.as_bytes();
     b.windows(7).any(|w| w.eq_ignore_ascii_case(b"execute"))

@@ -147,3 +147,46 @@ pub fn on_big_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Option<R> {
         handle.join().ok()
     })
 }
+
+/// Where the constants and parameters of a statement are, for the rewrite
+/// cache's literal normalization.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Constants {
+    /// Byte ranges of literal constants: strings (all forms), numbers, bit
+    /// strings.
+    pub literals: Vec<(usize, usize)>,
+    /// `$n` parameters: byte range and number.
+    pub params: Vec<(usize, usize, u32)>,
+}
+
+/// Scans `sql` for its constants and parameters with PostgreSQL's own
+/// scanner, so that a literal is exactly what PostgreSQL would take for one.
+pub fn constants(sql: &str) -> Result<Constants, ParseError> {
+    use pg_query::protobuf::Token;
+    let scanned = pg_query::scan(sql).map_err(classify)?;
+    let mut out = Constants::default();
+    for t in &scanned.tokens {
+        let (Ok(start), Ok(end)) = (usize::try_from(t.start), usize::try_from(t.end)) else {
+            continue;
+        };
+        match Token::try_from(t.token) {
+            Ok(
+                Token::Sconst
+                | Token::Usconst
+                | Token::Bconst
+                | Token::Xconst
+                | Token::Iconst
+                | Token::Fconst,
+            ) => out.literals.push((start, end)),
+            Ok(Token::Param) => {
+                let number = sql
+                    .get(start + 1..end)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                out.params.push((start, end, number));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}

@@ -9,6 +9,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::cancel::CancelRegistry;
 use crate::config::{Config, TimeoutsConfig};
+use crate::protect::Protection;
 use crate::tls::{self, TlsError};
 use crate::upstream::Upstream;
 use crate::wire::Limits;
@@ -25,11 +26,16 @@ pub struct Shared {
     /// Limits on what clients send.
     pub client_limits: Limits,
     pub timeouts: TimeoutsConfig,
+    /// Present when `database.url` names a protected database.
+    pub protection: Option<Arc<Protection>>,
 }
 
 impl Shared {
     /// Builds the shared state; fails on unreadable certificates.
-    pub fn from_config(config: &Config) -> Result<Arc<Shared>, TlsError> {
+    pub fn from_config(
+        config: &Config,
+        protection: Option<Arc<Protection>>,
+    ) -> Result<Arc<Shared>, TlsError> {
         let tls_acceptor = config.listen.tls.as_ref().map(tls::acceptor).transpose()?;
         let upstream_tls = tls::upstream(&config.upstream)?;
         Ok(Arc::new(Shared {
@@ -40,6 +46,7 @@ impl Shared {
                 max_message: config.listen.max_message_bytes,
             },
             timeouts: config.timeouts.clone(),
+            protection,
         }))
     }
 }

@@ -14,8 +14,10 @@ use crate::wire::{
 /// How the authentication exchange ended.
 pub enum AuthOutcome {
     /// ReadyForQuery reached: the session can start. The guard keeps the
-    /// client's cancel key valid (absent if the server sent none).
-    Ready(Option<CancelGuard>),
+    /// client's cancel key valid (absent if the server sent none). The
+    /// ReadyForQuery itself is *not* sent yet: the session may have setup
+    /// of its own to do first.
+    Ready(Option<CancelGuard>, Frame),
     /// The server refused (its ErrorResponse was relayed to the client).
     Refused,
 }
@@ -64,21 +66,20 @@ pub async fn relay_authentication(
             _ => frame,
         };
         let done = out.tag();
+        if done == tag::READY_FOR_QUERY {
+            client.get_mut().flush().await.map_err(client_io)?;
+            return Ok(AuthOutcome::Ready(guard, out));
+        }
         client
             .get_mut()
             .write_all(out.as_bytes())
             .await
             .map_err(client_io)?;
-        if needs_response
-            || !server.has_buffered_frame()
-            || matches!(done, tag::READY_FOR_QUERY | tag::ERROR_RESPONSE)
-        {
+        if needs_response || !server.has_buffered_frame() || done == tag::ERROR_RESPONSE {
             client.get_mut().flush().await.map_err(client_io)?;
         }
-        match done {
-            tag::READY_FOR_QUERY => return Ok(AuthOutcome::Ready(guard)),
-            tag::ERROR_RESPONSE => return Ok(AuthOutcome::Refused),
-            _ => {}
+        if done == tag::ERROR_RESPONSE {
+            return Ok(AuthOutcome::Refused);
         }
         if needs_response {
             let answer = read_password(client).await?;

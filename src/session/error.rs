@@ -28,6 +28,8 @@ pub enum SessionError {
     IdleTimeout(std::time::Duration),
     #[error("server closed the connection during startup")]
     ServerClosedDuringStartup,
+    #[error("tombstone could not set up the session: {0}")]
+    Setup(String),
 }
 
 impl SessionError {
@@ -46,6 +48,7 @@ impl SessionError {
             }
             SessionError::Upstream(_) => ("08001", self.to_string()),
             SessionError::StartupTimeout(_) => ("08006", self.to_string()),
+            SessionError::Setup(_) => ("08004", self.to_string()),
             SessionError::IdleTimeout(_) => (
                 "57P05",
                 "terminating connection due to idle-session timeout".to_string(),

@@ -9,7 +9,7 @@
 //!
 //! [`PassThrough`] changes nothing: the proxy is then invisible.
 
-use crate::wire::{Frame, tag};
+use crate::wire::{Frame, WireError, tag};
 
 /// What to send to the server for one client message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,19 +31,20 @@ pub enum Inbound {
 
 /// The client-to-server half.
 pub trait FrontendIntercept: Send {
-    /// Every Query and Parse.
-    fn statement(&mut self, frame: Frame) -> Outbound {
-        Outbound::Forward(frame)
+    /// Every Query and Parse. An error means the message is malformed: the
+    /// connection is closed with SQLSTATE 08P01.
+    fn statement(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+        Ok(Outbound::Forward(frame))
     }
 
     /// Every other message (Bind, Describe, Execute, Sync, CopyData…), so
     /// that a rewriter can follow the extended protocol's state.
-    fn other(&mut self, frame: Frame) -> Outbound {
-        Outbound::Forward(frame)
+    fn other(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+        Ok(Outbound::Forward(frame))
     }
 
     /// Routes one message to [`Self::statement`] or [`Self::other`].
-    fn on_message(&mut self, frame: Frame) -> Outbound {
+    fn on_message(&mut self, frame: Frame) -> Result<Outbound, WireError> {
         match frame.tag() {
             tag::QUERY | tag::PARSE => self.statement(frame),
             _ => self.other(frame),

@@ -8,6 +8,8 @@ mod handshake;
 pub mod intercept;
 mod relay;
 pub mod replies;
+pub mod rewriting;
+mod setup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,6 +69,10 @@ async fn serve(
     shared: &Shared,
     phase: watch::Receiver<Phase>,
 ) -> Result<Served, SessionError> {
+    let peer_ip = tcp
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let startup_limit = shared.timeouts.startup;
     let opened = tokio::time::timeout(startup_limit, handshake::open(tcp, shared))
         .await
@@ -100,6 +106,23 @@ async fn serve(
     };
     tracing::info!(%user, %database, application_name = %param("application_name"), tls = client.get_mut().is_tls(), "connection opened");
 
+    let protection = shared
+        .protection
+        .as_ref()
+        .filter(|p| p.database == database)
+        .cloned();
+    // Protected sessions carry the client's address to the server, where
+    // audit rows read it; a client cannot supply it itself.
+    let raw = match (&protection, peer_ip) {
+        (Some(_), ip) => crate::wire::with_parameter(
+            &raw,
+            b"tombstone.",
+            b"tombstone.client_addr",
+            ip.to_string().as_bytes(),
+        )
+        .map_err(SessionError::Client)?,
+        (None, _) => raw,
+    };
     let mut server = match shared.upstream.connect().await {
         Ok(stream) => FrameReader::new(stream, Limits::SERVER),
         Err(e) => {
@@ -115,8 +138,8 @@ async fn serve(
     .await
     .map_err(|_| SessionError::StartupTimeout(startup_limit))
     .and_then(|r| r);
-    let _cancel_guard = match auth {
-        Ok(AuthOutcome::Ready(guard)) => guard,
+    let (_cancel_guard, ready) = match auth {
+        Ok(AuthOutcome::Ready(guard, ready)) => (guard, ready),
         Ok(AuthOutcome::Refused) => {
             return Ok(Served::Session {
                 user,
@@ -129,18 +152,60 @@ async fn serve(
             return Err(e);
         }
     };
+    let context = match &protection {
+        Some(p) => match setup::discover(&mut server, &p.bypass_roles).await {
+            Ok(facts) => Some(session_context(&user, facts)),
+            Err(e) => {
+                tell_client(&mut client, e.client_error()).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    send_ready(&mut client, &ready).await?;
     let relay = relay::Relay {
         client,
         server,
         client_limits: shared.client_limits,
         idle_timeout: shared.timeouts.idle,
     };
-    let ending = relay.run(PassThrough, PassThrough, phase).await?;
+    let ending = match (protection, context) {
+        (Some(p), Some(ctx)) => {
+            let bypass = !matches!(ctx.role, crate::rewrite::Role::Normal);
+            tracing::info!(bypass, "protected session");
+            let (front, back) = rewriting::intercepts(p, ctx);
+            relay.run(front, back, phase).await?
+        }
+        _ => relay.run(PassThrough, PassThrough, phase).await?,
+    };
     Ok(Served::Session {
         user,
         database,
         ending,
     })
+}
+
+/// The ReadyForQuery that ends startup, once the session is set up.
+async fn send_ready(
+    client: &mut FrameReader<crate::stream::Stream>,
+    ready: &crate::wire::Frame,
+) -> Result<(), SessionError> {
+    let io = |e| SessionError::Client(crate::wire::WireError::Io(e));
+    let stream = client.get_mut();
+    stream.write_all(ready.as_bytes()).await.map_err(io)?;
+    stream.flush().await.map_err(io)
+}
+
+/// The rewriter's view of a session, from its login facts.
+fn session_context(user: &str, facts: setup::SessionFacts) -> crate::rewrite::SessionContext {
+    let mut ctx = crate::rewrite::SessionContext::normal(user);
+    ctx.search_path = crate::rewrite::parse_search_path(&facts.search_path);
+    if facts.bypass {
+        ctx.role = crate::rewrite::Role::Bypass {
+            visibility: crate::rewrite::Visibility::All,
+        };
+    }
+    ctx
 }
 
 /// Best-effort FATAL to a client whose session cannot go on.

@@ -20,4 +20,4 @@ pub use error::WireError;
 pub use frame::{Frame, tag};
 pub use reader::{FrameReader, Limits};
 pub use response::{ErrorFields, Severity, error_response, ready_for_query_status};
-pub use startup::{StartupPacket, cancel_request};
+pub use startup::{StartupPacket, cancel_request, with_parameter};

@@ -146,3 +146,67 @@ mod tests {
         assert!(StartupPacket::parse(packet(131072, b"user\0x\0\0")).is_err());
     }
 }
+
+/// Rebuilds a StartupMessage without the parameters whose names start with
+/// `drop_prefix`, plus `name = value` at the end (where PostgreSQL applies
+/// it last, after any `options`). Everything else stays byte for byte.
+pub fn with_parameter(
+    raw: &[u8],
+    drop_prefix: &[u8],
+    name: &[u8],
+    value: &[u8],
+) -> Result<Bytes, WireError> {
+    let bad = || WireError::Malformed("malformed StartupMessage".into());
+    let body = raw.get(8..).ok_or_else(bad)?;
+    let mut out = raw.get(..8).ok_or_else(bad)?.to_vec();
+    let mut rest = body;
+    loop {
+        let end = rest.iter().position(|b| *b == 0).ok_or_else(bad)?;
+        if end == 0 {
+            break;
+        }
+        let key = &rest[..end];
+        let after_key = &rest[end + 1..];
+        let vend = after_key.iter().position(|b| *b == 0).ok_or_else(bad)?;
+        let val = &after_key[..vend];
+        if !key.starts_with(drop_prefix) {
+            out.extend_from_slice(key);
+            out.push(0);
+            out.extend_from_slice(val);
+            out.push(0);
+        }
+        rest = &after_key[vend + 1..];
+    }
+    out.extend_from_slice(name);
+    out.push(0);
+    out.extend_from_slice(value);
+    out.push(0);
+    out.push(0);
+    let len = i32::try_from(out.len()).map_err(|_| bad())?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod parameter_tests {
+    use super::*;
+
+    #[test]
+    fn replaces_prefixed_parameters_and_appends() {
+        let mut raw = vec![0, 0, 0, 0, 0, 3, 0, 0];
+        raw.extend_from_slice(b"user\0bob\0tombstone.client_addr\0spoofed\0database\0caf\xe9\0\0");
+        let len = raw.len() as i32;
+        raw[..4].copy_from_slice(&len.to_be_bytes());
+        let out =
+            with_parameter(&raw, b"tombstone.", b"tombstone.client_addr", b"10.0.0.7").unwrap();
+        assert_eq!(
+            &out[8..],
+            &b"user\0bob\0database\0caf\xe9\0tombstone.client_addr\x0010.0.0.7\0\0"[..]
+        );
+        assert_eq!(
+            i32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize,
+            out.len()
+        );
+        assert!(with_parameter(&raw[..12], b"t", b"k", b"v").is_err());
+    }
+}

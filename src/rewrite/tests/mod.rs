@@ -343,3 +343,24 @@ pub fn bypass(visibility: Visibility) -> SessionContext {
         ..session()
     }
 }
+
+#[test]
+fn constants_are_found_by_the_real_scanner() {
+    let sql = "SELECT 'it''s', E'a\\'b', $$dollar$$, 42, 4.2e1, B'01', X'ff', $2 -- '$9 not here'\n FROM t WHERE id = $1 /* 7 */";
+    let c = crate::rewrite::parse::constants(sql).unwrap();
+    let texts: Vec<&str> = c.literals.iter().map(|&(s, e)| &sql[s..e]).collect();
+    assert_eq!(
+        texts,
+        [
+            "'it''s'",
+            "E'a\\'b'",
+            "$$dollar$$",
+            "42",
+            "4.2e1",
+            "B'01'",
+            "X'ff'"
+        ]
+    );
+    let params: Vec<(&str, u32)> = c.params.iter().map(|&(s, e, n)| (&sql[s..e], n)).collect();
+    assert_eq!(params, [("$2", 2), ("$1", 1)]);
+}

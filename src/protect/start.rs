@@ -1,0 +1,100 @@
+//! Turning protection on at `serve` startup: check the database has the
+//! tombstone schema, load the first snapshot, start the schema watcher and
+//! the audit maintenance task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Protection, watch};
+use crate::config::Config;
+
+/// How often audit partitions are created ahead and expired ones dropped.
+const AUDIT_MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Connects to `database.url`, verifies, loads and starts watching. The
+/// error is a sentence for the operator.
+pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String> {
+    let database = config
+        .database
+        .name()
+        .ok_or_else(|| "database.url must name a database".to_string())?;
+    let shown = crate::config::redact_url(url);
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("database.url: cannot connect to {shown}: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let missing = crate::migrate::missing_objects(&client)
+        .await
+        .map_err(|e| format!("database.url: cannot read the catalog of {shown}: {e}"))?;
+    if !missing.is_empty() {
+        return Err(format!(
+            "database `{database}` lacks the tombstone schema (missing: {}); run `tombstone migrate --apply --database-url …` first",
+            missing.join(", ")
+        ));
+    }
+    let options = super::snapshot_options(config);
+    let (catalog, snapshot) = watch::load_snapshot(&client, &options)
+        .await
+        .map_err(|e| format!("database.url: cannot load the schema of {shown}: {e}"))?;
+    let protected = snapshot
+        .tables()
+        .iter()
+        .filter(|t| t.is_protected())
+        .count();
+    drop(client);
+    let _ = driver.await;
+    tracing::info!(%database, protected_tables = protected, "schema snapshot loaded");
+
+    let protection = Arc::new(Protection::new(database, snapshot, config));
+    tokio::spawn(watch::run(
+        protection.clone(),
+        url.to_string(),
+        config.database.notify_channel.clone(),
+        config.database.refresh_interval,
+        catalog,
+    ));
+    tokio::spawn(audit_maintenance(url.to_string(), config.audit.retention));
+    Ok(protection)
+}
+
+/// Keeps monthly audit partitions ahead of time and drops expired ones.
+async fn audit_maintenance(url: String, retention: Option<Duration>) {
+    let mut tick = tokio::time::interval(AUDIT_MAINTENANCE_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = maintain_audit(&url, retention).await {
+            tracing::warn!(error = %e, "audit partition maintenance failed; will retry");
+        }
+    }
+}
+
+async fn maintain_audit(
+    url: &str,
+    retention: Option<Duration>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let created: i32 = client
+        .query_one("SELECT tombstone.ensure_audit_partitions(3)", &[])
+        .await?
+        .get(0);
+    let dropped: i32 = match retention {
+        Some(keep) => {
+            let secs = keep.as_secs() as f64;
+            client
+                .query_one(
+                    "SELECT tombstone.drop_audit_partitions(now() - make_interval(secs => $1))",
+                    &[&secs],
+                )
+                .await?
+                .get(0)
+        }
+        None => 0,
+    };
+    if created > 0 || dropped > 0 {
+        tracing::info!(created, dropped, "audit partitions maintained");
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}

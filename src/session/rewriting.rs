@@ -1,0 +1,269 @@
+//! The rewriting intercepts of a protected session: every statement goes
+//! through the rewriter (via the cache), refusals become server-side errors,
+//! and each statement's reply plan reaches the reply side in order.
+//!
+//! Refused statements are replaced by a call to `tombstone.refuse()`, so
+//! the error comes from the server in its proper place in the reply stream
+//! and aborts the client's transaction exactly as a real error would.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound};
+use super::replies::{Expect, ReplyTracker, TagRename};
+use crate::protect::Protection;
+use crate::rewrite::parse::constants;
+use crate::rewrite::{ReplyPlan, RewriteError, SessionContext, StatementPlan};
+use crate::wire::extended::{self, Parse, Target};
+use crate::wire::{Frame, WireError, tag};
+
+/// Named portals remembered at most; beyond that the oldest are forgotten
+/// (PostgreSQL drops portals at transaction end, the proxy cannot see that).
+const MAX_PORTALS: usize = 4096;
+
+/// Builds the two halves for one session.
+pub fn intercepts(
+    protection: Arc<Protection>,
+    session: SessionContext,
+) -> (RewritingFrontend, RewritingBackend) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let context = crate::protect::cache_context(&session);
+    (
+        RewritingFrontend {
+            protection,
+            session,
+            context,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            portal_order: Vec::new(),
+            sql_prepared: HashMap::new(),
+            replies: tx,
+        },
+        RewritingBackend {
+            expectations: rx,
+            tracker: ReplyTracker::default(),
+        },
+    )
+}
+
+/// Client → server half.
+pub struct RewritingFrontend {
+    protection: Arc<Protection>,
+    session: SessionContext,
+    context: String,
+    /// Protocol-level prepared statements: name → reply change.
+    statements: HashMap<Vec<u8>, Option<TagRename>>,
+    portals: HashMap<Vec<u8>, Option<TagRename>>,
+    portal_order: Vec<Vec<u8>>,
+    /// SQL-level `PREPARE name`: name → reply change for `EXECUTE name`.
+    sql_prepared: HashMap<String, Option<TagRename>>,
+    replies: mpsc::UnboundedSender<Expect>,
+}
+
+/// Server → client half.
+pub struct RewritingBackend {
+    expectations: mpsc::UnboundedReceiver<Expect>,
+    tracker: ReplyTracker,
+}
+
+impl FrontendIntercept for RewritingFrontend {
+    fn statement(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+        match frame.tag() {
+            tag::QUERY => self.query(frame),
+            _ => self.parse(frame),
+        }
+    }
+
+    fn other(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+        match frame.tag() {
+            tag::BIND => {
+                let (portal, statement) = extended::bind_names(&frame)?;
+                let plan = self.statements.get(statement).copied().flatten();
+                self.remember_portal(portal.to_vec(), plan);
+            }
+            tag::EXECUTE => {
+                let portal = extended::execute_portal(&frame)?;
+                let plan = self.portals.get(portal).copied().flatten();
+                self.expect(Expect::Execute(plan));
+            }
+            tag::SYNC | tag::FUNCTION_CALL => self.expect(Expect::Ready),
+            tag::CLOSE => match extended::target(&frame)? {
+                Target::Statement(name) => {
+                    self.statements.remove(name);
+                }
+                Target::Portal(name) => {
+                    self.portals.remove(name);
+                }
+            },
+            _ => {}
+        }
+        Ok(Outbound::Forward(frame))
+    }
+}
+
+impl RewritingFrontend {
+    fn expect(&self, e: Expect) {
+        // The receiver lives as long as the session's relay.
+        let _ = self.replies.send(e);
+    }
+
+    fn remember_portal(&mut self, name: Vec<u8>, plan: Option<TagRename>) {
+        if !name.is_empty() && !self.portals.contains_key(&name) {
+            self.portal_order.push(name.clone());
+            if self.portal_order.len() > MAX_PORTALS {
+                let oldest = self.portal_order.remove(0);
+                self.portals.remove(&oldest);
+            }
+        }
+        self.portals.insert(name, plan);
+    }
+
+    fn query(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+        let text = extended::query_text(&frame)?;
+        let rewritten = match self.rewrite(text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.expect(Expect::Query(Default::default()));
+                return Ok(Outbound::Replace(vec![extended::query(
+                    refusal(&e, 0).as_bytes(),
+                )]));
+            }
+        };
+        let Some((sql, plans)) = rewritten else {
+            self.expect(Expect::Query(Default::default()));
+            return Ok(Outbound::Forward(frame));
+        };
+        let renames = plans.iter().map(|p| self.reply_change(p)).collect();
+        self.expect(Expect::Query(renames));
+        Ok(match sql {
+            Some(sql) => Outbound::Replace(vec![extended::query(sql.as_bytes())]),
+            None => Outbound::Forward(frame),
+        })
+    }
+
+    fn parse(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+        let parse = Parse::decode(&frame)?;
+        let (plan, replacement) = match self.rewrite(parse.query) {
+            Ok(None) => (None, None),
+            Ok(Some((sql, plans))) => (plans.first().and_then(|p| self.reply_change(p)), sql),
+            Err(e) => {
+                let params = std::str::from_utf8(parse.query)
+                    .ok()
+                    .and_then(|q| constants(q).ok())
+                    .map(|c| c.params.iter().map(|p| p.2).max().unwrap_or(0))
+                    .unwrap_or(0);
+                (None, Some(refusal(&e, params)))
+            }
+        };
+        let out = match replacement {
+            Some(sql) => Outbound::Replace(vec![parse.with_query(sql.as_bytes())]),
+            None => Outbound::Forward(frame.clone()),
+        };
+        self.statements.insert(parse.name.to_vec(), plan);
+        Ok(out)
+    }
+
+    /// `Ok(None)`: forward unchanged with no reply changes.
+    /// `Ok(Some((sql, plans)))`: `sql` is the replacement text, if any.
+    #[allow(clippy::type_complexity)]
+    fn rewrite(
+        &mut self,
+        text: &[u8],
+    ) -> Result<Option<(Option<String>, Vec<StatementPlan>)>, RewriteError> {
+        let sql = match std::str::from_utf8(text) {
+            Ok(s) => s,
+            Err(_) => {
+                // Not UTF-8 (a LATIN1 client, say): pass it through if it
+                // cannot name a protected table, refuse otherwise.
+                let lossy = String::from_utf8_lossy(text);
+                if crate::rewrite::may_need_rewrite(&lossy, &self.protection.current().snapshot) {
+                    return Err(RewriteError::Unsupported {
+                        what: "a statement that is not valid UTF-8 and names a protected table"
+                            .into(),
+                    });
+                }
+                return Ok(None);
+            }
+        };
+        let result = self.protection.rewrite(sql, &self.session, &self.context)?;
+        for plan in &result.plans {
+            if let Some((name, prepared)) = &plan.prepared {
+                let change = self.reply_plan_change(prepared);
+                self.sql_prepared.insert(name.clone(), change);
+            }
+        }
+        if result.sql.is_none() && result.plans.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((result.sql.clone(), result.plans.clone())))
+    }
+
+    fn reply_change(&self, plan: &StatementPlan) -> Option<TagRename> {
+        self.reply_plan_change(&plan.reply)
+    }
+
+    fn reply_plan_change(&self, plan: &ReplyPlan) -> Option<TagRename> {
+        match plan {
+            ReplyPlan::Unchanged => None,
+            ReplyPlan::RenameTag { from, to } => Some(TagRename { from, to }),
+            ReplyPlan::AsPrepared { name } => self.sql_prepared.get(name).copied().flatten(),
+        }
+    }
+}
+
+impl BackendIntercept for RewritingBackend {
+    fn reply(&mut self, frame: Frame) -> Inbound {
+        self.other(frame)
+    }
+
+    fn other(&mut self, frame: Frame) -> Inbound {
+        while let Ok(e) = self.expectations.try_recv() {
+            self.tracker.expect(e);
+        }
+        Inbound::Forward(self.tracker.on_server(frame))
+    }
+}
+
+/// SQL that makes the server raise the rewriter's error. It references
+/// `$1…$params` so that a Bind with the client's parameters still matches.
+pub fn refusal(e: &RewriteError, params: u32) -> String {
+    let mut sql = format!(
+        "SELECT tombstone.refuse({}, {}, {})",
+        literal(e.sqlstate()),
+        literal(&e.message()),
+        e.hint().map(literal).unwrap_or_else(|| "NULL".to_string())
+    );
+    if params > 0 {
+        let list: Vec<String> = (1..=params).map(|n| format!("${n}")).collect();
+        sql.push_str(&format!(" FROM (SELECT {}) AS params", list.join(", ")));
+    }
+    sql
+}
+
+/// A string literal that means the same whatever
+/// `standard_conforming_strings` says.
+fn literal(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_sql_quotes_and_keeps_parameters() {
+        let e = RewriteError::FailClosed {
+            what: "DO block naming \"projects\" with it's \\ quote".into(),
+        };
+        let sql = refusal(&e, 2);
+        assert!(
+            sql.starts_with("SELECT tombstone.refuse(E'42501', E'DO block"),
+            "{sql}"
+        );
+        assert!(sql.contains("it''s \\\\ quote"), "{sql}");
+        assert!(sql.ends_with("FROM (SELECT $1, $2) AS params"), "{sql}");
+        assert!(!refusal(&e, 0).contains("FROM"));
+    }
+}
