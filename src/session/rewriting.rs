@@ -30,6 +30,7 @@ pub fn intercepts(
 ) -> (RewritingFrontend, RewritingBackend) {
     let (tx, rx) = mpsc::unbounded_channel();
     let context = crate::protect::cache_context(&session);
+    let protection_for_backend = protection.clone();
     (
         RewritingFrontend {
             protection,
@@ -42,8 +43,10 @@ pub fn intercepts(
             replies: tx,
         },
         RewritingBackend {
+            protection: protection_for_backend,
             expectations: rx,
             tracker: ReplyTracker::default(),
+            ddl_seen: false,
         },
     )
 }
@@ -64,8 +67,11 @@ pub struct RewritingFrontend {
 
 /// Server → client half.
 pub struct RewritingBackend {
+    protection: Arc<Protection>,
     expectations: mpsc::UnboundedReceiver<Expect>,
     tracker: ReplyTracker,
+    /// DDL completed since the last idle ReadyForQuery.
+    ddl_seen: bool,
 }
 
 impl FrontendIntercept for RewritingFrontend {
@@ -222,8 +228,29 @@ impl BackendIntercept for RewritingBackend {
         while let Ok(e) = self.expectations.try_recv() {
             self.tracker.expect(e);
         }
+        match frame.tag() {
+            tag::COMMAND_COMPLETE => {
+                if extended::command_tag(&frame).is_ok_and(is_ddl) {
+                    self.ddl_seen = true;
+                }
+            }
+            // Committed (or rolled back): let the watcher look now rather
+            // than at its next notification or tick.
+            tag::READY_FOR_QUERY if self.ddl_seen && frame.body().first() == Some(&b'I') => {
+                self.ddl_seen = false;
+                self.protection.refresh.notify_one();
+            }
+            _ => {}
+        }
         Inbound::Forward(self.tracker.on_server(frame))
     }
+}
+
+/// Command tags of statements that can change what the snapshot holds.
+fn is_ddl(tag_text: &[u8]) -> bool {
+    [&b"CREATE "[..], b"ALTER ", b"DROP ", b"COMMENT"]
+        .iter()
+        .any(|p| tag_text.starts_with(p))
 }
 
 /// SQL that makes the server raise the rewriter's error. It references
