@@ -1,0 +1,190 @@
+"""psycopg 3 through tombstone on the protected scenario: DELETE is soft,
+cascades along foreign keys, reports the count a hard delete would, and the
+application role never sees a deleted row."""
+
+import psycopg
+import psycopg.errors
+import pytest
+
+import tsenv
+from tsenv import assert_live, assert_project_gone, assert_soft_deleted, live_count
+
+
+def test_delete_scenario_project_1_cascades_softly(app, admin, direct):
+    # Project 1 of the scenario belongs to this test (the node suite uses 2).
+    tasks = tsenv.scenario_task_ids(direct, 1)
+    assert len(tasks) == tsenv.TASKS_PER_PROJECT
+    cur = app.execute("DELETE FROM projects WHERE id = %s", (1,))
+    assert cur.rowcount == 1
+    assert cur.statusmessage == "DELETE 1"
+
+    assert live_count(app, "projects", "id", [1]) == 0
+    assert live_count(app, "tasks", "project_id", [1]) == 0
+    assert live_count(app, "comments", "task_id", tasks) == 0
+    assert live_count(app, "attachments", "task_id", tasks) == 0
+    assert live_count(app, "billing.invoices", "project_id", [1]) == 0
+    # Aggregates and joins over the whole table only count live rows.
+    total = app.execute("SELECT count(*) FROM tasks").fetchone()[0]
+    live_direct = direct.execute("SELECT count(*) FROM tasks WHERE deleted_at IS NULL").fetchone()[0]
+    assert total == live_direct
+    assert app.execute(
+        "SELECT count(*) FROM projects p LEFT JOIN tasks t ON t.project_id = p.id WHERE p.id = 1"
+    ).fetchone()[0] == 0
+
+    assert_soft_deleted(direct, "projects", "id", [1], 1)
+    assert_soft_deleted(direct, "tasks", "id", tasks, tsenv.TASKS_PER_PROJECT)
+    assert_soft_deleted(direct, "comments", "task_id", tasks, tsenv.TASKS_PER_PROJECT * tsenv.COMMENTS_PER_TASK)
+    assert_soft_deleted(direct, "attachments", "task_id", tasks, tsenv.ATTACHMENTS_PER_PROJECT)
+    assert_soft_deleted(direct, "billing.invoices", "project_id", [1], tsenv.INVOICES_PER_PROJECT)
+    # Other projects are untouched.
+    assert_live(direct, "tasks", "id", tsenv.scenario_task_ids(direct, 3), tsenv.TASKS_PER_PROJECT)
+    # The bypass role sees the trash.
+    assert live_count(admin, "tasks", "project_id", [1]) == tsenv.TASKS_PER_PROJECT
+
+    # Deleting it again hits no live row, as after a hard delete.
+    assert app.execute("DELETE FROM projects WHERE id = 1").rowcount == 0
+
+
+def test_delete_seeded_project_and_cascade(app, admin, direct, seed):
+    cur = app.execute("DELETE FROM projects WHERE id = %s", (seed["project"],))
+    assert cur.rowcount == 1
+    assert_project_gone(app, direct, seed, admin=admin)
+
+
+def test_counts_are_live_target_rows_only(app, direct, seed):
+    t = seed["tasks"]
+    # Prepared (extended protocol, named statement), executed repeatedly.
+    q = "DELETE FROM tasks WHERE id = ANY(%s)"
+    assert app.execute(q, (t[:2],), prepare=True).rowcount == 2
+    # Two of these four are already deleted: only the two live ones count.
+    assert app.execute(q, (t[:4],), prepare=True).rowcount == 2
+    assert app.execute(q, (t[:4],), prepare=True).rowcount == 0
+    # Comments of the deleted tasks are not counted in the tag, but are gone.
+    assert live_count(app, "comments", "task_id", t[:4]) == 0
+    assert live_count(app, "comments", "task_id", t[4:]) == 3 * len(t[4:])
+    assert_soft_deleted(direct, "tasks", "id", t[:4], 4)
+    assert_soft_deleted(direct, "comments", "task_id", t[:4], 12)
+    assert_live(direct, "tasks", "id", t[4:], len(t) - 4)
+    # UPDATE touches live rows only.
+    assert app.execute("UPDATE tasks SET done = true WHERE id = ANY(%s)", (t,)).rowcount == len(t) - 4
+
+
+def test_delete_returning(app, direct, seed):
+    rows = app.execute(
+        "DELETE FROM tasks WHERE project_id = %s RETURNING id, title",
+        (seed["project"],),
+    ).fetchall()
+    assert sorted(r[0] for r in rows) == seed["tasks"]
+    assert all(r[1].startswith("seeded task ") for r in rows)
+    assert_soft_deleted(direct, "tasks", "id", seed["tasks"], len(seed["tasks"]))
+    assert live_count(app, "attachments", "task_id", seed["tasks"]) == 0
+
+
+def test_executemany_counts(app, direct, seed):
+    with app.cursor() as cur:
+        cur.executemany("DELETE FROM comments WHERE id = %s", [(c,) for c in seed["comments"][:5]])
+        assert cur.rowcount == 5
+        cur.executemany("DELETE FROM comments WHERE id = %s", [(c,) for c in seed["comments"][:7]])
+        assert cur.rowcount == 2
+    assert_soft_deleted(direct, "comments", "id", seed["comments"][:7], 7)
+    assert live_count(app, "comments", "id", seed["comments"]) == len(seed["comments"]) - 7
+
+
+def test_pipeline_deletes(app, direct):
+    seeds = [tsenv.seed_project(direct, tasks=2, comments=1, attachments=1, invoices=1) for _ in range(3)]
+    with app.pipeline():
+        curs = [app.execute("DELETE FROM projects WHERE id = %s", (s["project"],)) for s in seeds]
+        sel = app.execute(
+            "SELECT count(*) FROM tasks WHERE project_id = ANY(%s)", ([s["project"] for s in seeds],)
+        )
+    assert [c.rowcount for c in curs] == [1, 1, 1]
+    assert sel.fetchone()[0] == 0
+    for s in seeds:
+        assert_project_gone(app, direct, s)
+
+
+def test_rollback_undoes_the_cascade(app, direct, seed):
+    with pytest.raises(RuntimeError):
+        with app.transaction():
+            assert app.execute("DELETE FROM projects WHERE id = %s", (seed["project"],)).rowcount == 1
+            # inside the transaction, the cascade is already invisible
+            assert live_count(app, "tasks", "project_id", [seed["project"]]) == 0
+            raise RuntimeError("roll back")
+    assert_live(direct, "projects", "id", [seed["project"]], 1)
+    assert_live(direct, "tasks", "id", seed["tasks"], len(seed["tasks"]))
+    assert_live(direct, "comments", "id", seed["comments"], len(seed["comments"]))
+    assert live_count(app, "tasks", "project_id", [seed["project"]]) == len(seed["tasks"])
+
+
+def test_restrict_on_category_of_live_project(app, direct):
+    # Category of scenario project 3, which no test deletes.
+    cat = direct.execute("SELECT category_id FROM projects WHERE id = 3").fetchone()[0]
+    with pytest.raises(psycopg.errors.ForeignKeyViolation) as e:
+        app.execute("DELETE FROM categories WHERE id = %s", (cat,))
+    assert e.value.sqlstate == "23503"
+    assert app.execute("SELECT 1").fetchone() == (1,)
+    assert_live(direct, "categories", "id", [cat], 1)
+    assert_live(direct, "projects", "id", [3], 1)
+
+
+def test_restrict_only_counts_live_children(app, direct):
+    cat = tsenv.seed_category(direct)
+    s = tsenv.seed_project(direct, tasks=1, comments=1, attachments=0, invoices=0, category_id=cat)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        app.execute("DELETE FROM categories WHERE id = %s", (cat,))
+    # Once the only project is deleted, a hard delete of the category would
+    # succeed, so the soft one must too.
+    assert app.execute("DELETE FROM projects WHERE id = %s", (s["project"],)).rowcount == 1
+    assert app.execute("DELETE FROM categories WHERE id = %s", (cat,)).rowcount == 1
+    assert live_count(app, "categories", "id", [cat]) == 0
+    assert_soft_deleted(direct, "categories", "id", [cat], 1)
+
+
+def test_restrict_inside_a_transaction_aborts_it(app, direct):
+    cat = direct.execute("SELECT category_id FROM projects WHERE id = 3").fetchone()[0]
+    app.autocommit = False
+    try:
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            app.execute("DELETE FROM categories WHERE id = %s", (cat,))
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            app.execute("SELECT 1")
+        app.rollback()
+        assert app.execute("SELECT count(*) FROM categories WHERE id = %s", (cat,)).fetchone()[0] == 1
+        app.rollback()
+    finally:
+        app.autocommit = True
+
+
+def test_truncate_is_refused(app, direct):
+    before = direct.execute("SELECT count(*) FROM tasks").fetchone()[0]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+        app.execute("TRUNCATE tasks")
+    assert e.value.sqlstate == "42501"
+    assert app.execute("SELECT 1").fetchone() == (1,)
+    assert direct.execute("SELECT count(*) FROM tasks").fetchone()[0] == before
+
+
+def test_set_null_edge(app, direct):
+    user = tsenv.seed_user(direct)
+    s = tsenv.seed_project(direct, tasks=3, comments=0, attachments=0, invoices=0, assignee_id=user)
+    assert app.execute("DELETE FROM users WHERE id = %s", (user,)).rowcount == 1
+    assert live_count(app, "users", "id", [user]) == 0
+    # ON DELETE SET NULL applied as Postgres would; the tasks stay live.
+    rows = app.execute("SELECT assignee_id FROM tasks WHERE id = ANY(%s)", (s["tasks"],)).fetchall()
+    assert rows == [(None,)] * 3
+    assert_soft_deleted(direct, "users", "id", [user], 1)
+    assert_live(direct, "tasks", "id", s["tasks"], 3)
+
+
+def test_outer_join_nullable_side_soft_deleted(app, direct):
+    # A user soft-deleted behind the proxy's back (reference kept): on the
+    # nullable side of a LEFT JOIN it behaves as absent; the task is kept.
+    user = tsenv.seed_user(direct)
+    s = tsenv.seed_project(direct, tasks=2, comments=0, attachments=0, invoices=0, assignee_id=user)
+    direct.execute("UPDATE users SET deleted_at = now() WHERE id = %s", (user,))
+    rows = app.execute(
+        "SELECT t.id, u.id FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id "
+        "WHERE t.id = ANY(%s) ORDER BY t.id",
+        (s["tasks"],),
+    ).fetchall()
+    assert rows == [(t, None) for t in s["tasks"]]
