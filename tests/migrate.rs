@@ -43,13 +43,23 @@ async fn catalog_fingerprint(client: &tokio_postgres::Client) -> Vec<String> {
 #[tokio::test]
 async fn migrate_prints_then_applies_idempotently() {
     let db = TestDb::new("migrate");
-    let (ok, out, _) = migrate(&[]);
-    assert!(ok);
+    let client = common::connect(&db_url(&db)).await;
+    client
+        .batch_execute("CREATE TABLE things (id int PRIMARY KEY, deleted_at timestamptz)")
+        .await
+        .unwrap();
+    let (ok, out, err) = migrate(&["--database-url", &db_url(&db)]);
+    assert!(ok, "{err}");
     assert!(
         out.starts_with("BEGIN;") && out.contains("CREATE TABLE IF NOT EXISTS tombstone.audit")
     );
+    assert!(
+        out.contains(
+            "CREATE OR REPLACE TRIGGER tombstone_audit_update AFTER UPDATE ON \"public\".\"things\""
+        ),
+        "{out}"
+    );
 
-    let client = common::connect(&db_url(&db)).await;
     assert!(
         catalog_fingerprint(&client)
             .await
@@ -61,7 +71,7 @@ async fn migrate_prints_then_applies_idempotently() {
     assert!(missing.contains(&"tombstone.audit"), "{missing:?}");
 
     let (ok, out, err) = migrate(&["--apply", "--database-url", &db_url(&db)]);
-    assert!(ok, "{out}{err}");
+    assert!(ok, "first apply: {out}{err}");
     let first = catalog_fingerprint(&client).await;
     assert!(first.iter().any(|o| o == "p audit"), "{first:?}");
     assert!(
@@ -71,6 +81,18 @@ async fn migrate_prints_then_applies_idempotently() {
     assert!(
         first.iter().any(|o| o == "e tombstone_schema_change"),
         "{first:?}"
+    );
+    let triggers: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'tombstone_audit_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        triggers, 2,
+        "one INSERT and one UPDATE trigger on the protected table"
     );
     assert!(
         tombstone::migrate::missing_objects(&client)
@@ -196,4 +218,86 @@ async fn installed_objects_work() {
             "CREATE TABLE".to_string()
         )
     );
+}
+
+#[tokio::test]
+async fn audit_triggers_record_inserts_and_updates_but_not_soft_deletes() {
+    let db = TestDb::new("migrate_audit");
+    let client = common::connect(&db_url(&db)).await;
+    client
+        .batch_execute(
+            "CREATE TABLE notes (a int, b int, body text, deleted_at timestamptz, PRIMARY KEY (a, b));
+             CREATE TABLE plain (id int PRIMARY KEY)",
+        )
+        .await
+        .unwrap();
+    let (ok, out, err) = migrate(&["--apply", "--database-url", &db_url(&db)]);
+    assert!(ok, "{out}{err}");
+
+    // One statement per Query: a sqlcommenter tag names the actor of its
+    // whole query string.
+    for sql in [
+        "SET tombstone.actor = 'alice'",
+        "INSERT INTO notes VALUES (1, 1, 'one'), (1, 2, 'two')",
+        "/*actor='bob%40example.com',route='x'*/ UPDATE notes SET body = 'uno' WHERE a = 1 AND b = 1",
+        "UPDATE notes SET deleted_at = now() WHERE b = 2",
+        "INSERT INTO plain VALUES (1)",
+    ] {
+        client.batch_execute(sql).await.unwrap();
+    }
+    let rows = client
+        .query(
+            "SELECT action, pk::text, old_values->>'body', new_values->>'body', actor
+             FROM tombstone.audit ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, Option<String>, Option<String>, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "insert".into(),
+                r#"{"a": 1, "b": 1}"#.into(),
+                None,
+                Some("one".into()),
+                "alice".into()
+            ),
+            (
+                "insert".into(),
+                r#"{"a": 1, "b": 2}"#.into(),
+                None,
+                Some("two".into()),
+                "alice".into()
+            ),
+            (
+                "update".into(),
+                r#"{"a": 1, "b": 1}"#.into(),
+                Some("one".into()),
+                Some("uno".into()),
+                "bob@example.com".into()
+            ),
+        ],
+        "the soft delete and the unprotected table are not audited by the triggers"
+    );
+
+    // Settings switch auditing off per table, and a rollback removes rows.
+    client
+        .batch_execute(
+            "INSERT INTO tombstone.audit_settings VALUES ('public', 'notes', false, true);
+             INSERT INTO notes VALUES (2, 1, 'quiet');
+             BEGIN; UPDATE notes SET body = 'gone' WHERE a = 2; ROLLBACK;",
+        )
+        .await
+        .unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM tombstone.audit", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
 }

@@ -1,5 +1,6 @@
 //! `tombstone migrate [--apply]`: print, or apply in one transaction, the
-//! DDL that creates the `tombstone` schema.
+//! DDL that creates the `tombstone` schema and the audit triggers of the
+//! protected tables.
 
 use std::process::ExitCode;
 
@@ -16,23 +17,8 @@ pub struct MigrateArgs {
 }
 
 pub async fn run(args: MigrateArgs) -> ExitCode {
-    let config = match &args.db.config {
-        Some(path) => match crate::config::Config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("tombstone: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => crate::config::Config::default(),
-    };
-    let steps = migrate::plan(&config);
-    if !args.apply {
-        print!("{}", migrate::script(&steps));
-        return ExitCode::SUCCESS;
-    }
-    let url = match args.db.resolve() {
-        Ok((_, url)) => url,
+    let (config, url) = match args.db.resolve() {
+        Ok(resolved) => resolved,
         Err(e) => {
             eprintln!("tombstone: {e}");
             return ExitCode::from(2);
@@ -45,6 +31,19 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let options = crate::protect::snapshot_options(&config);
+    let snapshot = match crate::schema::load::load(&client, &options).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tombstone: cannot read the schema: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let steps = migrate::plan(&config, Some(&snapshot));
+    if !args.apply {
+        print!("{}", migrate::script(&steps));
+        return ExitCode::SUCCESS;
+    }
     match migrate::apply(&mut client, &steps).await {
         Ok(()) => {
             for step in &steps {

@@ -7,11 +7,14 @@
 
 mod audit;
 mod support;
+mod triggers;
 
 pub use audit::AUDIT_DDL;
 pub use support::{REFUSE_DDL, schema_change_trigger};
+pub use triggers::{AUDIT_FUNCTIONS_DDL, audit_triggers};
 
 use crate::config::Config;
+use crate::schema::SchemaSnapshot;
 
 /// One named piece of DDL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +23,10 @@ pub struct Step {
     pub sql: String,
 }
 
-/// The steps that create or update the `tombstone` schema.
-pub fn plan(config: &Config) -> Vec<Step> {
-    vec![
+/// The steps that create or update the `tombstone` schema; with a
+/// snapshot, also the audit triggers of its protected tables.
+pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
+    let mut steps = vec![
         Step {
             name: "operations (tombstone.operations, tombstone.operation_rows, tombstone.fk_violation)",
             sql: crate::schema::ddl::REWRITER_DDL.to_string(),
@@ -39,7 +43,18 @@ pub fn plan(config: &Config) -> Vec<Step> {
             name: "schema-change event trigger",
             sql: schema_change_trigger(&config.database.notify_channel),
         },
-    ]
+        Step {
+            name: "audit functions (tombstone.audit_changes, tombstone.current_actor, tombstone.audit_settings)",
+            sql: AUDIT_FUNCTIONS_DDL.to_string(),
+        },
+    ];
+    if let Some(snapshot) = snapshot {
+        steps.push(Step {
+            name: "audit triggers on protected tables",
+            sql: audit_triggers(snapshot),
+        });
+    }
+    steps
 }
 
 /// The whole plan as one SQL script, as `migrate` prints it.
@@ -68,7 +83,15 @@ pub async fn apply(
 pub async fn missing_objects(
     client: &tokio_postgres::Client,
 ) -> Result<Vec<&'static str>, tokio_postgres::Error> {
-    const REQUIRED: [(&str, &str); 5] = [
+    const REQUIRED: [(&str, &str); 7] = [
+        (
+            "tombstone.audit_settings",
+            "SELECT to_regclass('tombstone.audit_settings') IS NOT NULL",
+        ),
+        (
+            "tombstone.audit_changes()",
+            "SELECT to_regprocedure('tombstone.audit_changes()') IS NOT NULL",
+        ),
         (
             "tombstone.operations",
             "SELECT to_regclass('tombstone.operations') IS NOT NULL",

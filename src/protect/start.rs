@@ -32,6 +32,9 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
             missing.join(", ")
         ));
     }
+    sync_audit_settings(&client, &config.audit)
+        .await
+        .map_err(|e| format!("database.url: cannot write tombstone.audit_settings: {e}"))?;
     let options = super::snapshot_options(config);
     let (catalog, snapshot) = watch::load_snapshot(&client, &options)
         .await
@@ -55,6 +58,38 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     ));
     tokio::spawn(audit_maintenance(url.to_string(), config.audit.retention));
     Ok(protection)
+}
+
+/// Writes `[audit]` into `tombstone.audit_settings`, where the audit
+/// triggers read it: the defaults as `('*', '*')`, then per-table overrides.
+async fn sync_audit_settings(
+    client: &tokio_postgres::Client,
+    audit: &crate::config::AuditConfig,
+) -> Result<(), tokio_postgres::Error> {
+    let mut rows: Vec<(String, String, bool, bool)> =
+        vec![("*".into(), "*".into(), audit.inserts, audit.updates)];
+    for qualified in audit.tables.keys() {
+        if let Some((schema, table)) = qualified.split_once('.') {
+            rows.push((
+                schema.to_string(),
+                table.to_string(),
+                audit.audits_inserts(qualified),
+                audit.audits_updates(qualified),
+            ));
+        }
+    }
+    client
+        .batch_execute("BEGIN; DELETE FROM tombstone.audit_settings")
+        .await?;
+    for (schema, table, inserts, updates) in &rows {
+        client
+            .execute(
+                "INSERT INTO tombstone.audit_settings (table_schema, table_name, inserts, updates) VALUES ($1, $2, $3, $4)",
+                &[schema, table, inserts, updates],
+            )
+            .await?;
+    }
+    client.batch_execute("COMMIT").await
 }
 
 /// Keeps monthly audit partitions ahead of time and drops expired ones.

@@ -1,0 +1,146 @@
+//! Auditing INSERT and UPDATE on protected tables: one statement-level
+//! AFTER trigger per table and operation, reading the transition tables, so
+//! audit rows are written set-based by the very statement that made the
+//! change (a rollback removes them), whether it came through tombstone or
+//! not. Soft deletes and restores are audited by their own statements (with
+//! the operation id), so the UPDATE trigger skips rows whose only change is
+//! the soft-delete column flipping between NULL and a time.
+//!
+//! Which tables and operations are audited is read at run time from
+//! `tombstone.audit_settings`, which `serve` fills from `[audit]` in
+//! rules.toml; a missing row means "audit".
+
+use crate::schema::SchemaSnapshot;
+
+/// The settings table, the actor function and the generic trigger function.
+pub const AUDIT_FUNCTIONS_DDL: &str = r#"
+CREATE SCHEMA IF NOT EXISTS tombstone;
+
+CREATE TABLE IF NOT EXISTS tombstone.audit_settings (
+  table_schema text    NOT NULL,
+  table_name   text    NOT NULL,
+  inserts      boolean NOT NULL,
+  updates      boolean NOT NULL,
+  PRIMARY KEY (table_schema, table_name)
+);
+
+-- %XX escapes, as sqlcommenter writes values.
+CREATE OR REPLACE FUNCTION tombstone.url_decode(s text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
+DECLARE
+  out bytea := '';
+  i int := 1;
+BEGIN
+  WHILE i <= length(s) LOOP
+    IF substr(s, i, 1) = '%' AND substr(s, i + 1, 2) ~ '^[0-9A-Fa-f]{2}$' THEN
+      out := out || decode(substr(s, i + 1, 2), 'hex');
+      i := i + 3;
+    ELSE
+      out := out || convert_to(substr(s, i, 1), 'UTF8');
+      i := i + 1;
+    END IF;
+  END LOOP;
+  RETURN convert_from(out, 'UTF8');
+EXCEPTION WHEN others THEN
+  RETURN s;
+END
+$fn$;
+
+-- Who is acting: a sqlcommenter `actor='…'` on the statement, else
+-- `tombstone.actor` set in the session or transaction, else the login role.
+CREATE OR REPLACE FUNCTION tombstone.current_actor() RETURNS text
+LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(
+    tombstone.url_decode(substring(current_query() FROM $re$/\*[^*]*\mactor='([^']*)'[^*]*\*/$re$)),
+    nullif(current_setting('tombstone.actor', true), ''),
+    session_user::text)
+$fn$;
+
+CREATE OR REPLACE FUNCTION tombstone.audit_enabled(s text, t text, op text) RETURNS boolean
+LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(
+    (SELECT CASE WHEN op = 'INSERT' THEN inserts ELSE updates END
+       FROM tombstone.audit_settings WHERE table_schema = s AND table_name = t),
+    (SELECT CASE WHEN op = 'INSERT' THEN inserts ELSE updates END
+       FROM tombstone.audit_settings WHERE table_schema = '*' AND table_name = '*'),
+    true)
+$fn$;
+
+-- Trigger arguments: the soft-delete column, the deleted-by column, then the
+-- primary-key columns.
+CREATE OR REPLACE FUNCTION tombstone.audit_changes() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  sd text := TG_ARGV[0];
+  by_col text := TG_ARGV[1];
+  pk_new text := '';
+  pk_old text := '';
+  join_on text := '';
+  col text;
+BEGIN
+  IF NOT tombstone.audit_enabled(TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP) THEN
+    RETURN NULL;
+  END IF;
+  FOR i IN 2 .. TG_NARGS - 1 LOOP
+    col := TG_ARGV[i];
+    pk_new := pk_new || format('%L, n.%I, ', col, col);
+    pk_old := pk_old || format('%L, o.%I, ', col, col);
+    join_on := join_on || format(' AND n.%I = o.%I', col, col);
+  END LOOP;
+  pk_new := 'jsonb_build_object(' || rtrim(pk_new, ', ') || ')';
+  pk_old := 'jsonb_build_object(' || rtrim(pk_old, ', ') || ')';
+  -- Without a primary key, old and new rows cannot be paired.
+  join_on := CASE WHEN join_on = '' THEN 'false' ELSE substr(join_on, 6) END;
+  IF TG_OP = 'INSERT' THEN
+    EXECUTE format(
+      'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, new_values, actor)
+       SELECT %L, %L, %s, ''insert'', to_jsonb(n), tombstone.current_actor() FROM tombstone_new n',
+      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_new);
+  ELSIF TG_OP = 'UPDATE' THEN
+    EXECUTE format(
+      'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor)
+       SELECT %L, %L, CASE WHEN n IS NULL THEN %s ELSE %s END, ''update'', to_jsonb(o), to_jsonb(n), tombstone.current_actor()
+       FROM tombstone_new n FULL JOIN tombstone_old o ON %s
+       WHERE to_jsonb(o) IS NULL OR to_jsonb(n) IS NULL
+          OR NOT ((to_jsonb(o) -> %L = ''null''::jsonb) <> (to_jsonb(n) -> %L = ''null''::jsonb)
+                  AND to_jsonb(o) - %L - %L = to_jsonb(n) - %L - %L)',
+      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_old, pk_new, join_on, sd, sd, sd, by_col, sd, by_col);
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+"#;
+
+/// A SQL identifier, quoted.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A SQL string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The INSERT and UPDATE triggers of every protected table in `snapshot`.
+pub fn audit_triggers(snapshot: &SchemaSnapshot) -> String {
+    let mut sql = String::new();
+    for table in snapshot.tables().iter().filter(|t| t.is_protected()) {
+        let Some(soft) = &table.soft_delete else {
+            continue;
+        };
+        let by = soft.by_column.as_deref().unwrap_or("deleted_by");
+        let mut args = vec![literal(&soft.column), literal(by)];
+        args.extend(table.primary_key.iter().map(|c| literal(c)));
+        let args = args.join(", ");
+        let name = format!("{}.{}", ident(&table.schema), ident(&table.name));
+        sql.push_str(&format!(
+            "CREATE OR REPLACE TRIGGER tombstone_audit_insert AFTER INSERT ON {name}\n  \
+             REFERENCING NEW TABLE AS tombstone_new FOR EACH STATEMENT\n  \
+             EXECUTE FUNCTION tombstone.audit_changes({args});\n\
+             CREATE OR REPLACE TRIGGER tombstone_audit_update AFTER UPDATE ON {name}\n  \
+             REFERENCING OLD TABLE AS tombstone_old NEW TABLE AS tombstone_new FOR EACH STATEMENT\n  \
+             EXECUTE FUNCTION tombstone.audit_changes({args});\n"
+        ));
+    }
+    sql
+}
