@@ -72,6 +72,124 @@ async fn psql_story_delete_a_project_and_see_it_in_the_trash() {
     let direct = p.db.connect().await;
     assert_eq!(count(&direct, "SELECT count(*) FROM tasks").await, 1000);
     assert_eq!(count(&direct, "SELECT count(*) FROM task_tags").await, 1000);
+
+    // The audit trail has one row per soft-deleted row, all with the same
+    // operation, the app's login role as actor and client address, and the
+    // old and new values.
+    let rows = direct
+        .query(
+            "SELECT table_name, count(*), count(DISTINCT op_id), min(actor), min(login_role), min(client_addr),
+                    bool_and(old_values->>'deleted_at' IS NULL AND new_values->>'deleted_at' IS NOT NULL)
+             FROM tombstone.audit WHERE action = 'soft_delete' GROUP BY table_name ORDER BY table_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let summary: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        summary,
+        [
+            ("attachments".to_string(), 300),
+            ("comments".to_string(), 2000),
+            ("document_versions".to_string(), 50),
+            ("documents".to_string(), 10),
+            ("invoices".to_string(), 3),
+            ("project_members".to_string(), 8),
+            ("projects".to_string(), 1),
+            ("tasks".to_string(), 500),
+            ("time_entries".to_string(), 250),
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r.get::<_, i64>(2), 1, "one operation id");
+        assert_eq!(r.get::<_, String>(3), p.app, "actor");
+        assert_eq!(r.get::<_, String>(4), p.app, "login role");
+        assert_eq!(
+            r.get::<_, Option<String>>(5).as_deref(),
+            Some("127.0.0.1"),
+            "client address"
+        );
+        assert!(r.get::<_, bool>(6), "old and new values");
+    }
+    let ops: i64 = count(
+        &direct,
+        "SELECT count(DISTINCT op_id) FROM tombstone.audit WHERE action = 'soft_delete'",
+    )
+    .await;
+    assert_eq!(ops, 1);
+}
+
+#[tokio::test]
+async fn actor_from_set_local_and_sqlcommenter_and_updates_audited() {
+    let p = Protected::start("actor", 1, "");
+    let mut app = p.connect_as(&p.app).await;
+    let tx = app.transaction().await.unwrap();
+    tx.batch_execute("SET LOCAL tombstone.actor = 'carol'")
+        .await
+        .unwrap();
+    tx.execute("DELETE FROM comments WHERE id = $1", &[&1i64])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.execute(
+        "/*actor='dave',framework='x'*/ UPDATE tasks SET title = 'renamed' WHERE id = 2",
+        &[],
+    )
+    .await
+    .unwrap();
+    app.execute("INSERT INTO tags (name) VALUES ('unprotected')", &[])
+        .await
+        .unwrap();
+    // After the transaction, SET LOCAL is gone: the login role acts.
+    app.execute("DELETE FROM comments WHERE id = $1", &[&2i64])
+        .await
+        .unwrap();
+
+    let direct = p.db.connect().await;
+    let rows = direct
+        .query("SELECT table_name, action, pk::text, actor, old_values->>'title', new_values->>'title' FROM tombstone.audit ORDER BY id", &[])
+        .await
+        .unwrap();
+    let got: Vec<(
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    )> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "comments".into(),
+                "soft_delete".into(),
+                r#"{"id": 1}"#.into(),
+                "carol".into(),
+                None,
+                None
+            ),
+            (
+                "tasks".into(),
+                "update".into(),
+                r#"{"id": 2}"#.into(),
+                "dave".into(),
+                Some("Task 1-2".into()),
+                Some("renamed".into())
+            ),
+            (
+                "comments".into(),
+                "soft_delete".into(),
+                r#"{"id": 2}"#.into(),
+                p.app.clone(),
+                None,
+                None
+            ),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -297,5 +415,66 @@ async fn prepared_statements_executed_ten_thousand_times_match_the_twin() {
     assert!(
         deleted > 1000,
         "the workload deleted too little to mean anything: {deleted}"
+    );
+}
+
+#[tokio::test]
+async fn set_null_cascades_are_audited_once_with_the_operation() {
+    let p = Protected::start("set_null", 1, "");
+    let direct = p.db.connect().await;
+    let user: String = direct
+        .query_one("SELECT id::text FROM users ORDER BY email LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    direct
+        .execute(
+            "UPDATE tasks SET assignee_id = $1::text::uuid WHERE id <= 5",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    direct
+        .batch_execute("TRUNCATE tombstone.audit")
+        .await
+        .unwrap();
+
+    let app = p.connect_as(&p.app).await;
+    let n = app
+        .execute("DELETE FROM users WHERE id = $1::text::uuid", &[&user])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM tasks WHERE assignee_id IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    let rows = direct
+        .query(
+            "SELECT table_name, action, count(*), count(op_id), bool_and(old_values->>'assignee_id' IS NOT DISTINCT FROM $1 OR table_name <> 'tasks')
+             FROM tombstone.audit GROUP BY 1, 2 ORDER BY 1, 2",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, i64, i64, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert!(
+        got.contains(&("tasks".into(), "set_null".into(), 5, 5, true)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("users".into(), "soft_delete".into(), 1, 1, true)),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().all(|g| g.1 != "update"),
+        "cascade changes audited twice: {got:?}"
     );
 }

@@ -101,14 +101,67 @@ BEGIN
       'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor)
        SELECT %L, %L, CASE WHEN n IS NULL THEN %s ELSE %s END, ''update'', to_jsonb(o), to_jsonb(n), tombstone.current_actor()
        FROM tombstone_new n FULL JOIN tombstone_old o ON %s
-       WHERE to_jsonb(o) IS NULL OR to_jsonb(n) IS NULL
-          OR NOT ((to_jsonb(o) -> %L = ''null''::jsonb) <> (to_jsonb(n) -> %L = ''null''::jsonb)
-                  AND to_jsonb(o) - %L - %L = to_jsonb(n) - %L - %L)',
-      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_old, pk_new, join_on, sd, sd, sd, by_col, sd, by_col);
+       WHERE (to_jsonb(o) IS NULL OR to_jsonb(n) IS NULL
+              OR NOT ((to_jsonb(o) -> %L = ''null''::jsonb) <> (to_jsonb(n) -> %L = ''null''::jsonb)
+                      AND to_jsonb(o) - %L - %L = to_jsonb(n) - %L - %L))
+         AND NOT EXISTS (
+           SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id
+           WHERE op.xact_id = pg_current_xact_id() AND r.action IN (''set_null'', ''set_default'')
+             AND r.table_schema = %L AND r.table_name = %L AND r.pk = %s)',
+      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_old, pk_new, join_on, sd, sd, sd, by_col, sd, by_col,
+      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_new);
   END IF;
   RETURN NULL;
 END
 $fn$;
+
+-- Soft deletes are audited from what the rewritten statement records in
+-- tombstone.operation_rows: at the end of that statement, one audit row per
+-- soft-deleted or SET NULL/DEFAULT row, with the operation id, the row as
+-- it is now (new values) and as it was (old values: the soft-delete columns
+-- back to NULL, or the recorded old foreign-key values).
+CREATE OR REPLACE FUNCTION tombstone.audit_operation_rows() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t record;
+  rel regclass;
+  args text[];
+  sd text;
+  by_col text;
+  pk_join text;
+BEGIN
+  FOR t IN SELECT DISTINCT table_schema, table_name FROM tombstone_new_rows WHERE op_id IS NOT NULL LOOP
+    rel := to_regclass(format('%I.%I', t.table_schema, t.table_name));
+    CONTINUE WHEN rel IS NULL;
+    SELECT string_to_array(encode(tg.tgargs, 'escape'), '\000') INTO args
+      FROM pg_trigger tg WHERE tg.tgrelid = rel AND tg.tgname = 'tombstone_audit_update';
+    sd := coalesce(args[1], 'deleted_at');
+    by_col := coalesce(args[2], 'deleted_by');
+    SELECT string_agg(format('x.%I = k.%I', a.attname, a.attname), ' AND ') INTO pk_join
+      FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+      WHERE i.indrelid = rel AND i.indisprimary;
+    CONTINUE WHEN pk_join IS NULL;
+    EXECUTE format(
+      'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor, op_id)
+       SELECT r.table_schema, r.table_name, r.pk, r.action,
+              CASE WHEN r.action = ''soft_delete''
+                   THEN to_jsonb(x) || jsonb_build_object(%L, NULL)
+                        || CASE WHEN to_jsonb(x) ? %L THEN jsonb_build_object(%L, NULL) ELSE ''{}''::jsonb END
+                   ELSE to_jsonb(x) || coalesce(r.old_values, ''{}''::jsonb) END,
+              to_jsonb(x), tombstone.current_actor(), r.op_id
+       FROM tombstone_new_rows r
+       CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, r.pk) k
+       JOIN %s x ON %s
+       WHERE r.op_id IS NOT NULL AND r.table_schema = %L AND r.table_name = %L',
+      sd, by_col, by_col, rel, rel, pk_join, t.table_schema, t.table_name);
+  END LOOP;
+  RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER tombstone_audit_operation_rows AFTER INSERT ON tombstone.operation_rows
+  REFERENCING NEW TABLE AS tombstone_new_rows FOR EACH STATEMENT
+  EXECUTE FUNCTION tombstone.audit_operation_rows();
 "#;
 
 /// A SQL identifier, quoted.
