@@ -11,9 +11,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::TestDb;
+use tokio_postgres::{Client, SimpleQueryMessage};
 use tombstone::rewrite::{ReplyPlan, SessionContext, rewrite};
 use tombstone::schema::SchemaSnapshot;
-use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// splitmix64: small, seedable, no dependency.
 struct Rng(u64);
@@ -34,9 +34,6 @@ impl Rng {
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
     }
 }
 
@@ -59,7 +56,11 @@ const TABLES: &[(&str, &str, &str)] = &[
     ("users", "id, email, name", "id"),
     ("teams", "id, name", "id"),
     ("team_members", "team_id, user_id, role", "team_id, user_id"),
-    ("project_members", "project_id, user_id", "project_id, user_id"),
+    (
+        "project_members",
+        "project_id, user_id",
+        "project_id, user_id",
+    ),
     ("categories", "id, name", "id"),
     ("billing.invoices", "id, project_id, amount_cents", "id"),
 ];
@@ -72,16 +73,19 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
     let roll = r.below(100);
     let (category, sql, ordered) = match roll {
         0..=17 => {
-            let (j, ordered) = match r.below(4) {
-                0 => ("JOIN", true),
-                1 => ("LEFT JOIN", true),
-                2 => ("RIGHT JOIN", false),
-                _ => ("FULL JOIN", false),
+            let j = match r.below(4) {
+                0 => "JOIN",
+                1 => "LEFT JOIN",
+                2 => "RIGHT JOIN",
+                _ => "FULL JOIN",
             };
             let sql = match r.below(5) {
                 0 => format!(
                     "SELECT t.id, t.title, c.id AS cid FROM tasks t {j} comments c ON c.task_id = t.id WHERE t.id BETWEEN {a} AND {b} OR c.id BETWEEN {c} AND {d}",
-                    a = task_id(r), b = task_id(r) + 5, c = r.range(1, 6000), d = r.range(1, 6000) + 10
+                    a = task_id(r),
+                    b = task_id(r) + 5,
+                    c = r.range(1, 6000),
+                    d = r.range(1, 6000) + 10
                 ),
                 1 => format!(
                     "SELECT p.id, p.name, t.id AS tid FROM projects p {j} tasks t ON t.project_id = p.id AND t.id % {m} = 0",
@@ -97,24 +101,28 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
                 ),
                 _ => format!(
                     "SELECT tm.team_id, u.email, t.name FROM team_members tm {j} users u ON u.id = tm.user_id LEFT JOIN teams t ON t.id = tm.team_id WHERE tm.team_id = {k} OR u.email LIKE 'user{e}%'",
-                    k = r.range(1, 10), e = r.range(1, 20)
+                    k = r.range(1, 10),
+                    e = r.range(1, 20)
                 ),
             };
-            ("select_join", format!("{sql}{}", if ordered { "" } else { "" }), false)
+            ("select_join", sql, false)
         }
         18..=29 => {
             let sql = match r.below(5) {
                 0 => format!(
                     "SELECT id, title FROM tasks t WHERE EXISTS (SELECT 1 FROM comments c WHERE c.task_id = t.id AND c.id % {m} = 0) AND t.project_id = {p} ORDER BY id",
-                    m = r.range(2, 9), p = r.range(1, 3)
+                    m = r.range(2, 9),
+                    p = r.range(1, 3)
                 ),
                 1 => format!(
                     "SELECT id FROM projects WHERE id IN (SELECT project_id FROM tasks WHERE id BETWEEN {a} AND {b}) ORDER BY id",
-                    a = task_id(r), b = task_id(r)
+                    a = task_id(r),
+                    b = task_id(r)
                 ),
                 2 => format!(
                     "SELECT id, (SELECT count(*) FROM comments c WHERE c.task_id = t.id) AS n FROM tasks t WHERE id BETWEEN {a} AND {b} ORDER BY id",
-                    a = task_id(r), b = task_id(r) + 20
+                    a = task_id(r),
+                    b = task_id(r) + 20
                 ),
                 3 => format!(
                     "SELECT t.id, x.n FROM tasks t, LATERAL (SELECT count(*) AS n FROM attachments a WHERE a.task_id = t.id) x WHERE t.id < {a} ORDER BY t.id",
@@ -159,31 +167,63 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
         }
         52..=59 => {
             let (t, cols, key) = *r.pick(TABLES);
-            ("select_table", format!("SELECT {cols} FROM {t} ORDER BY {key}"), true)
+            (
+                "select_table",
+                format!("SELECT {cols} FROM {t} ORDER BY {key}"),
+                true,
+            )
         }
         60..=71 => {
             let sql = match r.below(10) {
                 0 => format!("DELETE FROM projects WHERE id = {}", r.range(1, 4)),
-                1 | 2 => format!("DELETE FROM tasks WHERE id BETWEEN {a} AND {b}", a = task_id(r), b = task_id(r)),
-                3 => format!("DELETE FROM comments WHERE task_id = {} RETURNING id, task_id, body", task_id(r)),
-                4 => format!("DELETE FROM documents WHERE project_id = {} AND id % 3 = 0", r.range(1, 3)),
-                5 => format!("DELETE FROM users WHERE email = 'user{}@example.com'", r.range(1, 200)),
+                1 | 2 => format!(
+                    "DELETE FROM tasks WHERE id BETWEEN {a} AND {b}",
+                    a = task_id(r),
+                    b = task_id(r)
+                ),
+                3 => format!(
+                    "DELETE FROM comments WHERE task_id = {} RETURNING id, task_id, body",
+                    task_id(r)
+                ),
+                4 => format!(
+                    "DELETE FROM documents WHERE project_id = {} AND id % 3 = 0",
+                    r.range(1, 3)
+                ),
+                5 => format!(
+                    "DELETE FROM users WHERE email = 'user{}@example.com'",
+                    r.range(1, 200)
+                ),
                 6 => format!("DELETE FROM categories WHERE id = {}", r.range(1, 3)),
                 7 => format!("DELETE FROM teams WHERE id = {}", r.range(1, 10)),
                 8 => format!(
                     "DELETE FROM attachments a USING tasks t WHERE a.task_id = t.id AND t.project_id = {} AND t.id % 7 = 0",
                     r.range(1, 3)
                 ),
-                _ => format!("DELETE FROM team_members WHERE team_id = {} RETURNING team_id, user_id", r.range(1, 10)),
+                _ => format!(
+                    "DELETE FROM team_members WHERE team_id = {} RETURNING team_id, user_id",
+                    r.range(1, 10)
+                ),
             };
             ("delete", sql, false)
         }
         72..=85 => {
             let sql = match r.below(5) {
-                0 => format!("UPDATE tasks SET done = NOT done WHERE project_id = {} AND id % 5 = 0", r.range(1, 3)),
-                1 => format!("UPDATE comments SET body = body || '!' WHERE task_id = {} RETURNING id, body", task_id(r)),
-                2 => format!("UPDATE projects SET name = name || '+' WHERE id = {}", r.range(1, 3)),
-                3 => format!("UPDATE users SET name = 'renamed {seq}' WHERE email LIKE 'user{}%'", r.range(1, 20)),
+                0 => format!(
+                    "UPDATE tasks SET done = NOT done WHERE project_id = {} AND id % 5 = 0",
+                    r.range(1, 3)
+                ),
+                1 => format!(
+                    "UPDATE comments SET body = body || '!' WHERE task_id = {} RETURNING id, body",
+                    task_id(r)
+                ),
+                2 => format!(
+                    "UPDATE projects SET name = name || '+' WHERE id = {}",
+                    r.range(1, 3)
+                ),
+                3 => format!(
+                    "UPDATE users SET name = 'renamed {seq}' WHERE email LIKE 'user{}%'",
+                    r.range(1, 20)
+                ),
                 _ => format!(
                     "UPDATE time_entries te SET minutes = te.minutes + 1 FROM tasks t WHERE t.id = te.task_id AND t.project_id = {}",
                     r.range(1, 3)
@@ -209,20 +249,38 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
             ("insert", sql, false)
         }
     };
-    Stmt { category, sql, ordered }
+    Stmt {
+        category,
+        sql,
+        ordered,
+    }
 }
 
 /// What a statement did, in a comparable form.
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Error(String),
-    Done { columns: Vec<(String, String)>, rows: Vec<Vec<Option<String>>>, affected: Option<u64> },
+    Done {
+        columns: Vec<(String, String)>,
+        rows: Vec<Vec<Option<String>>>,
+        affected: Option<u64>,
+    },
 }
 
 async fn run(c: &Client, sql: &str, ordered: bool) -> Outcome {
     let columns = match c.prepare(sql).await {
-        Ok(st) => st.columns().iter().map(|c| (c.name().to_string(), c.type_().name().to_string())).collect(),
-        Err(e) => return Outcome::Error(e.code().map(|c| c.code().to_string()).unwrap_or_else(|| e.to_string())),
+        Ok(st) => st
+            .columns()
+            .iter()
+            .map(|c| (c.name().to_string(), c.type_().name().to_string()))
+            .collect(),
+        Err(e) => {
+            return Outcome::Error(
+                e.code()
+                    .map(|c| c.code().to_string())
+                    .unwrap_or_else(|| e.to_string()),
+            );
+        }
     };
     match c.simple_query(sql).await {
         Ok(msgs) => {
@@ -231,7 +289,11 @@ async fn run(c: &Client, sql: &str, ordered: bool) -> Outcome {
             for m in msgs {
                 match m {
                     SimpleQueryMessage::Row(row) => {
-                        rows.push((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect());
+                        rows.push(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_string))
+                                .collect(),
+                        );
                     }
                     SimpleQueryMessage::CommandComplete(n) => affected = Some(n),
                     _ => {}
@@ -240,34 +302,56 @@ async fn run(c: &Client, sql: &str, ordered: bool) -> Outcome {
             if !ordered {
                 rows.sort();
             }
-            Outcome::Done { columns, rows, affected }
+            Outcome::Done {
+                columns,
+                rows,
+                affected,
+            }
         }
-        Err(e) => Outcome::Error(e.code().map(|c| c.code().to_string()).unwrap_or_else(|| e.to_string())),
+        Err(e) => Outcome::Error(
+            e.code()
+                .map(|c| c.code().to_string())
+                .unwrap_or_else(|| e.to_string()),
+        ),
     }
 }
 
 fn seed() -> u64 {
-    std::env::var("TOMBSTONE_ORACLE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    })
+    std::env::var("TOMBSTONE_ORACLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        })
 }
 
 async fn compare_tables(rw: &Client, twin: &Client, snap: &SchemaSnapshot, seed: u64, at: u64) {
     for (t, cols, key) in TABLES {
         let sql = format!("SELECT {cols} FROM {t} ORDER BY {key}");
-        let rewritten = rewrite(&sql, snap, &SessionContext::normal("postgres")).expect("rewrite table scan");
+        let rewritten =
+            rewrite(&sql, snap, &SessionContext::normal("postgres")).expect("rewrite table scan");
         let a = run(rw, &rewritten.sql, true).await;
         let b = run(twin, &sql, true).await;
-        assert!(a == b, "seed {seed}: table {t} differs after statement {at}");
+        assert!(
+            a == b,
+            "seed {seed}: table {t} differs after statement {at}"
+        );
     }
 }
 
 #[tokio::test]
 async fn twin_databases_agree() {
     let seed = seed();
-    let statements: u64 =
-        std::env::var("TOMBSTONE_ORACLE_STATEMENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
-    eprintln!("oracle: seed {seed}, {statements} statements (replay with TOMBSTONE_ORACLE_SEED={seed})");
+    let statements: u64 = std::env::var("TOMBSTONE_ORACLE_STATEMENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    eprintln!(
+        "oracle: seed {seed}, {statements} statements (replay with TOMBSTONE_ORACLE_SEED={seed})"
+    );
     let rw_db = TestDb::create("oracle_rw", 3);
     let twin_db = TestDb::create("oracle_twin", 3);
     let rw = rw_db.connect().await;
@@ -276,9 +360,11 @@ async fn twin_databases_agree() {
     // In the hard-delete world the application's uniqueness needs no
     // predicate: the twin has a plain unique index where tombstone's side
     // has the partial one.
-    twin.batch_execute("DROP INDEX users_email_active; CREATE UNIQUE INDEX users_email ON users (email)")
-        .await
-        .expect("twin index");
+    twin.batch_execute(
+        "DROP INDEX users_email_active; CREATE UNIQUE INDEX users_email ON users (email)",
+    )
+    .await
+    .expect("twin index");
     let session = SessionContext::normal("postgres");
     let mut rng = Rng(seed);
     let mut per_category: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -286,10 +372,19 @@ async fn twin_databases_agree() {
         let stmt = generate(&mut rng, i);
         let out = match rewrite(&stmt.sql, &snap, &session) {
             Ok(o) => o,
-            Err(e) => panic!("seed {seed}, statement {i}: rewrite refused {:?}: {e}", stmt.sql),
+            Err(e) => panic!(
+                "seed {seed}, statement {i}: rewrite refused {:?}: {e}",
+                stmt.sql
+            ),
         };
         if stmt.category == "delete" {
-            assert_eq!(out.statements.first().map(|p| &p.reply), Some(&ReplyPlan::RenameTag { from: "UPDATE", to: "DELETE" }));
+            assert_eq!(
+                out.statements.first().map(|p| &p.reply),
+                Some(&ReplyPlan::RenameTag {
+                    from: "UPDATE",
+                    to: "DELETE"
+                })
+            );
         }
         let a = run(&rw, &out.sql, stmt.ordered).await;
         let b = run(&twin, &stmt.sql, stmt.ordered).await;
@@ -313,13 +408,22 @@ async fn twin_databases_agree() {
         }
     }
     compare_tables(&rw, &twin, &snap, seed, statements).await;
-    eprintln!("oracle: {statements} statements agreed; per category (share, errors on both sides):");
+    eprintln!(
+        "oracle: {statements} statements agreed; per category (share, errors on both sides):"
+    );
     for (cat, (n, errors)) in &per_category {
-        eprintln!("  {cat:<18} {n:>6}  {:>5.1}%  {errors} errors", 100.0 * *n as f64 / statements as f64);
+        eprintln!(
+            "  {cat:<18} {n:>6}  {:>5.1}%  {errors} errors",
+            100.0 * *n as f64 / statements as f64
+        );
     }
 }
 
 fn truncate(o: &Outcome) -> String {
     let s = format!("{o:?}");
-    if s.len() > 2000 { format!("{}…", &s[..2000]) } else { s }
+    if s.len() > 2000 {
+        format!("{}…", &s[..2000])
+    } else {
+        s
+    }
 }

@@ -4,20 +4,39 @@
 mod common;
 
 use common::TestDb;
-use tombstone::rewrite::{ReplyPlan, SessionContext, rewrite};
 use tokio_postgres::Client;
+use tombstone::rewrite::{ReplyPlan, SessionContext, rewrite};
 
 async fn count(c: &Client, sql: &str) -> i64 {
-    c.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
 }
 
 const CHILDREN: &[(&str, &str, i64)] = &[
     ("tasks", "project_id = 1", 500),
-    ("comments", "task_id IN (SELECT id FROM tasks WHERE project_id = 1)", 2000),
-    ("attachments", "task_id IN (SELECT id FROM tasks WHERE project_id = 1)", 300),
-    ("time_entries", "task_id IN (SELECT id FROM tasks WHERE project_id = 1)", 250),
+    (
+        "comments",
+        "task_id IN (SELECT id FROM tasks WHERE project_id = 1)",
+        2000,
+    ),
+    (
+        "attachments",
+        "task_id IN (SELECT id FROM tasks WHERE project_id = 1)",
+        300,
+    ),
+    (
+        "time_entries",
+        "task_id IN (SELECT id FROM tasks WHERE project_id = 1)",
+        250,
+    ),
     ("documents", "project_id = 1", 10),
-    ("document_versions", "document_id IN (SELECT id FROM documents WHERE project_id = 1)", 50),
+    (
+        "document_versions",
+        "document_id IN (SELECT id FROM documents WHERE project_id = 1)",
+        50,
+    ),
     ("project_members", "project_id = 1", 8),
     ("billing.invoices", "project_id = 1", 3),
 ];
@@ -36,30 +55,92 @@ async fn deleting_a_project_soft_deletes_its_whole_tree_in_one_statement() {
     };
     let task_tags_before = count(&c, "SELECT count(*) FROM task_tags").await;
 
-    let out = rewrite("DELETE FROM projects WHERE id = $1", &snap, &SessionContext::normal("postgres")).unwrap();
-    assert_eq!(out.statements[0].reply, ReplyPlan::RenameTag { from: "UPDATE", to: "DELETE" });
+    let out = rewrite(
+        "DELETE FROM projects WHERE id = $1",
+        &snap,
+        &SessionContext::normal("postgres"),
+    )
+    .unwrap();
+    assert_eq!(
+        out.statements[0].reply,
+        ReplyPlan::RenameTag {
+            from: "UPDATE",
+            to: "DELETE"
+        }
+    );
     let n = c.execute(out.sql.as_ref(), &[&1i64]).await.unwrap();
     assert_eq!(n, 1, "DELETE 1: one target row");
 
-    assert_eq!(count(&c, "SELECT count(*) FROM projects WHERE id = 1 AND deleted_at IS NOT NULL").await, 1);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM projects WHERE id = 1 AND deleted_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
     for (i, (t, filter, expected)) in CHILDREN.iter().enumerate() {
-        let deleted = count(&c, &format!("SELECT count(*) FROM {t} WHERE {filter} AND deleted_at IS NOT NULL")).await;
+        let deleted = count(
+            &c,
+            &format!("SELECT count(*) FROM {t} WHERE {filter} AND deleted_at IS NOT NULL"),
+        )
+        .await;
         assert_eq!(deleted, *expected, "{t} soft-deleted");
-        let live_elsewhere = count(&c, &format!("SELECT count(*) FROM {t} WHERE NOT ({filter}) AND deleted_at IS NOT NULL")).await;
+        let live_elsewhere = count(
+            &c,
+            &format!("SELECT count(*) FROM {t} WHERE NOT ({filter}) AND deleted_at IS NOT NULL"),
+        )
+        .await;
         assert_eq!(live_elsewhere, 0, "{t}: other projects untouched");
-        assert_eq!(count(&c, &format!("SELECT count(*) FROM {t}")).await, physical_before[i], "{t}: nothing physically removed");
+        assert_eq!(
+            count(&c, &format!("SELECT count(*) FROM {t}")).await,
+            physical_before[i],
+            "{t}: nothing physically removed"
+        );
     }
-    assert_eq!(count(&c, "SELECT count(*) FROM task_tags").await, task_tags_before, "task_tags untouched");
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM task_tags").await,
+        task_tags_before,
+        "task_tags untouched"
+    );
     // One operation, 3,122 rows, one timestamp.
-    assert_eq!(count(&c, "SELECT count(*) FROM tombstone.operations").await, 1);
-    assert_eq!(count(&c, "SELECT count(*) FROM tombstone.operation_rows").await, 3122);
-    assert_eq!(count(&c, "SELECT count(DISTINCT op_id) FROM tombstone.operation_rows").await, 1);
-    assert_eq!(count(&c, "SELECT count(DISTINCT deleted_at) FROM tasks WHERE deleted_at IS NOT NULL").await, 1);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tombstone.operations").await,
+        1
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tombstone.operation_rows").await,
+        3122
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(DISTINCT op_id) FROM tombstone.operation_rows"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(DISTINCT deleted_at) FROM tasks WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
     // Deleting it again touches nothing.
     assert_eq!(c.execute(out.sql.as_ref(), &[&1i64]).await.unwrap(), 0);
-    assert_eq!(count(&c, "SELECT count(*) FROM tombstone.operations").await, 1);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tombstone.operations").await,
+        1
+    );
     // Reads through the rewriter no longer see it.
-    let read = rewrite("SELECT count(*) FROM tasks WHERE project_id = 1", &snap, &SessionContext::normal("postgres")).unwrap();
+    let read = rewrite(
+        "SELECT count(*) FROM tasks WHERE project_id = 1",
+        &snap,
+        &SessionContext::normal("postgres"),
+    )
+    .unwrap();
     assert_eq!(count(&c, &read.sql).await, 0);
 }
 
@@ -68,18 +149,52 @@ async fn restrict_refuses_with_23503_and_changes_nothing() {
     let db = TestDb::create("restrict", 3);
     let c = db.connect().await;
     let snap = db.snapshot(&c).await;
-    let out = rewrite("DELETE FROM categories WHERE id = 1", &snap, &SessionContext::normal("postgres")).unwrap();
-    let err = c.batch_execute(&out.sql).await.expect_err("RESTRICT must fail");
+    let out = rewrite(
+        "DELETE FROM categories WHERE id = 1",
+        &snap,
+        &SessionContext::normal("postgres"),
+    )
+    .unwrap();
+    let err = c
+        .batch_execute(&out.sql)
+        .await
+        .expect_err("RESTRICT must fail");
     let db_err = err.as_db_error().expect("database error");
     assert_eq!(db_err.code().code(), "23503");
-    assert!(db_err.message().contains("projects_category_id_fkey"), "{}", db_err.message());
-    assert_eq!(count(&c, "SELECT count(*) FROM categories WHERE deleted_at IS NOT NULL").await, 0);
-    assert_eq!(count(&c, "SELECT count(*) FROM tombstone.operations").await, 0);
+    assert!(
+        db_err.message().contains("projects_category_id_fkey"),
+        "{}",
+        db_err.message()
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM categories WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tombstone.operations").await,
+        0
+    );
     // With its projects gone (soft), the category can be deleted.
-    let p = rewrite("DELETE FROM projects WHERE category_id = 1", &snap, &SessionContext::normal("postgres")).unwrap();
+    let p = rewrite(
+        "DELETE FROM projects WHERE category_id = 1",
+        &snap,
+        &SessionContext::normal("postgres"),
+    )
+    .unwrap();
     c.batch_execute(&p.sql).await.unwrap();
     c.batch_execute(&out.sql).await.unwrap();
-    assert_eq!(count(&c, "SELECT count(*) FROM categories WHERE deleted_at IS NOT NULL").await, 1);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM categories WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -88,12 +203,23 @@ async fn set_null_is_applied_and_recorded_for_restore() {
     let c = db.connect().await;
     let snap = db.snapshot(&c).await;
     let owner: uuid_string::Uuid = uuid_string::get(&c).await;
-    let owned = count(&c, &format!("SELECT count(*) FROM projects WHERE owner_id = '{owner}'")).await;
+    let owned = count(
+        &c,
+        &format!("SELECT count(*) FROM projects WHERE owner_id = '{owner}'"),
+    )
+    .await;
     assert!(owned > 0);
     let sql = format!("DELETE FROM users WHERE id = '{owner}'");
     let out = rewrite(&sql, &snap, &SessionContext::normal("postgres")).unwrap();
     c.batch_execute(&out.sql).await.unwrap();
-    assert_eq!(count(&c, &format!("SELECT count(*) FROM projects WHERE owner_id = '{owner}'")).await, 0);
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM projects WHERE owner_id = '{owner}'")
+        )
+        .await,
+        0
+    );
     let recorded = count(
         &c,
         &format!(
@@ -104,7 +230,13 @@ async fn set_null_is_applied_and_recorded_for_restore() {
     assert_eq!(recorded, owned);
     // Memberships cascade (composite keys).
     assert_eq!(
-        count(&c, &format!("SELECT count(*) FROM team_members WHERE user_id = '{owner}' AND deleted_at IS NULL")).await,
+        count(
+            &c,
+            &format!(
+                "SELECT count(*) FROM team_members WHERE user_id = '{owner}' AND deleted_at IS NULL"
+            )
+        )
+        .await,
         0
     );
 }
@@ -123,7 +255,10 @@ async fn returning_shows_what_a_hard_delete_returns() {
     let rows = c.query(out.sql.as_ref(), &[]).await.unwrap();
     assert_eq!(rows.len(), 2);
     let names: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
-    assert_eq!(names, ["id", "task_id", "author_id", "body", "deleted_at", "was"]);
+    assert_eq!(
+        names,
+        ["id", "task_id", "author_id", "body", "deleted_at", "was"]
+    );
     for r in &rows {
         let d: Option<std::time::SystemTime> = r.get("deleted_at");
         assert!(d.is_none());
@@ -134,9 +269,12 @@ async fn returning_shows_what_a_hard_delete_returns() {
 mod uuid_string {
     pub type Uuid = String;
     pub async fn get(c: &tokio_postgres::Client) -> String {
-        c.query_one("SELECT owner_id::text FROM projects WHERE owner_id IS NOT NULL ORDER BY id LIMIT 1", &[])
-            .await
-            .unwrap()
-            .get(0)
+        c.query_one(
+            "SELECT owner_id::text FROM projects WHERE owner_id IS NOT NULL ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
     }
 }

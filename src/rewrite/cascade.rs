@@ -58,7 +58,11 @@ impl CascadePlan {
         for &i in &cascade {
             *indegree.entry(fks[i].child).or_insert(0) += 1;
         }
-        let mut ready: VecDeque<TableId> = indegree.iter().filter(|(_, d)| **d == 0).map(|(t, _)| *t).collect();
+        let mut ready: VecDeque<TableId> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(t, _)| *t)
+            .collect();
         let mut order = Vec::new();
         while let Some(t) = ready.pop_front() {
             order.push(t);
@@ -76,7 +80,10 @@ impl CascadePlan {
         let name = |t: TableId| format!("{}.{}", snap.table(t).schema, snap.table(t).name);
         if order.len() != in_set.len() || order.first() != Some(&target) {
             return Err(RewriteError::Unsupported {
-                what: format!("DELETE on {}: cyclic ON DELETE CASCADE foreign keys", name(target)),
+                what: format!(
+                    "DELETE on {}: cyclic ON DELETE CASCADE foreign keys",
+                    name(target)
+                ),
             });
         }
         let mut null_children = BTreeSet::new();
@@ -93,14 +100,25 @@ impl CascadePlan {
             }
         }
         order.remove(0);
-        Ok(CascadePlan { target, tables: order, cascade, set_null, restrict })
+        Ok(CascadePlan {
+            target,
+            tables: order,
+            cascade,
+            set_null,
+            restrict,
+        })
     }
 
     /// Columns of `table` that later steps read: its primary key and every
     /// parent column of an edge leaving it.
     pub fn needed_columns(&self, snap: &SchemaSnapshot, table: TableId) -> Vec<String> {
         let mut cols: Vec<String> = snap.table(table).primary_key.clone();
-        for &i in self.cascade.iter().chain(&self.set_null).chain(&self.restrict) {
+        for &i in self
+            .cascade
+            .iter()
+            .chain(&self.set_null)
+            .chain(&self.restrict)
+        {
             let fk = &snap.foreign_keys()[i];
             if fk.parent == table {
                 for c in &fk.parent_columns {

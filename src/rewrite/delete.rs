@@ -40,7 +40,7 @@ impl<'a> Walker<'a> {
         let using = list(n, "using_clause");
         let mut pending = Vec::new();
         for item in using {
-            pending.extend(self.from_item(item)?);
+            pending.extend(self.range_item(item)?);
         }
         self.expr(field(n, "where_clause"))?;
         self.expr(field(n, "returning_clause"))?;
@@ -48,20 +48,25 @@ impl<'a> Walker<'a> {
         match target {
             Some(id) if self.snap.table(id).is_protected() => {
                 if nested {
-                    return Err(Walker::unsupported("DELETE of a protected table inside WITH"));
+                    return Err(Walker::unsupported(
+                        "DELETE of a protected table inside WITH",
+                    ));
                 }
                 if matches!(node(where_clause), Some(("CurrentOfExpr", _))) {
-                    return Err(Walker::unsupported("DELETE … WHERE CURRENT OF on a protected table"));
+                    return Err(Walker::unsupported(
+                        "DELETE … WHERE CURRENT OF on a protected table",
+                    ));
                 }
                 self.soft_delete(n, id, &pending)?;
-                Ok(ReplyPlan::RenameTag { from: "UPDATE", to: "DELETE" })
+                Ok(ReplyPlan::RenameTag {
+                    from: "UPDATE",
+                    to: "DELETE",
+                })
             }
             Some(id) => {
-                if let Some(fk) = self
-                    .snap
-                    .children_of(id)
-                    .find(|fk| fk.on_delete == FkAction::Cascade && self.snap.table(fk.child).is_protected())
-                {
+                if let Some(fk) = self.snap.children_of(id).find(|fk| {
+                    fk.on_delete == FkAction::Cascade && self.snap.table(fk.child).is_protected()
+                }) {
                     let child = self.snap.table(fk.child);
                     return Err(RewriteError::FailClosed {
                         what: format!(
@@ -84,10 +89,17 @@ impl<'a> Walker<'a> {
 
     fn delete_reads(&mut self, n: &Value, pending: &[super::reads::Pending]) -> Res<()> {
         let using = list(n, "using_clause");
-        self.extend_where(field(n, "where_clause"), pending, |w| w.list_end(using, "USING"))
+        self.extend_where(field(n, "where_clause"), pending, |w| {
+            w.list_end(using, "USING")
+        })
     }
 
-    fn soft_delete(&mut self, n: &Value, id: TableId, pending: &[super::reads::Pending]) -> Res<()> {
+    fn soft_delete(
+        &mut self,
+        n: &Value,
+        id: TableId,
+        pending: &[super::reads::Pending],
+    ) -> Res<()> {
         let fail = || Walker::unsupported("a DELETE tombstone cannot place");
         let snap = self.snap;
         let plan = CascadePlan::build(snap, id)?;
@@ -95,9 +107,18 @@ impl<'a> Walker<'a> {
         let sd = table.soft_delete.clone().ok_or_else(fail)?;
         let rv = field(n, "relation");
         let (rel_start, _name_end, qual) = self.rangevar_span(rv)?;
-        let rel_tok = tree::location(rv).and_then(|l| self.t.at(l)).ok_or_else(fail)?;
-        let from_kw = self.t.keyword_before(rel_tok, &["FROM"], &["ONLY"]).ok_or_else(fail)?;
-        let del_kw = self.t.prev(from_kw).filter(|&d| self.t.is_kw(d, "DELETE")).ok_or_else(fail)?;
+        let rel_tok = tree::location(rv)
+            .and_then(|l| self.t.at(l))
+            .ok_or_else(fail)?;
+        let from_kw = self
+            .t
+            .keyword_before(rel_tok, &["FROM"], &["ONLY"])
+            .ok_or_else(fail)?;
+        let del_kw = self
+            .t
+            .prev(from_kw)
+            .filter(|&d| self.t.is_kw(d, "DELETE"))
+            .ok_or_else(fail)?;
         let alias = text(field(rv, "alias"), "aliasname");
         // Last token of `[ONLY] name [[AS] alias]`.
         let mut rel_last = self.t.name_end(rel_tok);
@@ -109,7 +130,11 @@ impl<'a> Walker<'a> {
             rel_last = a;
         }
         let rel_text = self.sql[rel_start..self.t.end_of(rel_last)].to_string();
-        let lock_name = if alias.is_empty() { quote_ident(text(rv, "relname")) } else { quote_ident(alias) };
+        let lock_name = if alias.is_empty() {
+            quote_ident(text(rv, "relname"))
+        } else {
+            quote_ident(alias)
+        };
         let using = list(n, "using_clause");
         let mut using_kw = None;
         let mut using_text = String::new();
@@ -121,7 +146,18 @@ impl<'a> Walker<'a> {
                 .keyword_before(
                     self.t.at(first_loc).ok_or_else(fail)?,
                     &["USING"],
-                    &["LATERAL", "ONLY", "SELECT", "DISTINCT", "ALL", "VALUES", "WITH", "RECURSIVE", "ROWS", "TABLE"],
+                    &[
+                        "LATERAL",
+                        "ONLY",
+                        "SELECT",
+                        "DISTINCT",
+                        "ALL",
+                        "VALUES",
+                        "WITH",
+                        "RECURSIVE",
+                        "ROWS",
+                        "TABLE",
+                    ],
                 )
                 .ok_or_else(fail)?;
             let first = self.t.next(kw).ok_or_else(fail)?;
@@ -162,7 +198,10 @@ impl<'a> Walker<'a> {
                 })
                 .collect()
         };
-        let mut target_cte = format!("{TARGET} AS (SELECT {} FROM {rel_text}", select_keys.join(", "));
+        let mut target_cte = format!(
+            "{TARGET} AS (SELECT {} FROM {rel_text}",
+            select_keys.join(", ")
+        );
         if !using_text.is_empty() {
             target_cte.push_str(", ");
             target_cte.push_str(&using_text);
@@ -181,12 +220,15 @@ impl<'a> Walker<'a> {
         // Splice the outer UPDATE into the client's DELETE.
         let with = field(n, "with_clause");
         if with.is_null() {
-            self.edits.insert(self.t.start_of(del_kw), format!("WITH {ctes}\n"));
+            self.edits
+                .insert(self.t.start_of(del_kw), format!("WITH {ctes}\n"));
         } else {
             let before = self.t.prev(del_kw).ok_or_else(fail)?;
-            self.edits.insert(self.t.end_of(before), format!(",\n     {ctes}\n"));
+            self.edits
+                .insert(self.t.end_of(before), format!(",\n     {ctes}\n"));
         }
-        self.edits.replace(self.t.start_of(del_kw), self.t.end_of(from_kw), "UPDATE");
+        self.edits
+            .replace(self.t.start_of(del_kw), self.t.end_of(from_kw), "UPDATE");
         let mut set = format!(" SET {} = now()", quote_ident(&sd.column));
         if let Some(by) = self.deleted_by(id) {
             set.push_str(&by);
@@ -194,10 +236,15 @@ impl<'a> Walker<'a> {
         match using_kw {
             Some((kw, _)) => {
                 self.edits.insert(self.t.end_of(rel_last), set);
-                self.edits.replace(self.t.start_of(kw), self.t.end_of(kw), format!("FROM {TARGET},"));
+                self.edits.replace(
+                    self.t.start_of(kw),
+                    self.t.end_of(kw),
+                    format!("FROM {TARGET},"),
+                );
             }
             None => {
-                self.edits.insert(self.t.end_of(rel_last), format!("{set} FROM {TARGET}"));
+                self.edits
+                    .insert(self.t.end_of(rel_last), format!("{set} FROM {TARGET}"));
             }
         }
         filters.extend(matches);
@@ -205,11 +252,13 @@ impl<'a> Walker<'a> {
         match where_span {
             Some((first, last)) => {
                 self.edits.insert(self.t.start_of(first), "(");
-                self.edits.insert(self.t.end_of(last), format!(") AND {filter}"));
+                self.edits
+                    .insert(self.t.end_of(last), format!(") AND {filter}"));
             }
             None => {
                 let after = using_kw.map(|(_, last)| last).unwrap_or(rel_last);
-                self.edits.insert(self.t.end_of(after), format!(" WHERE {filter}"));
+                self.edits
+                    .insert(self.t.end_of(after), format!(" WHERE {filter}"));
             }
         }
         self.returning(n, id, &qual, !using.is_empty())
@@ -222,13 +271,18 @@ impl<'a> Walker<'a> {
         let col = table.columns.iter().find(|c| &c.name == by)?;
         matches!(col.type_sql.as_str(), "text" | "name" | "citext")
             .then(|| format!(", {} = {}", quote_ident(by), self.actor()))
-            .or_else(|| col.type_sql.starts_with("character varying").then(|| format!(", {} = {}", quote_ident(by), self.actor())))
+            .or_else(|| {
+                col.type_sql
+                    .starts_with("character varying")
+                    .then(|| format!(", {} = {}", quote_ident(by), self.actor()))
+            })
     }
 
     fn actor(&self) -> String {
         match &self.session.actor {
             Some(a) => quote_literal(a),
-            None => "coalesce(nullif(current_setting('tombstone.actor', true), ''), session_user)".to_string(),
+            None => "coalesce(nullif(current_setting('tombstone.actor', true), ''), session_user)"
+                .to_string(),
         }
     }
 
@@ -240,11 +294,18 @@ impl<'a> Walker<'a> {
     fn pk_json(&self, id: TableId, alias: &str) -> String {
         let t = self.snap.table(id);
         if t.primary_key.is_empty() {
-            let col = t.soft_delete.as_ref().map(|s| s.column.as_str()).unwrap_or("deleted_at");
+            let col = t
+                .soft_delete
+                .as_ref()
+                .map(|s| s.column.as_str())
+                .unwrap_or("deleted_at");
             return format!("(to_jsonb({alias}.*) - {})", quote_literal(col));
         }
-        let parts: Vec<String> =
-            t.primary_key.iter().map(|c| format!("{}, {alias}.{}", quote_literal(c), quote_ident(c))).collect();
+        let parts: Vec<String> = t
+            .primary_key
+            .iter()
+            .map(|c| format!("{}, {alias}.{}", quote_literal(c), quote_ident(c)))
+            .collect();
         format!("jsonb_build_object({})", parts.join(", "))
     }
 
@@ -263,7 +324,11 @@ impl<'a> Walker<'a> {
         // How a parent column is named in its CTE.
         let parent_col = |t: TableId, c: &str| -> String {
             if t == plan.target {
-                let i = target_keys.iter().position(|x| x == c).map(|i| i + 1).unwrap_or(0);
+                let i = target_keys
+                    .iter()
+                    .position(|x| x == c)
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
                 format!("tombstone_k{i}")
             } else {
                 quote_ident(c)
@@ -273,7 +338,13 @@ impl<'a> Walker<'a> {
             fk.child_columns
                 .iter()
                 .zip(&fk.parent_columns)
-                .map(|(cc, pc)| format!("{c}.{} = {p}.{}", quote_ident(cc), parent_col(fk.parent, pc)))
+                .map(|(cc, pc)| {
+                    format!(
+                        "{c}.{} = {p}.{}",
+                        quote_ident(cc),
+                        parent_col(fk.parent, pc)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };
@@ -285,7 +356,11 @@ impl<'a> Walker<'a> {
         )];
         for (i, &t) in plan.tables.iter().enumerate() {
             let table = snap.table(t);
-            let col = table.soft_delete.as_ref().map(|s| s.column.clone()).unwrap_or_default();
+            let col = table
+                .soft_delete
+                .as_ref()
+                .map(|s| s.column.clone())
+                .unwrap_or_default();
             let exists: Vec<String> = plan
                 .cascade
                 .iter()
@@ -304,7 +379,10 @@ impl<'a> Walker<'a> {
                 .iter()
                 .map(|c| format!("tombstone_c.{}", quote_ident(c)))
                 .collect();
-            returning.push(format!("{} AS tombstone_pk", self.pk_json(t, "tombstone_c")));
+            returning.push(format!(
+                "{} AS tombstone_pk",
+                self.pk_json(t, "tombstone_c")
+            ));
             let by = self.deleted_by(t).unwrap_or_default();
             ctes.push(format!(
                 "tombstone_d{} AS (UPDATE {} AS tombstone_c SET {} = now(){by} WHERE tombstone_c.{} IS NULL AND ({}) RETURNING {})",
@@ -325,10 +403,20 @@ impl<'a> Walker<'a> {
         for (j, &f) in plan.set_null.iter().enumerate() {
             let fk = &fks[f];
             let child = snap.table(fk.child);
-            let cols: Vec<&String> =
-                if fk.set_columns.is_empty() { fk.child_columns.iter().collect() } else { fk.set_columns.iter().collect() };
-            let value = if fk.on_delete == FkAction::SetDefault { "DEFAULT" } else { "NULL" };
-            let sets: Vec<String> = cols.iter().map(|c| format!("{} = {value}", quote_ident(c))).collect();
+            let cols: Vec<&String> = if fk.set_columns.is_empty() {
+                fk.child_columns.iter().collect()
+            } else {
+                fk.set_columns.iter().collect()
+            };
+            let value = if fk.on_delete == FkAction::SetDefault {
+                "DEFAULT"
+            } else {
+                "NULL"
+            };
+            let sets: Vec<String> = cols
+                .iter()
+                .map(|c| format!("{} = {value}", quote_ident(c)))
+                .collect();
             let old: Vec<String> = cols
                 .iter()
                 .filter_map(|c| {
@@ -344,7 +432,11 @@ impl<'a> Walker<'a> {
                 Some(sd) => format!(" AND tombstone_c.{} IS NULL", quote_ident(&sd.column)),
                 None => String::new(),
             };
-            let action = if fk.on_delete == FkAction::SetDefault { "set_default" } else { "set_null" };
+            let action = if fk.on_delete == FkAction::SetDefault {
+                "set_default"
+            } else {
+                "set_null"
+            };
             ctes.push(format!(
                 "tombstone_n{} AS (UPDATE {} AS tombstone_c SET {} FROM {} tombstone_p WHERE {}{live} RETURNING {} AS tombstone_pk, jsonb_build_object({}) AS tombstone_old)",
                 j + 1,
@@ -370,26 +462,58 @@ impl<'a> Walker<'a> {
             if let Some(sd) = &child.soft_delete {
                 conds.push(format!("tombstone_c.{} IS NULL", quote_ident(&sd.column)));
             }
-            if fk.child != plan.target && plan.tables.contains(&fk.child) && !child.primary_key.is_empty() {
+            if fk.child != plan.target
+                && plan.tables.contains(&fk.child)
+                && !child.primary_key.is_empty()
+            {
                 let same: Vec<String> = child
                     .primary_key
                     .iter()
-                    .map(|c| format!("tombstone_x.{} = tombstone_c.{}", quote_ident(c), quote_ident(c)))
+                    .map(|c| {
+                        format!(
+                            "tombstone_x.{} = tombstone_c.{}",
+                            quote_ident(c),
+                            quote_ident(c)
+                        )
+                    })
                     .collect();
-                conds.push(format!("NOT EXISTS (SELECT 1 FROM {} tombstone_x WHERE {})", cte_of(fk.child), same.join(" AND ")));
+                conds.push(format!(
+                    "NOT EXISTS (SELECT 1 FROM {} tombstone_x WHERE {})",
+                    cte_of(fk.child),
+                    same.join(" AND ")
+                ));
             }
             if fk.child == plan.target && !child.primary_key.is_empty() {
                 let same: Vec<String> = child
                     .primary_key
                     .iter()
-                    .map(|c| format!("tombstone_x.{} = tombstone_c.{}", parent_col(plan.target, c), quote_ident(c)))
+                    .map(|c| {
+                        format!(
+                            "tombstone_x.{} = tombstone_c.{}",
+                            parent_col(plan.target, c),
+                            quote_ident(c)
+                        )
+                    })
                     .collect();
-                conds.push(format!("NOT EXISTS (SELECT 1 FROM {TARGET} tombstone_x WHERE {})", same.join(" AND ")));
+                conds.push(format!(
+                    "NOT EXISTS (SELECT 1 FROM {TARGET} tombstone_x WHERE {})",
+                    same.join(" AND ")
+                ));
             }
-            let where_ = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-            let values: Vec<String> =
-                fk.child_columns.iter().enumerate().map(|(i, c)| format!("tombstone_c.{} AS v{}", quote_ident(c), i + 1)).collect();
-            let concat: Vec<String> = (1..=fk.child_columns.len()).map(|i| format!("tombstone_v.v{i}")).collect();
+            let where_ = if conds.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conds.join(" AND "))
+            };
+            let values: Vec<String> = fk
+                .child_columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("tombstone_c.{} AS v{}", quote_ident(c), i + 1))
+                .collect();
+            let concat: Vec<String> = (1..=fk.child_columns.len())
+                .map(|i| format!("tombstone_v.v{i}"))
+                .collect();
             ctes.push(format!(
                 "tombstone_r{} AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk) SELECT NULL, '', '', 'soft_delete', '{{}}' FROM (SELECT {} FROM {} AS tombstone_c JOIN {} tombstone_p ON {}{where_} LIMIT 1) tombstone_v WHERE tombstone.fk_violation({}, {}, {}, {}, concat_ws(', ', {})))",
                 k + 1,
@@ -433,7 +557,13 @@ impl<'a> Walker<'a> {
             .collect();
         let alias = text(field(field(n, "relation"), "alias"), "aliasname");
         let relname = text(field(n, "relation"), "relname");
-        let own = |q: &str| if alias.is_empty() { q == relname } else { q == alias };
+        let own = |q: &str| {
+            if alias.is_empty() {
+                q == relname
+            } else {
+                q == alias
+            }
+        };
         let columns: Vec<String> = table
             .columns
             .iter()
@@ -445,7 +575,9 @@ impl<'a> Walker<'a> {
         let fail = || Walker::unsupported("a RETURNING item tombstone cannot place");
         let mut refs = Vec::new();
         for rt in list(field(n, "returning_clause"), "exprs") {
-            let Some(("ResTarget", rt)) = node(rt) else { continue };
+            let Some(("ResTarget", rt)) = node(rt) else {
+                continue;
+            };
             let whole = matches!(node(field(rt, "val")), Some(("ColumnRef", _)));
             let unnamed = text(rt, "name").is_empty();
             collect_column_refs(field(rt, "val"), &mut refs, whole && unnamed);
@@ -465,15 +597,26 @@ impl<'a> Walker<'a> {
             let mut end = self.t.name_end(i);
             if last_field == "*" {
                 if qualifier.is_none() && has_using {
-                    return Err(Walker::unsupported("RETURNING * with DELETE … USING on a protected table"));
+                    return Err(Walker::unsupported(
+                        "RETURNING * with DELETE … USING on a protected table",
+                    ));
                 }
                 if qualifier.is_some() {
-                    end = self.t.next(self.t.next(end).ok_or_else(fail)?).ok_or_else(fail)?;
+                    end = self
+                        .t
+                        .next(self.t.next(end).ok_or_else(fail)?)
+                        .ok_or_else(fail)?;
                 }
-                self.edits.replace(self.t.start_of(i), self.t.end_of(end), columns.join(", "));
+                self.edits
+                    .replace(self.t.start_of(i), self.t.end_of(end), columns.join(", "));
             } else if let Some((h, ty)) = hidden.iter().find(|(h, _)| h == last_field) {
-                let text = if bare { format!("NULL::{ty} AS {}", quote_ident(h)) } else { format!("(NULL::{ty})") };
-                self.edits.replace(self.t.start_of(i), self.t.end_of(end), text);
+                let text = if bare {
+                    format!("NULL::{ty} AS {}", quote_ident(h))
+                } else {
+                    format!("(NULL::{ty})")
+                };
+                self.edits
+                    .replace(self.t.start_of(i), self.t.end_of(end), text);
             }
         }
         Ok(())
@@ -484,12 +627,16 @@ impl<'a> Walker<'a> {
 /// marks a ColumnRef that is a whole unnamed RETURNING item.
 fn collect_column_refs<'v>(v: &'v Value, out: &mut Vec<(&'v Value, bool)>, bare: bool) {
     match v {
-        Value::Array(items) => items.iter().for_each(|i| collect_column_refs(i, out, false)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| collect_column_refs(i, out, false)),
         Value::Object(map) => match node(v) {
             Some(("ColumnRef", cr)) => out.push((cr, bare)),
             Some(("SelectStmt", _)) => {}
             Some((_, inner)) => collect_column_refs(inner, out, false),
-            None => map.values().for_each(|c| collect_column_refs(c, out, false)),
+            None => map
+                .values()
+                .for_each(|c| collect_column_refs(c, out, false)),
         },
         _ => {}
     }

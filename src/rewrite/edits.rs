@@ -16,11 +16,19 @@ pub struct Edits {
 
 impl Edits {
     pub fn insert(&mut self, at: usize, text: impl Into<String>) {
-        self.edits.push(Edit { start: at, end: at, text: text.into() });
+        self.edits.push(Edit {
+            start: at,
+            end: at,
+            text: text.into(),
+        });
     }
 
     pub fn replace(&mut self, start: usize, end: usize, text: impl Into<String>) {
-        self.edits.push(Edit { start, end, text: text.into() });
+        self.edits.push(Edit {
+            start,
+            end,
+            text: text.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -39,7 +47,9 @@ impl Edits {
             .edits
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.start >= start && e.end <= end && (e.start < end || e.start == e.end))
+            .filter(|(_, e)| {
+                e.start >= start && e.end <= end && (e.start < end || e.start == e.end)
+            })
             .collect();
         inside.sort_by_key(|(seq, e)| (e.start, e.end, *seq));
         let mut out = String::with_capacity(end.saturating_sub(start) + 64);
@@ -60,10 +70,19 @@ impl Edits {
 /// Quote an identifier if PostgreSQL would need it.
 pub fn quote_ident(name: &str) -> String {
     let plain = !name.is_empty()
-        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !is_reserved(name);
-    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 /// A string literal.
@@ -74,19 +93,107 @@ pub fn quote_literal(s: &str) -> String {
 fn is_reserved(name: &str) -> bool {
     matches!(
         name,
-        "all" | "analyse" | "analyze" | "and" | "any" | "array" | "as" | "asc" | "asymmetric" | "both" | "case"
-            | "cast" | "check" | "collate" | "column" | "constraint" | "create" | "current_catalog"
-            | "current_date" | "current_role" | "current_time" | "current_timestamp" | "current_user"
-            | "default" | "deferrable" | "desc" | "distinct" | "do" | "else" | "end" | "except" | "false"
-            | "fetch" | "for" | "foreign" | "from" | "grant" | "group" | "having" | "in" | "initially"
-            | "intersect" | "into" | "lateral" | "leading" | "limit" | "localtime" | "localtimestamp" | "not"
-            | "null" | "offset" | "on" | "only" | "or" | "order" | "placing" | "primary" | "references"
-            | "returning" | "select" | "session_user" | "some" | "symmetric" | "system_user" | "table"
-            | "then" | "to" | "trailing" | "true" | "union" | "unique" | "user" | "using" | "variadic"
-            | "when" | "where" | "window" | "with" | "authorization" | "binary" | "collation"
-            | "concurrently" | "cross" | "current_schema" | "freeze" | "full" | "ilike" | "inner" | "is"
-            | "isnull" | "join" | "left" | "like" | "natural" | "notnull" | "outer" | "overlaps" | "right"
-            | "similar" | "tablesample" | "verbose"
+        "all"
+            | "analyse"
+            | "analyze"
+            | "and"
+            | "any"
+            | "array"
+            | "as"
+            | "asc"
+            | "asymmetric"
+            | "both"
+            | "case"
+            | "cast"
+            | "check"
+            | "collate"
+            | "column"
+            | "constraint"
+            | "create"
+            | "current_catalog"
+            | "current_date"
+            | "current_role"
+            | "current_time"
+            | "current_timestamp"
+            | "current_user"
+            | "default"
+            | "deferrable"
+            | "desc"
+            | "distinct"
+            | "do"
+            | "else"
+            | "end"
+            | "except"
+            | "false"
+            | "fetch"
+            | "for"
+            | "foreign"
+            | "from"
+            | "grant"
+            | "group"
+            | "having"
+            | "in"
+            | "initially"
+            | "intersect"
+            | "into"
+            | "lateral"
+            | "leading"
+            | "limit"
+            | "localtime"
+            | "localtimestamp"
+            | "not"
+            | "null"
+            | "offset"
+            | "on"
+            | "only"
+            | "or"
+            | "order"
+            | "placing"
+            | "primary"
+            | "references"
+            | "returning"
+            | "select"
+            | "session_user"
+            | "some"
+            | "symmetric"
+            | "system_user"
+            | "table"
+            | "then"
+            | "to"
+            | "trailing"
+            | "true"
+            | "union"
+            | "unique"
+            | "user"
+            | "using"
+            | "variadic"
+            | "when"
+            | "where"
+            | "window"
+            | "with"
+            | "authorization"
+            | "binary"
+            | "collation"
+            | "concurrently"
+            | "cross"
+            | "current_schema"
+            | "freeze"
+            | "full"
+            | "ilike"
+            | "inner"
+            | "is"
+            | "isnull"
+            | "join"
+            | "left"
+            | "like"
+            | "natural"
+            | "notnull"
+            | "outer"
+            | "overlaps"
+            | "right"
+            | "similar"
+            | "tablesample"
+            | "verbose"
     )
 }
 

@@ -34,13 +34,15 @@ impl RewriteError {
 
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            RewriteError::TruncateProtected { .. } => {
-                Some("Protected tables keep soft-deleted rows; use DELETE, or a purge/erase run by tombstone.")
-            }
+            RewriteError::TruncateProtected { .. } => Some(
+                "Protected tables keep soft-deleted rows; use DELETE, or a purge/erase run by tombstone.",
+            ),
             RewriteError::FailClosed { .. } => Some(
                 "Statements naming a protected table must be plain SQL tombstone can rewrite; run this as a bypass role.",
             ),
-            RewriteError::Unsupported { .. } => Some("Rewrite the statement, or run it as a bypass role."),
+            RewriteError::Unsupported { .. } => {
+                Some("Rewrite the statement, or run it as a bypass role.")
+            }
             RewriteError::TooLarge { .. } | RewriteError::TooComplex { .. } => {
                 Some("Split the statement or reduce its nesting.")
             }

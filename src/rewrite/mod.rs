@@ -41,7 +41,9 @@ pub enum Visibility {
 pub enum Role {
     #[default]
     Normal,
-    Bypass { visibility: Visibility },
+    Bypass {
+        visibility: Visibility,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +54,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_statement_bytes: 4 << 20 }
+        Limits {
+            max_statement_bytes: 4 << 20,
+        }
     }
 }
 
@@ -86,7 +90,13 @@ impl SessionContext {
     fn resolved_search_path(&self) -> Vec<String> {
         self.search_path
             .iter()
-            .map(|s| if s == "$user" { self.user.clone() } else { s.clone() })
+            .map(|s| {
+                if s == "$user" {
+                    self.user.clone()
+                } else {
+                    s.clone()
+                }
+            })
             .collect()
     }
 }
@@ -100,7 +110,10 @@ pub enum ReplyPlan {
     /// Rename the command tag's verb, keeping the count:
     /// `UPDATE 3` → `DELETE 3`. Row descriptions and rows are already what
     /// the client expects (also for `Describe`).
-    RenameTag { from: &'static str, to: &'static str },
+    RenameTag {
+        from: &'static str,
+        to: &'static str,
+    },
     /// `EXECUTE name`: apply the plan recorded when `name` was prepared
     /// with SQL `PREPARE` (see [`StatementPlan::prepared`]).
     AsPrepared { name: String },
@@ -142,22 +155,25 @@ pub fn rewrite<'a>(
     snapshot: &SchemaSnapshot,
     session: &SessionContext,
 ) -> Result<Rewritten<'a>, RewriteError> {
-    if !snapshot.may_mention_watched(sql) && !mentions_execute(sql) {
-        return Ok(Rewritten { sql: Cow::Borrowed(sql), statements: Vec::new() });
+    if !snapshot.may_mention(sql, &["execute"]) {
+        return Ok(Rewritten {
+            sql: Cow::Borrowed(sql),
+            statements: Vec::new(),
+        });
     }
     if sql.len() > session.limits.max_statement_bytes {
-        return Err(RewriteError::TooLarge { size: sql.len(), limit: session.limits.max_statement_bytes });
+        return Err(RewriteError::TooLarge {
+            size: sql.len(),
+            limit: session.limits.max_statement_bytes,
+        });
     }
     let result = parse::on_big_stack(|| rewrite_parsed(sql, snapshot, session));
     match result {
         Some(r) => r,
-        None => Err(RewriteError::TooComplex { detail: "the parser thread failed".into() }),
+        None => Err(RewriteError::TooComplex {
+            detail: "the parser thread failed".into(),
+        }),
     }
-}
-
-fn mentions_execute(sql: &str) -> bool {
-    let b = sql.as_bytes();
-    b.windows(7).any(|w| w.eq_ignore_ascii_case(b"execute"))
 }
 
 fn rewrite_parsed<'a>(
@@ -171,7 +187,10 @@ fn rewrite_parsed<'a>(
             if snapshot.may_mention_watched(sql) {
                 return Err(RewriteError::Syntax { message });
             }
-            return Ok(Rewritten { sql: Cow::Borrowed(sql), statements: Vec::new() });
+            return Ok(Rewritten {
+                sql: Cow::Borrowed(sql),
+                statements: Vec::new(),
+            });
         }
         Err(ParseError::TooComplex(detail)) => return Err(RewriteError::TooComplex { detail }),
     };
@@ -184,16 +203,25 @@ fn rewrite_parsed<'a>(
         edits: edits::Edits::default(),
         scopes: Vec::new(),
         handled: HashSet::new(),
-        plans: Vec::new(),
     };
     let mut plans = Vec::with_capacity(parsed.statements.len());
     for stmt in &parsed.statements {
         plans.push(walker.statement(&stmt.tree, stmt.start, stmt.end)?);
     }
-    let statements = if plans.iter().all(|p| *p == StatementPlan::default()) { Vec::new() } else { plans };
+    let statements = if plans.iter().all(|p| *p == StatementPlan::default()) {
+        Vec::new()
+    } else {
+        plans
+    };
     if walker.edits.is_empty() {
-        return Ok(Rewritten { sql: Cow::Borrowed(sql), statements });
+        return Ok(Rewritten {
+            sql: Cow::Borrowed(sql),
+            statements,
+        });
     }
     let text = walker.render(0, sql.len())?;
-    Ok(Rewritten { sql: Cow::Owned(text), statements })
+    Ok(Rewritten {
+        sql: Cow::Owned(text),
+        statements,
+    })
 }

@@ -15,10 +15,9 @@ use serde_json::Value;
 
 use super::edits::{Edits, quote_ident};
 use super::error::RewriteError;
-use super::parse::TokKind;
 use super::tokens::{Clause, Tokens};
 use super::tree::{self, field, int, list, node, text};
-use super::{Role, SessionContext, StatementPlan, Visibility};
+use super::{Role, SessionContext, Visibility};
 use crate::schema::{SchemaSnapshot, TableId};
 
 pub(crate) type Res<T> = Result<T, RewriteError>;
@@ -46,7 +45,6 @@ pub(crate) struct Walker<'a> {
     pub scopes: Vec<Vec<String>>,
     /// Locations of RangeVars the walk has placed (checked at the end).
     pub handled: HashSet<usize>,
-    pub plans: Vec<StatementPlan>,
 }
 
 impl<'a> Walker<'a> {
@@ -68,17 +66,26 @@ impl<'a> Walker<'a> {
         if schema.is_empty() && self.scopes.iter().any(|s| s.iter().any(|n| n == name)) {
             return None;
         }
-        self.snap.resolve((!schema.is_empty()).then_some(schema), name, &self.search_path)
+        self.snap.resolve(
+            (!schema.is_empty()).then_some(schema),
+            name,
+            &self.search_path,
+        )
     }
 
     pub fn protected(&self, rv: &Value) -> Option<TableId> {
-        self.resolve(rv).filter(|&id| self.snap.table(id).is_protected())
+        self.resolve(rv)
+            .filter(|&id| self.snap.table(id).is_protected())
     }
 
     /// The text span of a RangeVar's `[ONLY] name`, and its qualifier.
     pub fn rangevar_span(&self, rv: &Value) -> Res<(usize, usize, String)> {
-        let loc = tree::location(rv).ok_or_else(|| Self::unsupported("a table reference without position"))?;
-        let i = self.t.at(loc).ok_or_else(|| Self::unsupported("a table reference without position"))?;
+        let loc = tree::location(rv)
+            .ok_or_else(|| Self::unsupported("a table reference without position"))?;
+        let i = self
+            .t
+            .at(loc)
+            .ok_or_else(|| Self::unsupported("a table reference without position"))?;
         let last = self.t.name_end(i);
         let name_text = &self.sql[self.t.start_of(i)..self.t.end_of(last)];
         let start = match self.t.prev(i) {
@@ -86,7 +93,11 @@ impl<'a> Walker<'a> {
             _ => self.t.start_of(i),
         };
         let alias = text(field(rv, "alias"), "aliasname");
-        let qual = if alias.is_empty() { name_text.to_string() } else { quote_ident(alias) };
+        let qual = if alias.is_empty() {
+            name_text.to_string()
+        } else {
+            quote_ident(alias)
+        };
         Ok((start, self.t.end_of(last), qual))
     }
 
@@ -103,27 +114,57 @@ impl<'a> Walker<'a> {
         }
         let (name_start, name_end, qual) = self.rangevar_span(rv)?;
         let has_alias = !text(field(rv, "alias"), "aliasname").is_empty();
-        Ok(vec![Pending { table, qual, name_start, name_end, has_alias }])
+        Ok(vec![Pending {
+            table,
+            qual,
+            name_start,
+            name_end,
+            has_alias,
+        }])
     }
 
     /// `<qual>.deleted_at IS NULL` (or `IS NOT NULL` for the trash view).
     pub fn predicate(&self, p: &Pending) -> String {
-        let col = self.snap.table(p.table).soft_delete.as_ref().map(|s| s.column.as_str()).unwrap_or("deleted_at");
-        let test = if self.visibility() == Visibility::Deleted { "IS NOT NULL" } else { "IS NULL" };
+        let col = self
+            .snap
+            .table(p.table)
+            .soft_delete
+            .as_ref()
+            .map(|s| s.column.as_str())
+            .unwrap_or("deleted_at");
+        let test = if self.visibility() == Visibility::Deleted {
+            "IS NOT NULL"
+        } else {
+            "IS NULL"
+        };
         format!("{}.{} {}", p.qual, quote_ident(col), test)
     }
 
     fn predicates(&self, ps: &[Pending]) -> String {
-        ps.iter().map(|p| self.predicate(p)).collect::<Vec<_>>().join(" AND ")
+        ps.iter()
+            .map(|p| self.predicate(p))
+            .collect::<Vec<_>>()
+            .join(" AND ")
     }
 
     /// Replace the reference by a filtered subquery with the same name.
     pub fn wrap(&mut self, p: &Pending) {
         let table = self.snap.table(p.table);
-        let col = table.soft_delete.as_ref().map(|s| s.column.as_str()).unwrap_or("deleted_at");
-        let test = if self.visibility() == Visibility::Deleted { "IS NOT NULL" } else { "IS NULL" };
+        let col = table
+            .soft_delete
+            .as_ref()
+            .map(|s| s.column.as_str())
+            .unwrap_or("deleted_at");
+        let test = if self.visibility() == Visibility::Deleted {
+            "IS NOT NULL"
+        } else {
+            "IS NULL"
+        };
         let original = &self.sql[p.name_start..p.name_end];
-        let mut text = format!("(SELECT * FROM {original} WHERE {} {test})", quote_ident(col));
+        let mut text = format!(
+            "(SELECT * FROM {original} WHERE {} {test})",
+            quote_ident(col)
+        );
         if !p.has_alias {
             text.push_str(" AS ");
             text.push_str(&quote_ident(&table.name));
@@ -132,7 +173,7 @@ impl<'a> Walker<'a> {
     }
 
     /// One FROM item; returns the predicates that belong above it.
-    pub fn from_item(&mut self, item: &Value) -> Res<Vec<Pending>> {
+    pub fn range_item(&mut self, item: &Value) -> Res<Vec<Pending>> {
         let Some((kind, n)) = node(item) else {
             return Ok(Vec::new());
         };
@@ -149,7 +190,7 @@ impl<'a> Walker<'a> {
                 let rel = field(n, "relation");
                 match node(rel) {
                     Some(("RangeVar", rv)) => self.table_ref(rv),
-                    _ => self.from_item(rel),
+                    _ => self.range_item(rel),
                 }
             }
             _ => {
@@ -160,8 +201,8 @@ impl<'a> Walker<'a> {
     }
 
     fn join(&mut self, j: &Value) -> Res<Vec<Pending>> {
-        let left = self.from_item(field(j, "larg"))?;
-        let right = self.from_item(field(j, "rarg"))?;
+        let left = self.range_item(field(j, "larg"))?;
+        let right = self.range_item(field(j, "rarg"))?;
         let quals = field(j, "quals");
         self.expr(quals)?;
         let has_on = !quals.is_null();
@@ -212,7 +253,10 @@ impl<'a> Walker<'a> {
     pub fn extend_on(&mut self, quals: &Value, preds: &[Pending]) -> Res<()> {
         let (first, last) = self.clause_span(quals, &["ON"], Clause::On)?;
         self.edits.insert(self.t.start_of(first), "(");
-        self.edits.insert(self.t.end_of(last), format!(") AND {}", self.predicates(preds)));
+        self.edits.insert(
+            self.t.end_of(last),
+            format!(") AND {}", self.predicates(preds)),
+        );
         Ok(())
     }
 
@@ -221,7 +265,9 @@ impl<'a> Walker<'a> {
         let fail = || Self::unsupported("an expression tombstone cannot place");
         let loc = tree::min_location(expr).ok_or_else(fail)?;
         let i = self.t.at(loc).ok_or_else(fail)?;
-        let k = self.t.keyword_before(i, kw, &["NOT", "EXISTS", "ARRAY", "ROW", "CAST", "CASE"]);
+        let k = self
+            .t
+            .keyword_before(i, kw, &["NOT", "EXISTS", "ARRAY", "ROW", "CAST", "CASE"]);
         let k = match k {
             Some(k) => k,
             None => self.keyword_before_loose(i, kw).ok_or_else(fail)?,
@@ -258,7 +304,12 @@ impl<'a> Walker<'a> {
 
     /// Add predicates to a statement's WHERE, creating it if absent after
     /// the token `clause_last` (the last token of the clause before WHERE).
-    pub fn extend_where(&mut self, where_clause: &Value, preds: &[Pending], clause_last: impl FnOnce(&Self) -> Res<usize>) -> Res<()> {
+    pub fn extend_where(
+        &mut self,
+        where_clause: &Value,
+        preds: &[Pending],
+        clause_last: impl FnOnce(&Self) -> Res<usize>,
+    ) -> Res<()> {
         if preds.is_empty() {
             return Ok(());
         }
@@ -266,10 +317,12 @@ impl<'a> Walker<'a> {
         if !where_clause.is_null() {
             let (first, last) = self.clause_span(where_clause, &["WHERE"], Clause::Where)?;
             self.edits.insert(self.t.start_of(first), "(");
-            self.edits.insert(self.t.end_of(last), format!(") AND {text}"));
+            self.edits
+                .insert(self.t.end_of(last), format!(") AND {text}"));
         } else {
             let last = clause_last(self)?;
-            self.edits.insert(self.t.end_of(last), format!(" WHERE {text}"));
+            self.edits
+                .insert(self.t.end_of(last), format!(" WHERE {text}"));
         }
         Ok(())
     }
@@ -285,7 +338,17 @@ impl<'a> Walker<'a> {
             .keyword_before(
                 i,
                 &[kw, "TABLE"],
-                &["LATERAL", "ONLY", "SELECT", "DISTINCT", "ALL", "VALUES", "WITH", "RECURSIVE", "ROWS"],
+                &[
+                    "LATERAL",
+                    "ONLY",
+                    "SELECT",
+                    "DISTINCT",
+                    "ALL",
+                    "VALUES",
+                    "WITH",
+                    "RECURSIVE",
+                    "ROWS",
+                ],
             )
             .ok_or_else(fail)?;
         Ok(self.t.clause_end(k, Clause::From))
@@ -336,7 +399,7 @@ impl<'a> Walker<'a> {
         let from = list(s, "from_clause");
         let mut pending = Vec::new();
         for item in from {
-            pending.extend(self.from_item(item)?);
+            pending.extend(self.range_item(item)?);
         }
         // `TABLE t` takes no WHERE: spell it `SELECT * FROM t`.
         if !pending.is_empty()
@@ -344,9 +407,18 @@ impl<'a> Walker<'a> {
             && let Some(i) = tree::min_location(item).and_then(|l| self.t.at(l))
             && let Some(k) = self.t.prev(i).filter(|&k| self.t.is_kw(k, "TABLE"))
         {
-            self.edits.replace(self.t.start_of(k), self.t.end_of(k), "SELECT * FROM");
+            self.edits
+                .replace(self.t.start_of(k), self.t.end_of(k), "SELECT * FROM");
         }
-        for k in ["distinct_clause", "target_list", "where_clause", "group_clause", "having_clause", "window_clause", "values_lists"] {
+        for k in [
+            "distinct_clause",
+            "target_list",
+            "where_clause",
+            "group_clause",
+            "having_clause",
+            "window_clause",
+            "values_lists",
+        ] {
             self.expr(field(s, k))?;
         }
         for lock in list(s, "locking_clause") {
@@ -363,7 +435,9 @@ impl<'a> Walker<'a> {
         if let Some(loc) = tree::location(field(field(s, "into_clause"), "rel")) {
             self.handled.insert(loc);
         }
-        self.extend_where(field(s, "where_clause"), &pending, |w| w.list_end(from, "FROM"))
+        self.extend_where(field(s, "where_clause"), &pending, |w| {
+            w.list_end(from, "FROM")
+        })
     }
 
     /// Walk any subtree: queries inside expressions are rewritten.
@@ -413,7 +487,10 @@ impl<'a> Walker<'a> {
                     && !tree::location(v).is_some_and(|l| self.handled.contains(&l))
                 {
                     return Err(RewriteError::FailClosed {
-                        what: format!("a reference to protected table {} in this position", text(v, "relname")),
+                        what: format!(
+                            "a reference to protected table {} in this position",
+                            text(v, "relname")
+                        ),
                     });
                 }
                 map.values().try_for_each(|c| self.check_all_placed(c))
@@ -427,10 +504,5 @@ impl<'a> Walker<'a> {
         self.edits
             .render(self.sql, start, end)
             .ok_or_else(|| Self::unsupported("overlapping rewrites in one statement"))
-    }
-
-    /// True if the token at `i` is a plain identifier-like token.
-    pub fn is_word(&self, i: usize) -> bool {
-        matches!(self.t.toks.get(i).map(|t| t.kind), Some(TokKind::Ident | TokKind::Keyword(_)))
     }
 }

@@ -7,22 +7,69 @@ use super::edits::quote_ident;
 use super::error::RewriteError;
 use super::reads::{Pending, Res, Walker};
 use super::tokens::Clause;
-use super::tree::{self, field, int, list, names, node, text};
+use super::tree::{self, field, int, list, node, text};
 use super::{ReplyPlan, StatementPlan, Visibility};
 
 /// Utility statements that never read or write rows of a protected table
 /// through the proxy's rules (DDL, session and transaction control).
 const PASSTHROUGH: &[&str] = &[
-    "CreateStmt", "AlterTableStmt", "IndexStmt", "DropStmt", "GrantStmt", "GrantRoleStmt", "CommentStmt",
-    "VacuumStmt", "LockStmt", "VariableSetStmt", "VariableShowStmt", "TransactionStmt", "CreateFunctionStmt",
-    "ViewStmt", "CreateTrigStmt", "DeallocateStmt", "DiscardStmt", "ListenStmt", "NotifyStmt", "UnlistenStmt",
-    "ClusterStmt", "ReindexStmt", "RenameStmt", "AlterOwnerStmt", "CreateSchemaStmt", "CreateSeqStmt",
-    "AlterSeqStmt", "CreatePolicyStmt", "AlterPolicyStmt", "RuleStmt", "CallStmt", "CheckPointStmt", "LoadStmt",
-    "ClosePortalStmt", "FetchStmt", "ConstraintsSetStmt", "AlterObjectSchemaStmt", "CreateStatsStmt",
-    "SecLabelStmt", "CreateEventTrigStmt", "RefreshMatViewStmt", "AlterDefaultPrivilegesStmt",
-    "CreateDomainStmt", "CompositeTypeStmt", "CreateEnumStmt", "DefineStmt", "AlterFunctionStmt",
-    "CreateExtensionStmt", "CreateRoleStmt", "AlterRoleStmt", "DropRoleStmt", "AlterTableMoveAllStmt",
-    "CreateTableSpaceStmt", "DropOwnedStmt", "ReassignOwnedStmt", "AlterEnumStmt", "AlterDomainStmt",
+    "CreateStmt",
+    "AlterTableStmt",
+    "IndexStmt",
+    "DropStmt",
+    "GrantStmt",
+    "GrantRoleStmt",
+    "CommentStmt",
+    "VacuumStmt",
+    "LockStmt",
+    "VariableSetStmt",
+    "VariableShowStmt",
+    "TransactionStmt",
+    "CreateFunctionStmt",
+    "ViewStmt",
+    "CreateTrigStmt",
+    "DeallocateStmt",
+    "DiscardStmt",
+    "ListenStmt",
+    "NotifyStmt",
+    "UnlistenStmt",
+    "ClusterStmt",
+    "ReindexStmt",
+    "RenameStmt",
+    "AlterOwnerStmt",
+    "CreateSchemaStmt",
+    "CreateSeqStmt",
+    "AlterSeqStmt",
+    "CreatePolicyStmt",
+    "AlterPolicyStmt",
+    "RuleStmt",
+    "CallStmt",
+    "CheckPointStmt",
+    "LoadStmt",
+    "ClosePortalStmt",
+    "FetchStmt",
+    "ConstraintsSetStmt",
+    "AlterObjectSchemaStmt",
+    "CreateStatsStmt",
+    "SecLabelStmt",
+    "CreateEventTrigStmt",
+    "RefreshMatViewStmt",
+    "AlterDefaultPrivilegesStmt",
+    "CreateDomainStmt",
+    "CompositeTypeStmt",
+    "CreateEnumStmt",
+    "DefineStmt",
+    "AlterFunctionStmt",
+    "CreateExtensionStmt",
+    "CreateRoleStmt",
+    "AlterRoleStmt",
+    "DropRoleStmt",
+    "AlterTableMoveAllStmt",
+    "CreateTableSpaceStmt",
+    "DropOwnedStmt",
+    "ReassignOwnedStmt",
+    "AlterEnumStmt",
+    "AlterDomainStmt",
 ];
 
 impl<'a> Walker<'a> {
@@ -32,14 +79,17 @@ impl<'a> Walker<'a> {
             return Ok(StatementPlan::default());
         };
         let plan = match kind {
-            "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" | "CopyStmt" | "ExplainStmt"
-            | "PrepareStmt" | "DeclareCursorStmt" | "CreateTableAsStmt" => {
+            "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt"
+            | "CopyStmt" | "ExplainStmt" | "PrepareStmt" | "DeclareCursorStmt"
+            | "CreateTableAsStmt" => {
                 let plan = self.walked(kind, n)?;
                 self.check_all_placed(n)?;
                 plan
             }
             "ExecuteStmt" => StatementPlan {
-                reply: ReplyPlan::AsPrepared { name: text(n, "name").to_string() },
+                reply: ReplyPlan::AsPrepared {
+                    name: text(n, "name").to_string(),
+                },
                 ..StatementPlan::default()
             },
             "TruncateStmt" => {
@@ -52,7 +102,9 @@ impl<'a> Walker<'a> {
                         && let Some(("String", s)) = node(field(d, "arg"))
                         && self.snap.may_mention_watched(text(s, "sval"))
                     {
-                        return Err(RewriteError::FailClosed { what: "a DO block naming a protected table".into() });
+                        return Err(RewriteError::FailClosed {
+                            what: "a DO block naming a protected table".into(),
+                        });
                     }
                 }
                 StatementPlan::default()
@@ -77,9 +129,10 @@ impl<'a> Walker<'a> {
                 self.select(n)?;
                 StatementPlan::default()
             }
-            "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
-                StatementPlan { reply: self.dml(kind, n, false)?, ..StatementPlan::default() }
-            }
+            "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => StatementPlan {
+                reply: self.dml(kind, n, false)?,
+                ..StatementPlan::default()
+            },
             "CopyStmt" => {
                 self.copy(n)?;
                 StatementPlan::default()
@@ -130,7 +183,13 @@ impl<'a> Walker<'a> {
         };
         let (name_start, name_end, qual) = self.rangevar_span(rv)?;
         let has_alias = !text(field(rv, "alias"), "aliasname").is_empty();
-        Ok(Some(Pending { table, qual, name_start, name_end, has_alias }))
+        Ok(Some(Pending {
+            table,
+            qual,
+            name_start,
+            name_end,
+            has_alias,
+        }))
     }
 
     fn update(&mut self, n: &Value) -> Res<()> {
@@ -146,7 +205,7 @@ impl<'a> Walker<'a> {
         }
         let from = list(n, "from_clause");
         for item in from {
-            pending.extend(self.from_item(item)?);
+            pending.extend(self.range_item(item)?);
         }
         for k in ["target_list", "where_clause", "returning_clause"] {
             self.expr(field(n, k))?;
@@ -157,7 +216,10 @@ impl<'a> Walker<'a> {
                 return w.list_end(from, "FROM");
             }
             let fail = || Walker::unsupported("an UPDATE tombstone cannot place");
-            let loc = targets.first().and_then(tree::min_location).ok_or_else(fail)?;
+            let loc = targets
+                .first()
+                .and_then(tree::min_location)
+                .ok_or_else(fail)?;
             let i = w.t.at(loc).ok_or_else(fail)?;
             let set = w.t.keyword_before(i, &["SET"], &[]).ok_or_else(fail)?;
             Ok(w.t.clause_end(set, Clause::Set))
@@ -174,13 +236,18 @@ impl<'a> Walker<'a> {
             return Ok(());
         };
         let infer = field(field(n, "on_conflict_clause"), "infer");
-        if infer.is_null() || !field(infer, "where_clause").is_null() || !text(infer, "conname").is_empty() {
+        if infer.is_null()
+            || !field(infer, "where_clause").is_null()
+            || !text(infer, "conname").is_empty()
+        {
             return Ok(());
         }
         let mut cols: Vec<&str> = Vec::new();
         for e in list(infer, "index_elems") {
             match node(e) {
-                Some(("IndexElem", ie)) if !text(ie, "name").is_empty() => cols.push(text(ie, "name")),
+                Some(("IndexElem", ie)) if !text(ie, "name").is_empty() => {
+                    cols.push(text(ie, "name"))
+                }
                 _ => return Ok(()),
             }
         }
@@ -191,28 +258,48 @@ impl<'a> Walker<'a> {
             c.sort_unstable();
             c == cols
         };
-        let partial = table.unique_indexes.iter().filter(same).any(|ix| ix.live_only);
-        let full = table.unique_indexes.iter().filter(same).any(|ix| !ix.live_only);
+        let partial = table
+            .unique_indexes
+            .iter()
+            .filter(same)
+            .any(|ix| ix.live_only);
+        let full = table
+            .unique_indexes
+            .iter()
+            .filter(same)
+            .any(|ix| !ix.live_only);
         if !partial || full {
             return Ok(());
         }
-        let col = table.soft_delete.as_ref().map(|s| s.column.clone()).unwrap_or_default();
+        let col = table
+            .soft_delete
+            .as_ref()
+            .map(|s| s.column.clone())
+            .unwrap_or_default();
         let fail = || Walker::unsupported("an ON CONFLICT target tombstone cannot place");
-        let open = tree::location(infer).and_then(|l| self.t.at(l)).ok_or_else(fail)?;
+        let open = tree::location(infer)
+            .and_then(|l| self.t.at(l))
+            .ok_or_else(fail)?;
         let open = if self.t.is_char(open, b'(') {
             open
         } else {
-            self.t.next(open).filter(|&o| self.t.is_char(o, b'(')).ok_or_else(fail)?
+            self.t
+                .next(open)
+                .filter(|&o| self.t.is_char(o, b'('))
+                .ok_or_else(fail)?
         };
         let close = self.t.matching_paren(open).ok_or_else(fail)?;
-        self.edits.insert(self.t.end_of(close), format!(" WHERE {} IS NULL", quote_ident(&col)));
+        self.edits.insert(
+            self.t.end_of(close),
+            format!(" WHERE {} IS NULL", quote_ident(&col)),
+        );
         Ok(())
     }
 
     fn merge(&mut self, n: &Value) -> Res<()> {
         self.with_clause(field(n, "with_clause"))?;
         let target = self.target(field(n, "relation"))?;
-        let source = self.from_item(field(n, "source_relation"))?;
+        let source = self.range_item(field(n, "source_relation"))?;
         for p in &source {
             self.wrap(p);
         }
@@ -224,7 +311,9 @@ impl<'a> Walker<'a> {
                 .iter()
                 .any(|w| node(w).is_some_and(|(_, w)| int(w, "command_type") == 5));
             if deletes {
-                return Err(Walker::unsupported("MERGE … THEN DELETE on a protected table"));
+                return Err(Walker::unsupported(
+                    "MERGE … THEN DELETE on a protected table",
+                ));
             }
             if self.visibility() != Visibility::All {
                 self.extend_on(field(n, "join_condition"), &[t])?;
@@ -247,8 +336,16 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         let table = self.snap.table(p.table);
-        let col = table.soft_delete.as_ref().map(|s| s.column.as_str()).unwrap_or("deleted_at");
-        let test = if self.visibility() == Visibility::Deleted { "IS NOT NULL" } else { "IS NULL" };
+        let col = table
+            .soft_delete
+            .as_ref()
+            .map(|s| s.column.as_str())
+            .unwrap_or("deleted_at");
+        let test = if self.visibility() == Visibility::Deleted {
+            "IS NOT NULL"
+        } else {
+            "IS NULL"
+        };
         let name = &self.sql[p.name_start..p.name_end];
         let mut end = p.name_end;
         let mut cols = "*".to_string();
@@ -262,7 +359,10 @@ impl<'a> Walker<'a> {
             cols = self.sql[self.t.end_of(after)..self.t.start_of(close)].to_string();
             end = self.t.end_of(close);
         }
-        let text = format!("(SELECT {cols} FROM {name} WHERE {} {test})", quote_ident(col));
+        let text = format!(
+            "(SELECT {cols} FROM {name} WHERE {} {test})",
+            quote_ident(col)
+        );
         self.edits.replace(p.name_start, end, text);
         Ok(())
     }
@@ -285,7 +385,11 @@ impl<'a> Walker<'a> {
             let table = self.snap.table(id);
             if table.is_protected() {
                 return Err(RewriteError::TruncateProtected {
-                    table: format!("{}.{}", quote_ident(&table.schema), quote_ident(&table.name)),
+                    table: format!(
+                        "{}.{}",
+                        quote_ident(&table.schema),
+                        quote_ident(&table.name)
+                    ),
                 });
             }
             if cascade {
@@ -293,10 +397,5 @@ impl<'a> Walker<'a> {
             }
         }
         Ok(())
-    }
-
-    /// `names` of a qualified name list, for messages.
-    pub fn dotted(items: &[Value]) -> String {
-        names(items).join(".")
     }
 }

@@ -57,7 +57,9 @@ impl<'a> Tokens<'a> {
 
     /// Previous non-comment token before `i`.
     pub fn prev(&self, i: usize) -> Option<usize> {
-        (0..i).rev().find(|&j| self.toks[j].kind != TokKind::Comment)
+        (0..i)
+            .rev()
+            .find(|&j| self.toks[j].kind != TokKind::Comment)
     }
 
     /// Walk back from token `i` (exclusive) over `(`, comments and the
@@ -120,7 +122,9 @@ impl<'a> Tokens<'a> {
     }
 
     fn next_is_kw(&self, i: usize, k: &[&str]) -> bool {
-        self.next(i).and_then(|n| self.kw(n)).is_some_and(|x| k.contains(&x))
+        self.next(i)
+            .and_then(|n| self.kw(n))
+            .is_some_and(|x| k.contains(&x))
     }
 
     fn next_is_char(&self, i: usize, c: u8) -> bool {
@@ -138,8 +142,8 @@ impl<'a> Tokens<'a> {
             "GROUP" | "ORDER" => self.next_is_kw(i, &["BY"]),
             "FOR" => self.next_is_kw(i, &["UPDATE", "SHARE", "NO", "KEY"]),
             "ON" => self.next_is_kw(i, &["CONFLICT"]),
-            "HAVING" | "WINDOW" | "LIMIT" | "OFFSET" | "FETCH" | "UNION" | "INTERSECT" | "EXCEPT"
-            | "RETURNING" => true,
+            "HAVING" | "WINDOW" | "LIMIT" | "OFFSET" | "FETCH" | "UNION" | "INTERSECT"
+            | "EXCEPT" | "RETURNING" => true,
             _ => false,
         };
         match clause {
@@ -147,7 +151,10 @@ impl<'a> Tokens<'a> {
             Clause::From => common || k == "WHERE",
             Clause::On => {
                 common
-                    || matches!(k, "WHERE" | "JOIN" | "INNER" | "CROSS" | "NATURAL" | "ON" | "WHEN" | "USING")
+                    || matches!(
+                        k,
+                        "WHERE" | "JOIN" | "INNER" | "CROSS" | "NATURAL" | "ON" | "WHEN" | "USING"
+                    )
                     || (matches!(k, "LEFT" | "RIGHT" | "FULL") && !self.next_is_char(i, b'('))
             }
             Clause::Set => matches!(k, "FROM" | "WHERE" | "RETURNING"),

@@ -13,7 +13,8 @@ pub fn node(v: &Value) -> Option<(&str, &Value)> {
         return None;
     }
     let (k, inner) = obj.iter().next()?;
-    k.starts_with(|c: char| c.is_ascii_uppercase()).then_some((k.as_str(), inner))
+    k.starts_with(|c: char| c.is_ascii_uppercase())
+        .then_some((k.as_str(), inner))
 }
 
 pub fn field<'a>(v: &'a Value, k: &str) -> &'a Value {
@@ -21,7 +22,10 @@ pub fn field<'a>(v: &'a Value, k: &str) -> &'a Value {
 }
 
 pub fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 pub fn text<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -41,7 +45,9 @@ pub fn is_null(v: &Value) -> bool {
 }
 
 pub fn location(v: &Value) -> Option<usize> {
-    v.get("location").and_then(Value::as_i64).and_then(|l| usize::try_from(l).ok())
+    v.get("location")
+        .and_then(Value::as_i64)
+        .and_then(|l| usize::try_from(l).ok())
 }
 
 /// The smallest `location` anywhere in the subtree.

@@ -1,7 +1,10 @@
 //! Catalog loader: the only I/O of the schema layer. Three queries on
 //! `pg_catalog` give a [`Catalog`]; [`SchemaSnapshot::build`] does the rest.
 
-use super::{Catalog, Column, FkAction, RawForeignKey, RawTable, RawUniqueIndex, SchemaSnapshot, SnapshotOptions};
+use super::{
+    Catalog, Column, FkAction, RawForeignKey, RawTable, RawUniqueIndex, SchemaSnapshot,
+    SnapshotOptions,
+};
 
 const SKIP_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
@@ -63,7 +66,9 @@ fn unique_indexes_sql() -> String {
 }
 
 /// Read the catalog facts over an open connection.
-pub async fn load_catalog(client: &tokio_postgres::Client) -> Result<Catalog, tokio_postgres::Error> {
+pub async fn load_catalog(
+    client: &tokio_postgres::Client,
+) -> Result<Catalog, tokio_postgres::Error> {
     let version: i32 = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await?
@@ -77,11 +82,18 @@ pub async fn load_catalog(client: &tokio_postgres::Client) -> Result<Catalog, to
             schema: row.get(0),
             name: row.get(1),
             kind: kind.chars().next().unwrap_or('r'),
-            columns: names.into_iter().zip(types).map(|(name, type_sql)| Column { name, type_sql }).collect(),
+            columns: names
+                .into_iter()
+                .zip(types)
+                .map(|(name, type_sql)| Column { name, type_sql })
+                .collect(),
             primary_key: row.get(5),
         });
     }
-    for row in client.query(foreign_keys_sql(version >= 150000).as_str(), &[]).await? {
+    for row in client
+        .query(foreign_keys_sql(version >= 150000).as_str(), &[])
+        .await?
+    {
         let action: String = row.get(7);
         catalog.foreign_keys.push(RawForeignKey {
             name: row.get(0),
@@ -98,7 +110,11 @@ pub async fn load_catalog(client: &tokio_postgres::Client) -> Result<Catalog, to
         catalog.unique_indexes.push(RawUniqueIndex {
             table: (row.get(0), row.get(1)),
             name: row.get(2),
-            columns: if has_expressions { Vec::new() } else { row.get(3) },
+            columns: if has_expressions {
+                Vec::new()
+            } else {
+                row.get(3)
+            },
             predicate: row.get(5),
         });
     }

@@ -89,7 +89,10 @@ impl Catalog {
             .iter()
             .map(|c| {
                 let (n, t) = c.split_once(' ').unwrap_or((c, "text"));
-                Column { name: n.to_string(), type_sql: t.to_string() }
+                Column {
+                    name: n.to_string(),
+                    type_sql: t.to_string(),
+                }
             })
             .collect();
         self.tables.push(RawTable {
@@ -125,7 +128,13 @@ impl Catalog {
     }
 
     /// Test helper: add a unique index, optionally partial.
-    pub fn unique(mut self, table: &str, name: &str, columns: &[&str], predicate: Option<&str>) -> Catalog {
+    pub fn unique(
+        mut self,
+        table: &str,
+        name: &str,
+        columns: &[&str],
+        predicate: Option<&str>,
+    ) -> Catalog {
         self.unique_indexes.push(RawUniqueIndex {
             table: split_qualified(table),
             name: name.to_string(),
@@ -259,15 +268,18 @@ impl SchemaSnapshot {
             let soft_delete = if excluded || !matches!(raw.kind, 'r' | 'p') {
                 None
             } else {
-                raw.columns.iter().find(|c| c.name == column).map(|c| SoftDelete {
-                    column: c.name.clone(),
-                    column_type: c.type_sql.clone(),
-                    by_column: raw
-                        .columns
-                        .iter()
-                        .find(|c| c.name == options.deleted_by_column)
-                        .map(|c| c.name.clone()),
-                })
+                raw.columns
+                    .iter()
+                    .find(|c| c.name == column)
+                    .map(|c| SoftDelete {
+                        column: c.name.clone(),
+                        column_type: c.type_sql.clone(),
+                        by_column: raw
+                            .columns
+                            .iter()
+                            .find(|c| c.name == options.deleted_by_column)
+                            .map(|c| c.name.clone()),
+                    })
             };
             by_name.insert(key, tables.len());
             tables.push(Table {
@@ -288,7 +300,11 @@ impl SchemaSnapshot {
                     _ => false,
                 };
                 if ix.predicate.is_none() || live_only {
-                    table.unique_indexes.push(UniqueIndex { name: ix.name, columns: ix.columns, live_only });
+                    table.unique_indexes.push(UniqueIndex {
+                        name: ix.name,
+                        columns: ix.columns,
+                        live_only,
+                    });
                 }
             }
         }
@@ -297,7 +313,8 @@ impl SchemaSnapshot {
             if options.remove_edges.contains(&fk.name) {
                 continue;
             }
-            if let (Some(&child), Some(&parent)) = (by_name.get(&fk.child), by_name.get(&fk.parent)) {
+            if let (Some(&child), Some(&parent)) = (by_name.get(&fk.child), by_name.get(&fk.parent))
+            {
                 foreign_keys.push(ForeignKey {
                     name: fk.name,
                     child,
@@ -312,7 +329,10 @@ impl SchemaSnapshot {
         for e in &options.add_edges {
             if let (Some(&child), Some(&parent)) = (by_name.get(&e.child), by_name.get(&e.parent)) {
                 foreign_keys.push(ForeignKey {
-                    name: format!("rules.toml {}.{} -> {}.{}", e.child.0, e.child.1, e.parent.0, e.parent.1),
+                    name: format!(
+                        "rules.toml {}.{} -> {}.{}",
+                        e.child.0, e.child.1, e.parent.0, e.parent.1
+                    ),
                     child,
                     child_columns: e.child_columns.clone(),
                     parent,
@@ -322,7 +342,12 @@ impl SchemaSnapshot {
                 });
             }
         }
-        let mut snapshot = SchemaSnapshot { tables, by_name, foreign_keys, ..SchemaSnapshot::default() };
+        let mut snapshot = SchemaSnapshot {
+            tables,
+            by_name,
+            foreign_keys,
+            ..SchemaSnapshot::default()
+        };
         snapshot.compute_watched();
         snapshot
     }
@@ -332,13 +357,19 @@ impl SchemaSnapshot {
     fn compute_watched(&mut self) {
         let mut names = HashSet::new();
         for (id, t) in self.tables.iter().enumerate() {
-            let parent_of_protected =
-                self.foreign_keys.iter().any(|fk| fk.parent == id && self.tables[fk.child].is_protected());
+            let parent_of_protected = self
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.parent == id && self.tables[fk.child].is_protected());
             if t.is_protected() || parent_of_protected {
                 names.insert(t.name.to_lowercase());
             }
         }
-        self.odd_names = names.iter().filter(|n| !is_plain_identifier(n)).cloned().collect();
+        self.odd_names = names
+            .iter()
+            .filter(|n| !is_plain_identifier(n))
+            .cloned()
+            .collect();
         self.longest_watched = names.iter().map(|n| n.len()).max().unwrap_or(0);
         self.watched = names;
     }
@@ -356,12 +387,19 @@ impl SchemaSnapshot {
     }
 
     pub fn lookup(&self, schema: &str, name: &str) -> Option<TableId> {
-        self.by_name.get(&(schema.to_string(), name.to_string())).copied()
+        self.by_name
+            .get(&(schema.to_string(), name.to_string()))
+            .copied()
     }
 
     /// Resolve a possibly qualified name the way PostgreSQL does for tables:
     /// `pg_catalog` first unless listed, then the search path in order.
-    pub fn resolve(&self, schema: Option<&str>, name: &str, search_path: &[String]) -> Option<TableId> {
+    pub fn resolve(
+        &self,
+        schema: Option<&str>,
+        name: &str,
+        search_path: &[String],
+    ) -> Option<TableId> {
         if let Some(s) = schema {
             return self.lookup(s, name);
         }
@@ -381,14 +419,20 @@ impl SchemaSnapshot {
     /// True when `sql` may mention a watched table. Never false for a
     /// statement that names one; may be true for others (then parsing decides).
     pub fn may_mention_watched(&self, sql: &str) -> bool {
-        if self.watched.is_empty() {
+        self.may_mention(sql, &[])
+    }
+
+    /// Like [`Self::may_mention_watched`], also true when one of `extra`
+    /// (lower-case words) appears. One pass over the text.
+    pub fn may_mention(&self, sql: &str, extra: &[&str]) -> bool {
+        if self.watched.is_empty() && extra.is_empty() {
             return false;
         }
+        let longest = extra
+            .iter()
+            .map(|w| w.len())
+            .fold(self.longest_watched, usize::max);
         let bytes = sql.as_bytes();
-        // Unicode-escaped identifiers (U&"…") can spell any name: parse them.
-        if bytes.windows(3).any(|w| w[1] == b'&' && w[2] == b'"' && (w[0] | 0x20) == b'u') {
-            return true;
-        }
         let mut buf = [0u8; 64];
         let mut i = 0;
         while i < bytes.len() {
@@ -399,12 +443,19 @@ impl SchemaSnapshot {
                     i += 1;
                 }
                 let word = &bytes[start..i];
-                if word.len() <= self.longest_watched && word.len() <= buf.len() {
+                // Unicode-escaped identifiers (U&"…") can spell any name.
+                if word.eq_ignore_ascii_case(b"u")
+                    && bytes.get(i) == Some(&b'&')
+                    && bytes.get(i + 1) == Some(&b'"')
+                {
+                    return true;
+                }
+                if word.len() <= longest && word.len() <= buf.len() {
                     for (d, s) in buf.iter_mut().zip(word) {
                         *d = s.to_ascii_lowercase();
                     }
                     if let Ok(w) = std::str::from_utf8(&buf[..word.len()])
-                        && self.watched.contains(w)
+                        && (self.watched.contains(w) || extra.contains(&w))
                     {
                         return true;
                     }
@@ -419,11 +470,6 @@ impl SchemaSnapshot {
         }
         false
     }
-
-    /// Names of protected tables mentioned as words in `text` (for DO bodies).
-    pub fn mentions_protected_word(&self, text: &str) -> bool {
-        self.may_mention_watched(text)
-    }
 }
 
 fn is_ident_byte(b: u8) -> bool {
@@ -436,8 +482,15 @@ fn is_plain_identifier(n: &str) -> bool {
 
 /// `deleted_at IS NULL` as `pg_get_expr` prints it: `(deleted_at IS NULL)`.
 fn is_live_predicate(predicate: &str, column: &str) -> bool {
-    let p: String = predicate.chars().filter(|c| !matches!(c, '(' | ')' | '"')).collect();
-    let p = p.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let p: String = predicate
+        .chars()
+        .filter(|c| !matches!(c, '(' | ')' | '"'))
+        .collect();
+    let p = p
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
     p == format!("{} is null", column.to_lowercase())
 }
 
@@ -448,7 +501,11 @@ mod tests {
     #[test]
     fn precheck_matches_case_insensitively_and_whole_words() {
         let cat = Catalog::default()
-            .table("public.tasks", &["id bigint", "deleted_at timestamptz"], &["id"])
+            .table(
+                "public.tasks",
+                &["id bigint", "deleted_at timestamptz"],
+                &["id"],
+            )
             .table("public.tags", &["id int"], &["id"]);
         let s = SchemaSnapshot::build(cat, &SnapshotOptions::default());
         assert!(s.may_mention_watched("select * from TASKS"));

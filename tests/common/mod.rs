@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tombstone::schema::{SchemaSnapshot, SnapshotOptions, ddl, load};
 use tokio_postgres::{Client, NoTls};
+use tombstone::schema::{SchemaSnapshot, SnapshotOptions, ddl, load};
 
 pub fn admin_url() -> String {
     std::env::var("TOMBSTONE_TEST_DATABASE_URL")
@@ -22,12 +22,17 @@ pub fn url_for(name: &str) -> String {
         Some(q) => (&base[..q], &base[q..]),
         None => (base.as_str(), ""),
     };
-    let cut = head.rfind('/').filter(|&i| i > "postgres://".len()).unwrap_or(head.len());
+    let cut = head
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(head.len());
     format!("{}/{}{}", &head[..cut], name, tail)
 }
 
 fn scenario_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("scenario")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("scenario")
 }
 
 fn psql(url: &str, args: &[&str]) {
@@ -41,7 +46,11 @@ fn psql(url: &str, args: &[&str]) {
         .args(args)
         .output()
         .expect("psql must be installed to run the execution tests");
-    assert!(out.status.success(), "psql {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -61,8 +70,19 @@ impl TestDb {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        psql(&admin_url(), &["-c", &format!("DROP DATABASE IF EXISTS {name}"), "-c", &format!("CREATE DATABASE {name}")]);
-        let db = TestDb { url: url_for(&name), name };
+        psql(
+            &admin_url(),
+            &[
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {name}"),
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ],
+        );
+        let db = TestDb {
+            url: url_for(&name),
+            name,
+        };
         let dir = scenario_dir();
         let schema = dir.join("schema.sql");
         let data = dir.join("data.sql");
@@ -83,7 +103,9 @@ impl TestDb {
     }
 
     pub async fn connect(&self) -> Client {
-        let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.expect("connect to test database");
+        let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connect to test database");
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -91,7 +113,9 @@ impl TestDb {
     }
 
     pub async fn snapshot(&self, client: &Client) -> SchemaSnapshot {
-        load::load(client, &SnapshotOptions::default()).await.expect("load snapshot")
+        load::load(client, &SnapshotOptions::default())
+            .await
+            .expect("load snapshot")
     }
 }
 
@@ -103,7 +127,10 @@ impl Drop for TestDb {
             .arg("-d")
             .arg(admin_url())
             .arg("-c")
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .output();
     }
 }

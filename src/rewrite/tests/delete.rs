@@ -11,13 +11,42 @@ fn small() -> SchemaSnapshot {
     let ts = "deleted_at timestamp with time zone";
     let cat = Catalog::default()
         .table("public.parent", &["id bigint", "name text", ts], &["id"])
-        .table("public.child", &["id bigint", "parent_id bigint", ts], &["id"])
-        .table("public.nullable", &["id bigint", "parent_id bigint", ts], &["id"])
+        .table(
+            "public.child",
+            &["id bigint", "parent_id bigint", ts],
+            &["id"],
+        )
+        .table(
+            "public.nullable",
+            &["id bigint", "parent_id bigint", ts],
+            &["id"],
+        )
         .table("public.plain", &["parent_id bigint"], &[])
         .table("public.lonely", &["id bigint", ts], &["id"])
-        .fk("child_fk", "child", &["parent_id"], "parent", &["id"], Cascade)
-        .fk("nullable_fk", "nullable", &["parent_id"], "parent", &["id"], SetNull)
-        .fk("plain_fk", "plain", &["parent_id"], "parent", &["id"], Cascade);
+        .fk(
+            "child_fk",
+            "child",
+            &["parent_id"],
+            "parent",
+            &["id"],
+            Cascade,
+        )
+        .fk(
+            "nullable_fk",
+            "nullable",
+            &["parent_id"],
+            "parent",
+            &["id"],
+            SetNull,
+        )
+        .fk(
+            "plain_fk",
+            "plain",
+            &["parent_id"],
+            "parent",
+            &["id"],
+            Cascade,
+        );
     SchemaSnapshot::build(cat, &SnapshotOptions::default())
 }
 
@@ -92,19 +121,25 @@ fn delete_with_alias_only_and_using() {
     check_in(
         &s,
         "DELETE FROM ONLY lonely AS l WHERE l.id = 1",
-        &format!("WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE ONLY lonely AS l SET deleted_at = now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"),
+        &format!(
+            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE ONLY lonely AS l SET deleted_at = now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+        ),
         &session(),
     );
     check_in(
         &s,
         "DELETE FROM lonely l USING parent p WHERE p.id = l.id",
-        &format!("WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE lonely l SET deleted_at = now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"),
+        &format!(
+            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE lonely l SET deleted_at = now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+        ),
         &session(),
     );
     check_in(
         &s,
         "WITH x AS (SELECT 1 AS id) DELETE FROM lonely WHERE id IN (SELECT id FROM x)",
-        &format!("WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {op}\n UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1"),
+        &format!(
+            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {op}\n UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1"
+        ),
         &session(),
     );
 }
@@ -116,8 +151,17 @@ fn cascade_set_null_and_unprotected_children() {
     let sql = out.sql.as_ref();
     assert!(sql.contains("tombstone_d1 AS (UPDATE public.child AS tombstone_c SET deleted_at = now() WHERE tombstone_c.deleted_at IS NULL AND (EXISTS (SELECT 1 FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1))"), "{sql}");
     assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL RETURNING jsonb_build_object('id', tombstone_c.id) AS tombstone_pk, jsonb_build_object('parent_id', tombstone_p.tombstone_k1) AS tombstone_old)"), "{sql}");
-    assert!(!sql.contains("public.plain"), "unprotected CASCADE child left alone: {sql}");
-    assert_eq!(out.statements[0].reply, ReplyPlan::RenameTag { from: "UPDATE", to: "DELETE" });
+    assert!(
+        !sql.contains("public.plain"),
+        "unprotected CASCADE child left alone: {sql}"
+    );
+    assert_eq!(
+        out.statements[0].reply,
+        ReplyPlan::RenameTag {
+            from: "UPDATE",
+            to: "DELETE"
+        }
+    );
     assert!(pg_query::parse(sql, 0).is_ok());
 }
 
@@ -140,9 +184,20 @@ fn scenario_deletes_parse_and_rename_the_tag() {
     ] {
         let out = rewrite(sql, &snap, &session()).unwrap_or_else(|e| panic!("{sql}: {e}"));
         assert!(pg_query::parse(&out.sql, 0).is_ok(), "{}", out.sql);
-        assert_eq!(out.statements[0].reply, ReplyPlan::RenameTag { from: "UPDATE", to: "DELETE" }, "{sql}");
+        assert_eq!(
+            out.statements[0].reply,
+            ReplyPlan::RenameTag {
+                from: "UPDATE",
+                to: "DELETE"
+            },
+            "{sql}"
+        );
         assert!(out.sql.contains("tombstone_op"), "{sql}");
-        assert!(!out.sql.contains("DELETE FROM"), "no physical delete: {}", out.sql);
+        assert!(
+            !out.sql.contains("DELETE FROM"),
+            "no physical delete: {}",
+            out.sql
+        );
     }
 }
 
@@ -150,17 +205,45 @@ fn scenario_deletes_parse_and_rename_the_tag() {
 fn restrict_checks_and_projects_cascade() {
     let snap = scenario();
     let out = rewrite("DELETE FROM categories WHERE id = 1", &snap, &session()).unwrap();
-    assert!(out.sql.contains("tombstone.fk_violation('categories', 'projects_category_id_fkey', 'projects', 'id'"), "{}", out.sql);
+    assert!(
+        out.sql.contains(
+            "tombstone.fk_violation('categories', 'projects_category_id_fkey', 'projects', 'id'"
+        ),
+        "{}",
+        out.sql
+    );
     let out = rewrite("DELETE FROM projects WHERE id = 1", &snap, &session()).unwrap();
-    for t in ["project_members", "tasks", "documents", "billing.invoices", "comments", "attachments", "time_entries", "document_versions"] {
-        assert!(out.sql.contains(&format!("UPDATE {} AS tombstone_c SET deleted_at = now()", if t.contains('.') { t.to_string() } else { format!("public.{t}") })), "{t}");
+    for t in [
+        "project_members",
+        "tasks",
+        "documents",
+        "billing.invoices",
+        "comments",
+        "attachments",
+        "time_entries",
+        "document_versions",
+    ] {
+        assert!(
+            out.sql.contains(&format!(
+                "UPDATE {} AS tombstone_c SET deleted_at = now()",
+                if t.contains('.') {
+                    t.to_string()
+                } else {
+                    format!("public.{t}")
+                }
+            )),
+            "{t}"
+        );
     }
     assert!(!out.sql.contains("task_tags"));
 }
 
 #[test]
 fn deletes_refused_or_passed() {
-    refused("WITH d AS (DELETE FROM tasks RETURNING id) SELECT * FROM d", "0A000");
+    refused(
+        "WITH d AS (DELETE FROM tasks RETURNING id) SELECT * FROM d",
+        "0A000",
+    );
     refused("DELETE FROM tasks WHERE CURRENT OF c", "0A000");
 }
 
@@ -180,12 +263,32 @@ fn delete_of_unprotected_tables() {
 #[test]
 fn prepare_and_execute_carry_the_plan() {
     let snap = scenario();
-    let out = rewrite("PREPARE d(bigint) AS DELETE FROM tasks WHERE id = $1", &snap, &session()).unwrap();
-    assert_eq!(out.statements[0].prepared, Some(("d".to_string(), ReplyPlan::RenameTag { from: "UPDATE", to: "DELETE" })));
-    assert!(out.sql.starts_with("PREPARE d(bigint) AS WITH tombstone_target"));
+    let out = rewrite(
+        "PREPARE d(bigint) AS DELETE FROM tasks WHERE id = $1",
+        &snap,
+        &session(),
+    )
+    .unwrap();
+    assert_eq!(
+        out.statements[0].prepared,
+        Some((
+            "d".to_string(),
+            ReplyPlan::RenameTag {
+                from: "UPDATE",
+                to: "DELETE"
+            }
+        ))
+    );
+    assert!(
+        out.sql
+            .starts_with("PREPARE d(bigint) AS WITH tombstone_target")
+    );
     let out = rewrite("EXECUTE d(5)", &snap, &session()).unwrap();
     assert_eq!(out.sql, "EXECUTE d(5)");
-    assert_eq!(out.statements[0].reply, ReplyPlan::AsPrepared { name: "d".into() });
+    assert_eq!(
+        out.statements[0].reply,
+        ReplyPlan::AsPrepared { name: "d".into() }
+    );
     let out = rewrite("EXPLAIN DELETE FROM tasks WHERE id = 1", &snap, &session()).unwrap();
     assert!(out.sql.starts_with("EXPLAIN WITH tombstone_target"));
     assert!(out.statements.is_empty(), "EXPLAIN keeps its own tag");

@@ -4,74 +4,270 @@ use super::*;
 
 /// Protected tables of the scenario, as a query can name them unqualified.
 const PROTECTED: &[&str] = &[
-    "users", "teams", "team_members", "categories", "projects", "project_members", "tasks", "comments",
-    "attachments", "time_entries", "documents", "document_versions",
+    "users",
+    "teams",
+    "team_members",
+    "categories",
+    "projects",
+    "project_members",
+    "tasks",
+    "comments",
+    "attachments",
+    "time_entries",
+    "documents",
+    "document_versions",
 ];
 
 /// `{t}` is replaced by each protected table name.
 const PER_TABLE: &[(&str, &str)] = &[
-    ("SELECT * FROM {t}", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("select * from {t}", "select * from {t} WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM public.{t}", "SELECT * FROM public.{t} WHERE public.{t}.deleted_at IS NULL"),
-    ("SELECT * FROM \"{t}\"", "SELECT * FROM \"{t}\" WHERE \"{t}\".deleted_at IS NULL"),
-    ("SELECT * FROM {t} x", "SELECT * FROM {t} x WHERE x.deleted_at IS NULL"),
-    ("SELECT * FROM {t} AS x", "SELECT * FROM {t} AS x WHERE x.deleted_at IS NULL"),
-    ("SELECT * FROM {t} AS \"X\"", "SELECT * FROM {t} AS \"X\" WHERE \"X\".deleted_at IS NULL"),
-    ("SELECT * FROM ONLY {t}", "SELECT * FROM ONLY {t} WHERE {t}.deleted_at IS NULL"),
-    ("SELECT count(*) FROM {t}", "SELECT count(*) FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM {t} WHERE true", "SELECT * FROM {t} WHERE (true) AND {t}.deleted_at IS NULL"),
-    ("SELECT * FROM {t} WHERE a = 1 OR b = 2", "SELECT * FROM {t} WHERE (a = 1 OR b = 2) AND {t}.deleted_at IS NULL"),
-    ("SELECT * FROM {t} ORDER BY 1", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL ORDER BY 1"),
-    ("SELECT * FROM {t} LIMIT 5", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL LIMIT 5"),
-    ("SELECT * FROM {t} OFFSET 5", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL OFFSET 5"),
-    ("SELECT * FROM {t} FETCH FIRST 1 ROW ONLY", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL FETCH FIRST 1 ROW ONLY"),
-    ("SELECT * FROM {t} FOR UPDATE", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL FOR UPDATE"),
-    ("SELECT * FROM {t} FOR NO KEY UPDATE SKIP LOCKED", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL FOR NO KEY UPDATE SKIP LOCKED"),
-    ("SELECT * FROM {t} x FOR SHARE OF x NOWAIT", "SELECT * FROM {t} x WHERE x.deleted_at IS NULL FOR SHARE OF x NOWAIT"),
-    ("SELECT 1 FROM {t} GROUP BY 1", "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL GROUP BY 1"),
-    ("SELECT 1 FROM {t} HAVING count(*) > 1", "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL HAVING count(*) > 1"),
-    ("SELECT row_number() OVER w FROM {t} WINDOW w AS ()", "SELECT row_number() OVER w FROM {t} WHERE {t}.deleted_at IS NULL WINDOW w AS ()"),
-    ("SELECT * FROM {t};", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL;"),
-    ("SELECT * FROM {t} -- note", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL -- note"),
-    ("SELECT * FROM {t} /* c */ WHERE x", "SELECT * FROM {t} /* c */ WHERE (x) AND {t}.deleted_at IS NULL"),
-    ("SELECT (SELECT count(*) FROM {t})", "SELECT (SELECT count(*) FROM {t} WHERE {t}.deleted_at IS NULL)"),
-    ("SELECT EXISTS (SELECT 1 FROM {t} WHERE k = $1)", "SELECT EXISTS (SELECT 1 FROM {t} WHERE (k = $1) AND {t}.deleted_at IS NULL)"),
-    ("SELECT 1 WHERE 5 IN (SELECT k FROM {t})", "SELECT 1 WHERE 5 IN (SELECT k FROM {t} WHERE {t}.deleted_at IS NULL)"),
-    ("SELECT * FROM (SELECT * FROM {t}) s", "SELECT * FROM (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) s"),
-    ("WITH c AS (SELECT * FROM {t}) SELECT * FROM c", "WITH c AS (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) SELECT * FROM c"),
-    ("WITH {t} AS (SELECT 1) SELECT * FROM {t}", "WITH {t} AS (SELECT 1) SELECT * FROM {t}"),
-    ("TABLE {t}", "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("SELECT 1 FROM {t} UNION SELECT 2", "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL UNION SELECT 2"),
-    ("SELECT 2 UNION ALL SELECT 1 FROM {t} ORDER BY 1", "SELECT 2 UNION ALL SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL ORDER BY 1"),
-    ("(SELECT 1 FROM {t}) EXCEPT (SELECT 2 FROM {t})", "(SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL) EXCEPT (SELECT 2 FROM {t} WHERE {t}.deleted_at IS NULL)"),
-    ("SELECT 1 FROM {t} INTERSECT SELECT 1", "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL INTERSECT SELECT 1"),
-    ("SELECT * INTO newt FROM {t}", "SELECT * INTO newt FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("CREATE TABLE c AS SELECT * FROM {t}", "CREATE TABLE c AS SELECT * FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("DECLARE k CURSOR FOR SELECT * FROM {t}", "DECLARE k CURSOR FOR SELECT * FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("EXPLAIN SELECT * FROM {t}", "EXPLAIN SELECT * FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM {t}", "EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("COPY (SELECT * FROM {t}) TO STDOUT", "COPY (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) TO STDOUT"),
-    ("COPY {t} TO STDOUT", "COPY (SELECT * FROM {t} WHERE deleted_at IS NULL) TO STDOUT"),
-    ("COPY {t} (a, b) TO STDOUT WITH (FORMAT csv)", "COPY (SELECT a, b FROM {t} WHERE deleted_at IS NULL) TO STDOUT WITH (FORMAT csv)"),
-    ("PREPARE q AS SELECT * FROM {t} WHERE k = $1", "PREPARE q AS SELECT * FROM {t} WHERE (k = $1) AND {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags, {t}", "SELECT * FROM tags, {t} WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags JOIN {t} ON true", "SELECT * FROM tags JOIN {t} ON true WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags LEFT JOIN {t} ON true", "SELECT * FROM tags LEFT JOIN {t} ON (true) AND {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags LEFT OUTER JOIN {t} x ON x.k = tags.id", "SELECT * FROM tags LEFT OUTER JOIN {t} x ON (x.k = tags.id) AND x.deleted_at IS NULL"),
-    ("SELECT * FROM {t} RIGHT JOIN tags ON true", "SELECT * FROM {t} RIGHT JOIN tags ON (true) AND {t}.deleted_at IS NULL"),
-    ("SELECT * FROM {t} LEFT JOIN tags ON true", "SELECT * FROM {t} LEFT JOIN tags ON true WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags RIGHT JOIN {t} ON true", "SELECT * FROM tags RIGHT JOIN {t} ON true WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags FULL JOIN {t} ON true", "SELECT * FROM tags FULL JOIN {t} ON (true) AND {t}.deleted_at IS NULL WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags CROSS JOIN {t}", "SELECT * FROM tags CROSS JOIN {t} WHERE {t}.deleted_at IS NULL"),
-    ("SELECT * FROM tags LEFT JOIN {t} USING (id)", "SELECT * FROM tags LEFT JOIN (SELECT * FROM {t} WHERE deleted_at IS NULL) AS {t} USING (id)"),
-    ("SELECT * FROM tags NATURAL LEFT JOIN {t} x", "SELECT * FROM tags NATURAL LEFT JOIN (SELECT * FROM {t} WHERE deleted_at IS NULL) x"),
-    ("SELECT * FROM tags FULL JOIN {t} USING (id)", "SELECT * FROM tags FULL JOIN (SELECT * FROM {t} WHERE deleted_at IS NULL) AS {t} USING (id)"),
-    ("SELECT * FROM tags, LATERAL (SELECT * FROM {t} LIMIT 1) l", "SELECT * FROM tags, LATERAL (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL LIMIT 1) l"),
-    ("SELECT * FROM tags t LEFT JOIN LATERAL (SELECT * FROM {t}) l ON true", "SELECT * FROM tags t LEFT JOIN LATERAL (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) l ON true"),
-    ("INSERT INTO tags (name) SELECT k FROM {t}", "INSERT INTO tags (name) SELECT k FROM {t} WHERE {t}.deleted_at IS NULL"),
-    ("SELECT xmin, ctid, x FROM {t} x", "SELECT xmin, ctid, x FROM {t} x WHERE x.deleted_at IS NULL"),
-    ("SELECT $1::int, $2 FROM {t} WHERE k = $3", "SELECT $1::int, $2 FROM {t} WHERE (k = $3) AND {t}.deleted_at IS NULL"),
-    ("SELECT 'it''s {t}', $$ {t} $$ FROM {t}", "SELECT 'it''s {t}', $$ {t} $$ FROM {t} WHERE {t}.deleted_at IS NULL"),
+    (
+        "SELECT * FROM {t}",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "select * from {t}",
+        "select * from {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM public.{t}",
+        "SELECT * FROM public.{t} WHERE public.{t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM \"{t}\"",
+        "SELECT * FROM \"{t}\" WHERE \"{t}\".deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} x",
+        "SELECT * FROM {t} x WHERE x.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} AS x",
+        "SELECT * FROM {t} AS x WHERE x.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} AS \"X\"",
+        "SELECT * FROM {t} AS \"X\" WHERE \"X\".deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM ONLY {t}",
+        "SELECT * FROM ONLY {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT count(*) FROM {t}",
+        "SELECT count(*) FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} WHERE true",
+        "SELECT * FROM {t} WHERE (true) AND {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} WHERE a = 1 OR b = 2",
+        "SELECT * FROM {t} WHERE (a = 1 OR b = 2) AND {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} ORDER BY 1",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL ORDER BY 1",
+    ),
+    (
+        "SELECT * FROM {t} LIMIT 5",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL LIMIT 5",
+    ),
+    (
+        "SELECT * FROM {t} OFFSET 5",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL OFFSET 5",
+    ),
+    (
+        "SELECT * FROM {t} FETCH FIRST 1 ROW ONLY",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL FETCH FIRST 1 ROW ONLY",
+    ),
+    (
+        "SELECT * FROM {t} FOR UPDATE",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL FOR UPDATE",
+    ),
+    (
+        "SELECT * FROM {t} FOR NO KEY UPDATE SKIP LOCKED",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL FOR NO KEY UPDATE SKIP LOCKED",
+    ),
+    (
+        "SELECT * FROM {t} x FOR SHARE OF x NOWAIT",
+        "SELECT * FROM {t} x WHERE x.deleted_at IS NULL FOR SHARE OF x NOWAIT",
+    ),
+    (
+        "SELECT 1 FROM {t} GROUP BY 1",
+        "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL GROUP BY 1",
+    ),
+    (
+        "SELECT 1 FROM {t} HAVING count(*) > 1",
+        "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL HAVING count(*) > 1",
+    ),
+    (
+        "SELECT row_number() OVER w FROM {t} WINDOW w AS ()",
+        "SELECT row_number() OVER w FROM {t} WHERE {t}.deleted_at IS NULL WINDOW w AS ()",
+    ),
+    (
+        "SELECT * FROM {t};",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL;",
+    ),
+    (
+        "SELECT * FROM {t} -- note",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL -- note",
+    ),
+    (
+        "SELECT * FROM {t} /* c */ WHERE x",
+        "SELECT * FROM {t} /* c */ WHERE (x) AND {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT (SELECT count(*) FROM {t})",
+        "SELECT (SELECT count(*) FROM {t} WHERE {t}.deleted_at IS NULL)",
+    ),
+    (
+        "SELECT EXISTS (SELECT 1 FROM {t} WHERE k = $1)",
+        "SELECT EXISTS (SELECT 1 FROM {t} WHERE (k = $1) AND {t}.deleted_at IS NULL)",
+    ),
+    (
+        "SELECT 1 WHERE 5 IN (SELECT k FROM {t})",
+        "SELECT 1 WHERE 5 IN (SELECT k FROM {t} WHERE {t}.deleted_at IS NULL)",
+    ),
+    (
+        "SELECT * FROM (SELECT * FROM {t}) s",
+        "SELECT * FROM (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) s",
+    ),
+    (
+        "WITH c AS (SELECT * FROM {t}) SELECT * FROM c",
+        "WITH c AS (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) SELECT * FROM c",
+    ),
+    (
+        "WITH {t} AS (SELECT 1) SELECT * FROM {t}",
+        "WITH {t} AS (SELECT 1) SELECT * FROM {t}",
+    ),
+    (
+        "TABLE {t}",
+        "SELECT * FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT 1 FROM {t} UNION SELECT 2",
+        "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL UNION SELECT 2",
+    ),
+    (
+        "SELECT 2 UNION ALL SELECT 1 FROM {t} ORDER BY 1",
+        "SELECT 2 UNION ALL SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL ORDER BY 1",
+    ),
+    (
+        "(SELECT 1 FROM {t}) EXCEPT (SELECT 2 FROM {t})",
+        "(SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL) EXCEPT (SELECT 2 FROM {t} WHERE {t}.deleted_at IS NULL)",
+    ),
+    (
+        "SELECT 1 FROM {t} INTERSECT SELECT 1",
+        "SELECT 1 FROM {t} WHERE {t}.deleted_at IS NULL INTERSECT SELECT 1",
+    ),
+    (
+        "SELECT * INTO newt FROM {t}",
+        "SELECT * INTO newt FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "CREATE TABLE c AS SELECT * FROM {t}",
+        "CREATE TABLE c AS SELECT * FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "DECLARE k CURSOR FOR SELECT * FROM {t}",
+        "DECLARE k CURSOR FOR SELECT * FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "EXPLAIN SELECT * FROM {t}",
+        "EXPLAIN SELECT * FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM {t}",
+        "EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "COPY (SELECT * FROM {t}) TO STDOUT",
+        "COPY (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) TO STDOUT",
+    ),
+    (
+        "COPY {t} TO STDOUT",
+        "COPY (SELECT * FROM {t} WHERE deleted_at IS NULL) TO STDOUT",
+    ),
+    (
+        "COPY {t} (a, b) TO STDOUT WITH (FORMAT csv)",
+        "COPY (SELECT a, b FROM {t} WHERE deleted_at IS NULL) TO STDOUT WITH (FORMAT csv)",
+    ),
+    (
+        "PREPARE q AS SELECT * FROM {t} WHERE k = $1",
+        "PREPARE q AS SELECT * FROM {t} WHERE (k = $1) AND {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags, {t}",
+        "SELECT * FROM tags, {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags JOIN {t} ON true",
+        "SELECT * FROM tags JOIN {t} ON true WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags LEFT JOIN {t} ON true",
+        "SELECT * FROM tags LEFT JOIN {t} ON (true) AND {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags LEFT OUTER JOIN {t} x ON x.k = tags.id",
+        "SELECT * FROM tags LEFT OUTER JOIN {t} x ON (x.k = tags.id) AND x.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} RIGHT JOIN tags ON true",
+        "SELECT * FROM {t} RIGHT JOIN tags ON (true) AND {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM {t} LEFT JOIN tags ON true",
+        "SELECT * FROM {t} LEFT JOIN tags ON true WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags RIGHT JOIN {t} ON true",
+        "SELECT * FROM tags RIGHT JOIN {t} ON true WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags FULL JOIN {t} ON true",
+        "SELECT * FROM tags FULL JOIN {t} ON (true) AND {t}.deleted_at IS NULL WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags CROSS JOIN {t}",
+        "SELECT * FROM tags CROSS JOIN {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT * FROM tags LEFT JOIN {t} USING (id)",
+        "SELECT * FROM tags LEFT JOIN (SELECT * FROM {t} WHERE deleted_at IS NULL) AS {t} USING (id)",
+    ),
+    (
+        "SELECT * FROM tags NATURAL LEFT JOIN {t} x",
+        "SELECT * FROM tags NATURAL LEFT JOIN (SELECT * FROM {t} WHERE deleted_at IS NULL) x",
+    ),
+    (
+        "SELECT * FROM tags FULL JOIN {t} USING (id)",
+        "SELECT * FROM tags FULL JOIN (SELECT * FROM {t} WHERE deleted_at IS NULL) AS {t} USING (id)",
+    ),
+    (
+        "SELECT * FROM tags, LATERAL (SELECT * FROM {t} LIMIT 1) l",
+        "SELECT * FROM tags, LATERAL (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL LIMIT 1) l",
+    ),
+    (
+        "SELECT * FROM tags t LEFT JOIN LATERAL (SELECT * FROM {t}) l ON true",
+        "SELECT * FROM tags t LEFT JOIN LATERAL (SELECT * FROM {t} WHERE {t}.deleted_at IS NULL) l ON true",
+    ),
+    (
+        "INSERT INTO tags (name) SELECT k FROM {t}",
+        "INSERT INTO tags (name) SELECT k FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT xmin, ctid, x FROM {t} x",
+        "SELECT xmin, ctid, x FROM {t} x WHERE x.deleted_at IS NULL",
+    ),
+    (
+        "SELECT $1::int, $2 FROM {t} WHERE k = $3",
+        "SELECT $1::int, $2 FROM {t} WHERE (k = $3) AND {t}.deleted_at IS NULL",
+    ),
+    (
+        "SELECT 'it''s {t}', $$ {t} $$ FROM {t}",
+        "SELECT 'it''s {t}', $$ {t} $$ FROM {t} WHERE {t}.deleted_at IS NULL",
+    ),
 ];
 
 #[test]
@@ -88,14 +284,27 @@ fn every_position_for_every_protected_table() {
 
 #[test]
 fn schema_qualified_protected_table_in_other_schema() {
-    check("SELECT * FROM billing.invoices", "SELECT * FROM billing.invoices WHERE billing.invoices.deleted_at IS NULL");
-    check("SELECT * FROM billing.invoices i", "SELECT * FROM billing.invoices i WHERE i.deleted_at IS NULL");
-    check("SELECT * FROM \"billing\".\"invoices\"", "SELECT * FROM \"billing\".\"invoices\" WHERE \"billing\".\"invoices\".deleted_at IS NULL");
+    check(
+        "SELECT * FROM billing.invoices",
+        "SELECT * FROM billing.invoices WHERE billing.invoices.deleted_at IS NULL",
+    );
+    check(
+        "SELECT * FROM billing.invoices i",
+        "SELECT * FROM billing.invoices i WHERE i.deleted_at IS NULL",
+    );
+    check(
+        "SELECT * FROM \"billing\".\"invoices\"",
+        "SELECT * FROM \"billing\".\"invoices\" WHERE \"billing\".\"invoices\".deleted_at IS NULL",
+    );
     // Not on the search path: `invoices` alone is not billing.invoices.
     unchanged("SELECT * FROM invoices");
     let mut s = session();
     s.search_path = vec!["billing".into(), "public".into()];
-    check_with("SELECT * FROM invoices", "SELECT * FROM invoices WHERE invoices.deleted_at IS NULL", &s);
+    check_with(
+        "SELECT * FROM invoices",
+        "SELECT * FROM invoices WHERE invoices.deleted_at IS NULL",
+        &s,
+    );
 }
 
 #[test]
@@ -106,13 +315,23 @@ fn search_path_decides() {
     let out = rewrite("SELECT * FROM tasks", &snap, &s).unwrap();
     assert_eq!(out.sql, "SELECT * FROM tasks");
     s.search_path = vec!["$user".into(), "public".into()];
-    check_with("SELECT * FROM tasks", "SELECT * FROM tasks WHERE tasks.deleted_at IS NULL", &s);
+    check_with(
+        "SELECT * FROM tasks",
+        "SELECT * FROM tasks WHERE tasks.deleted_at IS NULL",
+        &s,
+    );
 }
 
 #[test]
 fn case_and_quoting() {
-    check("SELECT * FROM TASKS", "SELECT * FROM TASKS WHERE TASKS.deleted_at IS NULL");
-    check("SELECT * FROM Tasks T", "SELECT * FROM Tasks T WHERE t.deleted_at IS NULL");
+    check(
+        "SELECT * FROM TASKS",
+        "SELECT * FROM TASKS WHERE TASKS.deleted_at IS NULL",
+    );
+    check(
+        "SELECT * FROM Tasks T",
+        "SELECT * FROM Tasks T WHERE t.deleted_at IS NULL",
+    );
     // A quoted name with capitals is another table.
     unchanged("SELECT * FROM \"Tasks\"");
 }
@@ -266,7 +485,10 @@ fn subqueries_ctes_and_set_operations() {
         "SELECT * FROM tasks TABLESAMPLE SYSTEM (50) REPEATABLE (1)",
         "SELECT * FROM tasks TABLESAMPLE SYSTEM (50) REPEATABLE (1) WHERE tasks.deleted_at IS NULL",
     );
-    check("SELECT * FROM tasks WHERE title = E'\\''", "SELECT * FROM tasks WHERE (title = E'\\'') AND tasks.deleted_at IS NULL");
+    check(
+        "SELECT * FROM tasks WHERE title = E'\\''",
+        "SELECT * FROM tasks WHERE (title = E'\\'') AND tasks.deleted_at IS NULL",
+    );
 }
 
 #[test]
@@ -287,12 +509,19 @@ fn comments_literals_and_parameters_survive() {
         "SELECT * FROM tasks;\nSELECT * FROM comments c",
         "SELECT * FROM tasks WHERE tasks.deleted_at IS NULL;\nSELECT * FROM comments c WHERE c.deleted_at IS NULL",
     );
-    check("SELECT 'é', * FROM tasks", "SELECT 'é', * FROM tasks WHERE tasks.deleted_at IS NULL");
+    check(
+        "SELECT 'é', * FROM tasks",
+        "SELECT 'é', * FROM tasks WHERE tasks.deleted_at IS NULL",
+    );
 }
 
 #[test]
 fn bypass_visibility() {
-    check_with("SELECT * FROM tasks t", "SELECT * FROM tasks t", &bypass(Visibility::All));
+    check_with(
+        "SELECT * FROM tasks t",
+        "SELECT * FROM tasks t",
+        &bypass(Visibility::All),
+    );
     check_with(
         "SELECT * FROM tasks t",
         "SELECT * FROM tasks t WHERE t.deleted_at IS NOT NULL",

@@ -7,18 +7,54 @@ use crate::rewrite::{Limits, RewriteError};
 #[test]
 fn update_touches_live_rows_only() {
     let cases: &[(&str, &str)] = &[
-        ("UPDATE tasks SET done = true WHERE id = 1", "UPDATE tasks SET done = true WHERE (id = 1) AND tasks.deleted_at IS NULL"),
-        ("UPDATE tasks SET done = true", "UPDATE tasks SET done = true WHERE tasks.deleted_at IS NULL"),
-        ("UPDATE tasks SET done = true RETURNING id", "UPDATE tasks SET done = true WHERE tasks.deleted_at IS NULL RETURNING id"),
-        ("UPDATE tasks t SET done = NOT t.done WHERE t.id = $1 RETURNING t.*", "UPDATE tasks t SET done = NOT t.done WHERE (t.id = $1) AND t.deleted_at IS NULL RETURNING t.*"),
-        ("UPDATE public.tasks SET (title, done) = ('x', false) WHERE id = 2", "UPDATE public.tasks SET (title, done) = ('x', false) WHERE (id = 2) AND public.tasks.deleted_at IS NULL"),
-        ("UPDATE tasks t SET title = p.name FROM projects p WHERE p.id = t.project_id", "UPDATE tasks t SET title = p.name FROM projects p WHERE (p.id = t.project_id) AND t.deleted_at IS NULL AND p.deleted_at IS NULL"),
-        ("UPDATE tasks SET title = (SELECT name FROM projects WHERE projects.id = tasks.project_id)", "UPDATE tasks SET title = (SELECT name FROM projects WHERE (projects.id = tasks.project_id) AND projects.deleted_at IS NULL) WHERE tasks.deleted_at IS NULL"),
-        ("UPDATE tags SET name = 'x' FROM tasks WHERE tasks.id = tags.id", "UPDATE tags SET name = 'x' FROM tasks WHERE (tasks.id = tags.id) AND tasks.deleted_at IS NULL"),
-        ("UPDATE tasks SET done = true WHERE CURRENT OF c", "UPDATE tasks SET done = true WHERE CURRENT OF c"),
-        ("WITH u AS (UPDATE tasks SET done = true RETURNING id) SELECT count(*) FROM u", "WITH u AS (UPDATE tasks SET done = true WHERE tasks.deleted_at IS NULL RETURNING id) SELECT count(*) FROM u"),
-        ("UPDATE billing.invoices i SET amount_cents = 0", "UPDATE billing.invoices i SET amount_cents = 0 WHERE i.deleted_at IS NULL"),
-        ("UPDATE users SET name = $1 WHERE id = $2 /* sqlcommenter */", "UPDATE users SET name = $1 WHERE (id = $2) AND users.deleted_at IS NULL /* sqlcommenter */"),
+        (
+            "UPDATE tasks SET done = true WHERE id = 1",
+            "UPDATE tasks SET done = true WHERE (id = 1) AND tasks.deleted_at IS NULL",
+        ),
+        (
+            "UPDATE tasks SET done = true",
+            "UPDATE tasks SET done = true WHERE tasks.deleted_at IS NULL",
+        ),
+        (
+            "UPDATE tasks SET done = true RETURNING id",
+            "UPDATE tasks SET done = true WHERE tasks.deleted_at IS NULL RETURNING id",
+        ),
+        (
+            "UPDATE tasks t SET done = NOT t.done WHERE t.id = $1 RETURNING t.*",
+            "UPDATE tasks t SET done = NOT t.done WHERE (t.id = $1) AND t.deleted_at IS NULL RETURNING t.*",
+        ),
+        (
+            "UPDATE public.tasks SET (title, done) = ('x', false) WHERE id = 2",
+            "UPDATE public.tasks SET (title, done) = ('x', false) WHERE (id = 2) AND public.tasks.deleted_at IS NULL",
+        ),
+        (
+            "UPDATE tasks t SET title = p.name FROM projects p WHERE p.id = t.project_id",
+            "UPDATE tasks t SET title = p.name FROM projects p WHERE (p.id = t.project_id) AND t.deleted_at IS NULL AND p.deleted_at IS NULL",
+        ),
+        (
+            "UPDATE tasks SET title = (SELECT name FROM projects WHERE projects.id = tasks.project_id)",
+            "UPDATE tasks SET title = (SELECT name FROM projects WHERE (projects.id = tasks.project_id) AND projects.deleted_at IS NULL) WHERE tasks.deleted_at IS NULL",
+        ),
+        (
+            "UPDATE tags SET name = 'x' FROM tasks WHERE tasks.id = tags.id",
+            "UPDATE tags SET name = 'x' FROM tasks WHERE (tasks.id = tags.id) AND tasks.deleted_at IS NULL",
+        ),
+        (
+            "UPDATE tasks SET done = true WHERE CURRENT OF c",
+            "UPDATE tasks SET done = true WHERE CURRENT OF c",
+        ),
+        (
+            "WITH u AS (UPDATE tasks SET done = true RETURNING id) SELECT count(*) FROM u",
+            "WITH u AS (UPDATE tasks SET done = true WHERE tasks.deleted_at IS NULL RETURNING id) SELECT count(*) FROM u",
+        ),
+        (
+            "UPDATE billing.invoices i SET amount_cents = 0",
+            "UPDATE billing.invoices i SET amount_cents = 0 WHERE i.deleted_at IS NULL",
+        ),
+        (
+            "UPDATE users SET name = $1 WHERE id = $2 /* sqlcommenter */",
+            "UPDATE users SET name = $1 WHERE (id = $2) AND users.deleted_at IS NULL /* sqlcommenter */",
+        ),
     ];
     for (i, e) in cases {
         check(i, e);
@@ -28,16 +64,46 @@ fn update_touches_live_rows_only() {
 #[test]
 fn insert_on_conflict_gets_the_partial_index_predicate() {
     let cases: &[(&str, &str)] = &[
-        ("INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) DO NOTHING", "INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING"),
-        ("INSERT INTO users (email, name) VALUES ($1, $2) ON CONFLICT (email) DO UPDATE SET name = excluded.name RETURNING id", "INSERT INTO users (email, name) VALUES ($1, $2) ON CONFLICT (email) WHERE deleted_at IS NULL DO UPDATE SET name = excluded.name RETURNING id"),
-        ("INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING", "INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING"),
-        ("INSERT INTO users (email) VALUES ('a') ON CONFLICT DO NOTHING", "INSERT INTO users (email) VALUES ('a') ON CONFLICT DO NOTHING"),
-        ("INSERT INTO categories (name) VALUES ('a') ON CONFLICT (name) DO NOTHING", "INSERT INTO categories (name) VALUES ('a') ON CONFLICT (name) DO NOTHING"),
-        ("INSERT INTO users (email) SELECT email FROM users WHERE name = 'x' ON CONFLICT (email) DO NOTHING", "INSERT INTO users (email) SELECT email FROM users WHERE (name = 'x') AND users.deleted_at IS NULL ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING"),
-        ("INSERT INTO users (email) SELECT email FROM users ON CONFLICT (email) DO NOTHING", "INSERT INTO users (email) SELECT email FROM users WHERE users.deleted_at IS NULL ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING"),
-        ("INSERT INTO tasks (project_id, title) VALUES (1, 'x') RETURNING *", "INSERT INTO tasks (project_id, title) VALUES (1, 'x') RETURNING *"),
-        ("INSERT INTO tasks (project_id, title) SELECT id, name FROM projects", "INSERT INTO tasks (project_id, title) SELECT id, name FROM projects WHERE projects.deleted_at IS NULL"),
-        ("INSERT INTO users AS u (email) VALUES ('a') ON CONFLICT (email) DO UPDATE SET name = u.name || 'x' WHERE u.name IS NOT NULL", "INSERT INTO users AS u (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO UPDATE SET name = u.name || 'x' WHERE u.name IS NOT NULL"),
+        (
+            "INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING",
+        ),
+        (
+            "INSERT INTO users (email, name) VALUES ($1, $2) ON CONFLICT (email) DO UPDATE SET name = excluded.name RETURNING id",
+            "INSERT INTO users (email, name) VALUES ($1, $2) ON CONFLICT (email) WHERE deleted_at IS NULL DO UPDATE SET name = excluded.name RETURNING id",
+        ),
+        (
+            "INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING",
+            "INSERT INTO users (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING",
+        ),
+        (
+            "INSERT INTO users (email) VALUES ('a') ON CONFLICT DO NOTHING",
+            "INSERT INTO users (email) VALUES ('a') ON CONFLICT DO NOTHING",
+        ),
+        (
+            "INSERT INTO categories (name) VALUES ('a') ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO categories (name) VALUES ('a') ON CONFLICT (name) DO NOTHING",
+        ),
+        (
+            "INSERT INTO users (email) SELECT email FROM users WHERE name = 'x' ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO users (email) SELECT email FROM users WHERE (name = 'x') AND users.deleted_at IS NULL ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING",
+        ),
+        (
+            "INSERT INTO users (email) SELECT email FROM users ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO users (email) SELECT email FROM users WHERE users.deleted_at IS NULL ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING",
+        ),
+        (
+            "INSERT INTO tasks (project_id, title) VALUES (1, 'x') RETURNING *",
+            "INSERT INTO tasks (project_id, title) VALUES (1, 'x') RETURNING *",
+        ),
+        (
+            "INSERT INTO tasks (project_id, title) SELECT id, name FROM projects",
+            "INSERT INTO tasks (project_id, title) SELECT id, name FROM projects WHERE projects.deleted_at IS NULL",
+        ),
+        (
+            "INSERT INTO users AS u (email) VALUES ('a') ON CONFLICT (email) DO UPDATE SET name = u.name || 'x' WHERE u.name IS NOT NULL",
+            "INSERT INTO users AS u (email) VALUES ('a') ON CONFLICT (email) WHERE deleted_at IS NULL DO UPDATE SET name = u.name || 'x' WHERE u.name IS NOT NULL",
+        ),
     ];
     for (i, e) in cases {
         check(i, e);
@@ -54,14 +120,26 @@ fn merge() {
         "MERGE INTO tags g USING (SELECT title FROM tasks) s ON g.name = s.title WHEN NOT MATCHED THEN INSERT (name) VALUES (s.title)",
         "MERGE INTO tags g USING (SELECT title FROM tasks WHERE tasks.deleted_at IS NULL) s ON g.name = s.title WHEN NOT MATCHED THEN INSERT (name) VALUES (s.title)",
     );
-    refused("MERGE INTO tasks t USING projects p ON t.project_id = p.id WHEN MATCHED THEN DELETE", "0A000");
-    refused("MERGE INTO tasks t USING tags p ON t.id = p.id WHEN MATCHED AND t.done THEN DELETE WHEN MATCHED THEN UPDATE SET done = true", "0A000");
+    refused(
+        "MERGE INTO tasks t USING projects p ON t.project_id = p.id WHEN MATCHED THEN DELETE",
+        "0A000",
+    );
+    refused(
+        "MERGE INTO tasks t USING tags p ON t.id = p.id WHEN MATCHED AND t.done THEN DELETE WHEN MATCHED THEN UPDATE SET done = true",
+        "0A000",
+    );
 }
 
 #[test]
 fn copy() {
-    check("COPY tasks TO STDOUT", "COPY (SELECT * FROM tasks WHERE deleted_at IS NULL) TO STDOUT");
-    check("COPY public.tasks (id, title) TO STDOUT (FORMAT binary)", "COPY (SELECT id, title FROM public.tasks WHERE deleted_at IS NULL) TO STDOUT (FORMAT binary)");
+    check(
+        "COPY tasks TO STDOUT",
+        "COPY (SELECT * FROM tasks WHERE deleted_at IS NULL) TO STDOUT",
+    );
+    check(
+        "COPY public.tasks (id, title) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT id, title FROM public.tasks WHERE deleted_at IS NULL) TO STDOUT (FORMAT binary)",
+    );
     check("COPY tasks FROM STDIN", "COPY tasks FROM STDIN");
     unchanged("COPY tags TO STDOUT");
 }
@@ -74,7 +152,10 @@ fn truncate_and_fail_closed() {
     unchanged("TRUNCATE tags");
     unchanged("TRUNCATE task_tags");
     refused("DO $$ BEGIN DELETE FROM tasks; END $$", "42501");
-    refused("DO $body$ BEGIN PERFORM 1 FROM Projects; END $body$ LANGUAGE plpgsql", "42501");
+    refused(
+        "DO $body$ BEGIN PERFORM 1 FROM Projects; END $body$ LANGUAGE plpgsql",
+        "42501",
+    );
     unchanged("DO $$ BEGIN RAISE NOTICE 'hi'; END $$");
     refused("SELECT * FROM tasks WHERE", "42601");
     refused("SELECT * FROM tasks WHERE id = ", "42601");
@@ -95,14 +176,23 @@ fn errors_carry_sqlstate_message_and_hint() {
 fn size_limit_and_hostile_inputs() {
     let snap = scenario();
     let mut s = session();
-    s.limits = Limits { max_statement_bytes: 1000 };
+    s.limits = Limits {
+        max_statement_bytes: 1000,
+    };
     let long = format!("SELECT * FROM tasks WHERE title = '{}'", "x".repeat(2000));
     assert_eq!(rewrite(&long, &snap, &s).unwrap_err().sqlstate(), "54000");
     // Over the limit but naming nothing protected: untouched, never parsed.
     let other = format!("SELECT '{}'", "x".repeat(2000));
     assert!(rewrite(&other, &snap, &s).unwrap().is_unchanged());
     // Deep nesting: a clean 54001, no crash.
-    let deep = format!("SELECT * FROM tasks WHERE id = {}1{}", "(".repeat(1000), ")".repeat(1000));
+    let deep = format!(
+        "SELECT * FROM tasks WHERE id = {}1{}",
+        "(".repeat(1000),
+        ")".repeat(1000)
+    );
     let r = rewrite(&deep, &snap, &session());
-    assert!(matches!(&r, Err(e) if e.sqlstate() == "54001") || r.is_ok(), "{r:?}");
+    assert!(
+        matches!(&r, Err(e) if e.sqlstate() == "54001") || r.is_ok(),
+        "{r:?}"
+    );
 }
