@@ -278,3 +278,94 @@ mod uuid_string {
         .get(0)
     }
 }
+
+#[tokio::test]
+async fn self_referencing_cascades_follow_the_whole_tree() {
+    let db = TestDb::create("tree", 1);
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE nodes (id bigint PRIMARY KEY, parent_id bigint REFERENCES nodes (id) ON DELETE CASCADE,
+                             deleted_at timestamptz);
+         CREATE TABLE leaves (id bigint PRIMARY KEY, node_id bigint NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+                              deleted_at timestamptz);
+         CREATE TABLE replies (id bigint PRIMARY KEY, task_id bigint NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                               parent_id bigint REFERENCES replies (id) ON DELETE CASCADE, deleted_at timestamptz);
+         -- two trees of depth 6 under roots 1 and 2
+         INSERT INTO nodes SELECT g, CASE WHEN g <= 2 THEN NULL ELSE g / 2 END FROM generate_series(1, 127) g;
+         INSERT INTO leaves SELECT g, g FROM generate_series(1, 127) g;
+         -- reply chains on tasks 1 and 2: 1 <- 3 <- 5 … and 2 <- 4 <- 6 …
+         INSERT INTO replies SELECT g, 2 - g % 2, CASE WHEN g <= 2 THEN NULL ELSE g - 2 END FROM generate_series(1, 40) g;",
+    )
+    .await
+    .unwrap();
+    let snap = db.snapshot(&c).await;
+    let s = SessionContext::normal("postgres");
+    // Target with a self-reference: node 2 and everything under it (2, 4, 5, 8–11, …).
+    let out = rewrite("DELETE FROM nodes WHERE id = 2", &snap, &s).unwrap();
+    assert_eq!(
+        c.execute(out.sql.as_ref(), &[]).await.unwrap(),
+        1,
+        "{}",
+        out.sql
+    );
+    let under_2 = count(&c, "WITH RECURSIVE t AS (SELECT 2::bigint AS id UNION ALL SELECT n.id FROM nodes n JOIN t ON n.parent_id = t.id) SELECT count(*) FROM t").await;
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM nodes WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        under_2
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM leaves WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        under_2
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM nodes WHERE id IN (1, 3) AND deleted_at IS NULL"
+        )
+        .await,
+        2
+    );
+    // A self-referencing child: deleting task 1 removes its whole reply chain.
+    let out = rewrite("DELETE FROM tasks WHERE id = 1", &snap, &s).unwrap();
+    c.batch_execute(&out.sql).await.unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM replies WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        20
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM replies WHERE deleted_at IS NOT NULL AND task_id <> 1"
+        )
+        .await,
+        0
+    );
+    // Deleting a middle reply takes its descendants only.
+    let out = rewrite("DELETE FROM replies WHERE id = 10", &snap, &s).unwrap();
+    assert_eq!(c.execute(out.sql.as_ref(), &[]).await.unwrap(), 1);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM replies WHERE task_id = 2 AND deleted_at IS NOT NULL"
+        )
+        .await,
+        16
+    );
+    // Operation rows: one per soft-deleted row.
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tombstone.operation_rows").await,
+        count(&c, "SELECT (SELECT count(*) FROM nodes WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM leaves WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM replies WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM tasks WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM comments WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM attachments WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM time_entries WHERE deleted_at IS NOT NULL)").await
+    );
+}

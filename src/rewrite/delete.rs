@@ -313,17 +313,38 @@ impl<'a> Walker<'a> {
     fn cascade_ctes(&self, plan: &CascadePlan, target_keys: &[String]) -> Res<Vec<String>> {
         let snap = self.snap;
         let fks = snap.foreign_keys();
+        let target_self = !plan.self_edges(snap, plan.target).is_empty();
+        // The target's keys under their real names.
+        let target_real = format!(
+            "SELECT {} FROM {TARGET}",
+            target_keys
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("tombstone_k{} AS {}", i + 1, quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let real_cols = target_keys
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The rows of `t` this statement deletes, as a FROM item.
         let cte_of = |t: TableId| -> String {
             if t == plan.target {
-                TARGET.to_string()
+                if target_self {
+                    format!("({target_real} UNION ALL SELECT {real_cols} FROM tombstone_s)")
+                } else {
+                    TARGET.to_string()
+                }
             } else {
                 let i = plan.tables.iter().position(|&x| x == t).unwrap_or(0);
                 format!("tombstone_d{}", i + 1)
             }
         };
-        // How a parent column is named in its CTE.
+        // How a parent column is named in `cte_of(parent)`.
         let parent_col = |t: TableId, c: &str| -> String {
-            if t == plan.target {
+            if t == plan.target && !target_self {
                 let i = target_keys
                     .iter()
                     .position(|x| x == c)
@@ -348,12 +369,131 @@ impl<'a> Walker<'a> {
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };
+        // `WITH RECURSIVE` over a table's self-references, seeded by
+        // `seed` (a condition on alias `tombstone_y`, with `seed_from`).
+        let closure = |t: TableId, seed_from: &str, seed: &str| -> String {
+            let table = snap.table(t);
+            let live = table
+                .soft_delete
+                .as_ref()
+                .map(|sd| format!("tombstone_y.{} IS NULL", quote_ident(&sd.column)))
+                .unwrap_or_else(|| "true".into());
+            let needed = plan
+                .needed_columns(snap, t)
+                .iter()
+                .map(|c| format!("tombstone_y.{}", quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let step = plan
+                .self_edges(snap, t)
+                .iter()
+                .map(|&f| {
+                    let fk = &fks[f];
+                    let on = fk
+                        .child_columns
+                        .iter()
+                        .zip(&fk.parent_columns)
+                        .map(|(cc, pc)| {
+                            format!(
+                                "tombstone_y.{} = tombstone_p.{}",
+                                quote_ident(cc),
+                                quote_ident(pc)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    format!("({on})")
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let pk = table
+                .primary_key
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "({pk}) IN (WITH RECURSIVE tombstone_r AS (SELECT {needed} FROM {q} tombstone_y{seed_from} WHERE {live} AND ({seed}) UNION SELECT {needed} FROM {q} tombstone_y, tombstone_r tombstone_p WHERE {live} AND ({step})) SELECT {pk} FROM tombstone_r)",
+                q = self.qualified(t)
+            )
+        };
         let mut ctes = Vec::new();
+        if target_self {
+            let t = plan.target;
+            let table = snap.table(t);
+            if table.primary_key.is_empty() {
+                return Err(Walker::unsupported(
+                    "self-referencing ON DELETE CASCADE on a table without primary key",
+                ));
+            }
+            let col = table
+                .soft_delete
+                .as_ref()
+                .map(|s| s.column.clone())
+                .unwrap_or_default();
+            let step = plan
+                .self_edges(snap, t)
+                .iter()
+                .map(|&f| {
+                    let fk = &fks[f];
+                    let on = fk
+                        .child_columns
+                        .iter()
+                        .zip(&fk.parent_columns)
+                        .map(|(cc, pc)| {
+                            format!(
+                                "tombstone_y.{} = tombstone_p.{}",
+                                quote_ident(cc),
+                                quote_ident(pc)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    format!("({on})")
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let not_target = table
+                .primary_key
+                .iter()
+                .map(|c| {
+                    format!(
+                        "tombstone_x.{} = tombstone_c.{}",
+                        quote_ident(c),
+                        quote_ident(c)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let mut returning: Vec<String> = target_keys
+                .iter()
+                .map(|c| format!("tombstone_c.{}", quote_ident(c)))
+                .collect();
+            returning.push(format!(
+                "{} AS tombstone_pk",
+                self.pk_json(t, "tombstone_c")
+            ));
+            let by = self.deleted_by(t).unwrap_or_default();
+            ctes.push(format!(
+                "tombstone_s AS (UPDATE {q} AS tombstone_c SET {c} = now(){by} WHERE tombstone_c.{c} IS NULL AND {closure} AND NOT EXISTS (SELECT 1 FROM ({target_real}) tombstone_x WHERE {not_target}) RETURNING {ret})",
+                q = self.qualified(t),
+                c = quote_ident(&col),
+                closure = closure(t, &format!(", ({target_real}) tombstone_p"), &step),
+                ret = returning.join(", ")
+            ));
+        }
         let mut rows = vec![format!(
             "SELECT tombstone_op.id, {}, {}, 'soft_delete', t.tombstone_pk, NULL::jsonb FROM tombstone_op, (SELECT DISTINCT tombstone_pk FROM {TARGET}) t",
             quote_literal(&snap.table(plan.target).schema),
             quote_literal(&snap.table(plan.target).name)
         )];
+        if target_self {
+            rows.push(format!(
+                "SELECT tombstone_op.id, {}, {}, 'soft_delete', s.tombstone_pk, NULL FROM tombstone_op, tombstone_s s",
+                quote_literal(&snap.table(plan.target).schema),
+                quote_literal(&snap.table(plan.target).name)
+            ));
+        }
         for (i, &t) in plan.tables.iter().enumerate() {
             let table = snap.table(t);
             let col = table
@@ -384,13 +524,23 @@ impl<'a> Walker<'a> {
                 self.pk_json(t, "tombstone_c")
             ));
             let by = self.deleted_by(t).unwrap_or_default();
+            let rows_of = if plan.self_edges(snap, t).is_empty() {
+                format!("({})", exists.join(" OR "))
+            } else {
+                if table.primary_key.is_empty() {
+                    return Err(Walker::unsupported(
+                        "self-referencing ON DELETE CASCADE on a table without primary key",
+                    ));
+                }
+                let seed = exists.join(" OR ").replace("tombstone_c.", "tombstone_y.");
+                closure(t, "", &seed)
+            };
             ctes.push(format!(
-                "tombstone_d{} AS (UPDATE {} AS tombstone_c SET {} = now(){by} WHERE tombstone_c.{} IS NULL AND ({}) RETURNING {})",
+                "tombstone_d{} AS (UPDATE {} AS tombstone_c SET {} = now(){by} WHERE tombstone_c.{} IS NULL AND {rows_of} RETURNING {})",
                 i + 1,
                 self.qualified(t),
                 quote_ident(&col),
                 quote_ident(&col),
-                exists.join(" OR "),
                 returning.join(", ")
             ));
             rows.push(format!(
@@ -496,7 +646,8 @@ impl<'a> Walker<'a> {
                     })
                     .collect();
                 conds.push(format!(
-                    "NOT EXISTS (SELECT 1 FROM {TARGET} tombstone_x WHERE {})",
+                    "NOT EXISTS (SELECT 1 FROM {} tombstone_x WHERE {})",
+                    cte_of(plan.target),
                     same.join(" AND ")
                 ));
             }
