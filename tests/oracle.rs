@@ -79,7 +79,26 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
                 2 => "RIGHT JOIN",
                 _ => "FULL JOIN",
             };
-            let sql = match r.below(5) {
+            let sql = match r.below(9) {
+                5 => format!(
+                    "SELECT d.id, d.title, dv.version FROM documents d {j} document_versions dv USING (id) WHERE d.id < {k} OR dv.id < {k}",
+                    k = r.range(1, 40)
+                ),
+                6 => format!(
+                    "SELECT p.id, t.id AS tid, c.id AS cid FROM projects p {j} (tasks t JOIN comments c ON c.task_id = t.id AND c.id % 97 = 0) ON t.project_id = p.id AND t.id % {m} = 0",
+                    m = r.range(2, 9)
+                ),
+                7 => format!(
+                    "SELECT j.cid, j.afile FROM (comments c {j} attachments a ON a.task_id = c.task_id AND a.size_bytes % 11 = 0) AS j (cid, ctask, cauthor, cbody, cdel, aid, atask, afile, asize, adel) WHERE j.ctask BETWEEN {a} AND {b} OR j.atask BETWEEN {a} AND {b}",
+                    a = task_id(r),
+                    b = task_id(r) + 10
+                ),
+                8 => format!(
+                    "SELECT u.email, te.minutes FROM users u {j} time_entries te ON te.user_id = u.id {j2} tasks t ON t.id = te.task_id WHERE u.email LIKE 'user{e}%' OR t.id < {k}",
+                    j2 = r.pick(&["JOIN", "LEFT JOIN", "FULL JOIN", "RIGHT JOIN"]),
+                    e = r.range(1, 20),
+                    k = r.range(1, 40)
+                ),
                 0 => format!(
                     "SELECT t.id, t.title, c.id AS cid FROM tasks t {j} comments c ON c.task_id = t.id WHERE t.id BETWEEN {a} AND {b} OR c.id BETWEEN {c} AND {d}",
                     a = task_id(r),
@@ -174,8 +193,12 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
             )
         }
         60..=71 => {
-            let sql = match r.below(10) {
-                0 => format!("DELETE FROM projects WHERE id = {}", r.range(1, 4)),
+            let sql = match r.below(13) {
+                // Whole projects and teams go rarely, so later reads still see data.
+                0 if r.below(4) == 0 => {
+                    format!("DELETE FROM projects WHERE id = {}", r.range(1, 4))
+                }
+                0 => format!("DELETE FROM tasks WHERE id = {}", task_id(r)),
                 1 | 2 => format!(
                     "DELETE FROM tasks WHERE id BETWEEN {a} AND {b}",
                     a = task_id(r),
@@ -194,7 +217,11 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
                     r.range(1, 200)
                 ),
                 6 => format!("DELETE FROM categories WHERE id = {}", r.range(1, 3)),
-                7 => format!("DELETE FROM teams WHERE id = {}", r.range(1, 10)),
+                7 if r.below(4) == 0 => format!("DELETE FROM teams WHERE id = {}", r.range(1, 10)),
+                7 => format!(
+                    "DELETE FROM document_versions WHERE document_id = {} AND version > 3",
+                    r.range(1, 30)
+                ),
                 8 => format!(
                     "DELETE FROM attachments a USING tasks t WHERE a.task_id = t.id AND t.project_id = {} AND t.id % 7 = 0",
                     r.range(1, 3)

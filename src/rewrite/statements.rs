@@ -147,6 +147,9 @@ impl<'a> Walker<'a> {
             // EXPLAIN, DECLARE … CURSOR, CREATE TABLE … AS: the inner query
             // is rewritten; the reply is the outer statement's own.
             _ => {
+                if let Some(loc) = tree::location(field(field(n, "into"), "rel")) {
+                    self.handled.insert(loc);
+                }
                 self.inner(field(n, "query"))?;
                 StatementPlan::default()
             }
