@@ -394,7 +394,7 @@ async fn twin_databases_agree() {
     .expect("twin index");
     let session = SessionContext::normal("postgres");
     let mut rng = Rng(seed);
-    let mut per_category: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut per_category: BTreeMap<&str, (u64, u64, usize)> = BTreeMap::new();
     for i in 0..statements {
         let stmt = generate(&mut rng, i);
         let out = match rewrite(&stmt.sql, &snap, &session) {
@@ -427,8 +427,9 @@ async fn twin_databases_agree() {
         }
         let entry = per_category.entry(stmt.category).or_default();
         entry.0 += 1;
-        if matches!(b, Outcome::Error(_)) {
-            entry.1 += 1;
+        match &b {
+            Outcome::Error(_) => entry.1 += 1,
+            Outcome::Done { rows, .. } => entry.2 += rows.len(),
         }
         if i % 200 == 199 {
             compare_tables(&rw, &twin, &snap, seed, i).await;
@@ -436,11 +437,11 @@ async fn twin_databases_agree() {
     }
     compare_tables(&rw, &twin, &snap, seed, statements).await;
     eprintln!(
-        "oracle: {statements} statements agreed; per category (share, errors on both sides):"
+        "oracle: {statements} statements agreed; per category (share, same error on both sides, rows compared):"
     );
-    for (cat, (n, errors)) in &per_category {
+    for (cat, (n, errors, rows)) in &per_category {
         eprintln!(
-            "  {cat:<18} {n:>6}  {:>5.1}%  {errors} errors",
+            "  {cat:<18} {n:>6}  {:>5.1}%  {errors:>4} errors  {rows:>8} rows",
             100.0 * *n as f64 / statements as f64
         );
     }

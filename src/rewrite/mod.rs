@@ -3,11 +3,13 @@
 //! globals. Only `parse` touches the parser library.
 
 pub mod cascade;
+mod cascade_sql;
 mod delete;
 pub mod edits;
 pub mod error;
 pub mod parse;
 mod reads;
+mod returning;
 mod statements;
 pub mod tokens;
 pub mod tree;
