@@ -55,6 +55,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(50),
         pct(99)
     );
+    let mut spawn = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        std::hint::black_box(tombstone::rewrite::parse::on_big_stack(|| 1));
+        spawn.push(t.elapsed());
+    }
+    spawn.sort();
+    println!(
+        "of which starting the parser thread: median {:.1?}, p99 {:.1?}",
+        spawn[rounds / 2],
+        spawn[rounds * 99 / 100]
+    );
     let mean: Duration = all.iter().sum::<Duration>() / all.len() as u32;
     println!("mean {mean:.1?}");
     Ok(())

@@ -102,3 +102,21 @@ fn statement_of_50_megabytes() {
         t.elapsed()
     );
 }
+
+#[test]
+fn long_operator_chains() {
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let sql = format!("SELECT * FROM tasks WHERE id = 1{}", "+1".repeat(n));
+        let t = Instant::now();
+        let out = rewrite(&sql, &snap(), &SessionContext::normal("app"));
+        eprintln!(
+            "{n} chained additions ({} bytes): {:?} in {:?}",
+            sql.len(),
+            out.as_ref().map(|_| "ok").map_err(|e| e.sqlstate()),
+            t.elapsed()
+        );
+        if let Err(e) = out {
+            assert!(matches!(e.sqlstate(), "54001" | "54000"), "{e}");
+        }
+    }
+}

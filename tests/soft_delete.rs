@@ -369,3 +369,73 @@ async fn self_referencing_cascades_follow_the_whole_tree() {
         count(&c, "SELECT (SELECT count(*) FROM nodes WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM leaves WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM replies WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM tasks WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM comments WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM attachments WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM time_entries WHERE deleted_at IS NOT NULL)").await
     );
 }
+
+#[tokio::test]
+async fn composite_keys_other_schemas_and_irregular_names() {
+    let db = TestDb::create("composite", 1);
+    let c = db.connect().await;
+    c.batch_execute(
+        r#"CREATE SCHEMA "Weird Schema";
+           CREATE TABLE "Weird Schema"."Parent Table" (region text, num int, "Deleted At" timestamptz,
+                                                      PRIMARY KEY (region, num));
+           CREATE TABLE "Weird Schema".kids (id serial PRIMARY KEY, reg text, n int, "Deleted At" timestamptz,
+                                             FOREIGN KEY (reg, n) REFERENCES "Weird Schema"."Parent Table" (region, num) ON DELETE CASCADE);
+           CREATE TABLE public.refs (id serial PRIMARY KEY, reg text, n int, deleted_at timestamptz,
+                                     FOREIGN KEY (reg, n) REFERENCES "Weird Schema"."Parent Table" (region, num) ON DELETE SET NULL);
+           INSERT INTO "Weird Schema"."Parent Table" VALUES ('eu', 1), ('eu', 2), ('us', 1);
+           INSERT INTO "Weird Schema".kids (reg, n) VALUES ('eu', 1), ('eu', 1), ('eu', 2), ('us', 1);
+           INSERT INTO refs (reg, n) VALUES ('eu', 1), ('us', 1);"#,
+    )
+    .await
+    .unwrap();
+    let catalog = tombstone::schema::load::load_catalog(&c).await.unwrap();
+    let options = tombstone::schema::SnapshotOptions {
+        column: "Deleted At".into(),
+        ..Default::default()
+    };
+    let snap = tombstone::schema::SchemaSnapshot::build(catalog, &options);
+    let s = SessionContext::normal("postgres");
+    let out = rewrite(
+        r#"DELETE FROM "Weird Schema"."Parent Table" WHERE region = 'eu' AND num = 1"#,
+        &snap,
+        &s,
+    )
+    .unwrap();
+    assert_eq!(
+        c.execute(out.sql.as_ref(), &[]).await.unwrap(),
+        1,
+        "{}",
+        out.sql
+    );
+    assert_eq!(
+        count(
+            &c,
+            r#"SELECT count(*) FROM "Weird Schema".kids WHERE "Deleted At" IS NOT NULL"#
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &c,
+            r#"SELECT count(*) FROM "Weird Schema".kids WHERE "Deleted At" IS NULL"#
+        )
+        .await,
+        2
+    );
+    // refs has no "Deleted At": unprotected, but SET NULL still applies (both columns).
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM refs WHERE reg IS NULL AND n IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&c, r#"SELECT count(*) FROM tombstone.operation_rows WHERE action = 'set_null' AND old_values = '{"reg": "eu", "n": 1}'"#).await,
+        1
+    );
+    let read = rewrite(r#"SELECT count(*) FROM "Weird Schema"."Parent Table" p JOIN "Weird Schema".kids k ON (k.reg, k.n) = (p.region, p.num)"#, &snap, &s).unwrap();
+    assert_eq!(count(&c, &read.sql).await, 2, "{}", read.sql);
+}

@@ -196,3 +196,124 @@ fn size_limit_and_hostile_inputs() {
         "{r:?}"
     );
 }
+
+#[test]
+fn snapshot_options_shape_the_rewrite() {
+    use crate::schema::ExtraEdge;
+    let cat = || {
+        Catalog::default()
+            .table(
+                "public.a",
+                &[
+                    "id bigint",
+                    "deleted_at timestamp with time zone",
+                    "gone_at timestamp with time zone",
+                ],
+                &["id"],
+            )
+            .table(
+                "public.b",
+                &[
+                    "id bigint",
+                    "a_id bigint",
+                    "deleted_at timestamp with time zone",
+                ],
+                &["id"],
+            )
+            .table(
+                "public.c",
+                &[
+                    "id bigint",
+                    "a_ref bigint",
+                    "deleted_at timestamp with time zone",
+                ],
+                &["id"],
+            )
+            .fk("b_a", "b", &["a_id"], "a", &["id"], FkAction::Cascade)
+    };
+    // Excluded table: not protected.
+    let opts = SnapshotOptions {
+        exclude: vec![("public".into(), "b".into())],
+        ..SnapshotOptions::default()
+    };
+    let snap = SchemaSnapshot::build(cat(), &opts);
+    assert!(
+        rewrite("SELECT * FROM b", &snap, &session())
+            .unwrap()
+            .is_unchanged()
+    );
+    // Another column for one table.
+    let opts = SnapshotOptions {
+        column_overrides: vec![(("public".into(), "a".into()), "gone_at".into())],
+        ..SnapshotOptions::default()
+    };
+    let snap = SchemaSnapshot::build(cat(), &opts);
+    check_in(
+        &snap,
+        "SELECT * FROM a",
+        "SELECT * FROM a WHERE a.gone_at IS NULL",
+        &session(),
+    );
+    // Removed edge: no cascade to b; added edge: cascade to c.
+    let opts = SnapshotOptions {
+        remove_edges: vec!["b_a".into()],
+        add_edges: vec![ExtraEdge {
+            child: ("public".into(), "c".into()),
+            child_columns: vec!["a_ref".into()],
+            parent: ("public".into(), "a".into()),
+            parent_columns: vec!["id".into()],
+            on_delete: FkAction::Cascade,
+        }],
+        ..SnapshotOptions::default()
+    };
+    let snap = SchemaSnapshot::build(cat(), &opts);
+    let out = rewrite("DELETE FROM a WHERE id = 1", &snap, &session()).unwrap();
+    assert!(!out.sql.contains("public.b"), "{}", out.sql);
+    assert!(
+        out.sql
+            .contains("UPDATE public.c AS tombstone_c SET deleted_at = now()"),
+        "{}",
+        out.sql
+    );
+    // Default: cascade to b.
+    let snap = SchemaSnapshot::build(cat(), &SnapshotOptions::default());
+    let out = rewrite("DELETE FROM a WHERE id = 1", &snap, &session()).unwrap();
+    assert!(
+        out.sql.contains("UPDATE public.b AS tombstone_c"),
+        "{}",
+        out.sql
+    );
+}
+
+#[test]
+fn unprotected_parent_of_protected_child_cannot_hard_delete() {
+    let cat = Catalog::default()
+        .table("public.folders", &["id bigint"], &["id"])
+        .table(
+            "public.files",
+            &[
+                "id bigint",
+                "folder_id bigint",
+                "deleted_at timestamp with time zone",
+            ],
+            &["id"],
+        )
+        .fk(
+            "files_folder",
+            "files",
+            &["folder_id"],
+            "folders",
+            &["id"],
+            FkAction::Cascade,
+        );
+    let snap = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+    let err = rewrite("DELETE FROM folders WHERE id = 1", &snap, &session()).unwrap_err();
+    assert_eq!(err.sqlstate(), "42501");
+    let err = rewrite("TRUNCATE folders CASCADE", &snap, &session()).unwrap_err();
+    assert_eq!(err.sqlstate(), "42501");
+    assert!(
+        rewrite("TRUNCATE folders", &snap, &session())
+            .unwrap()
+            .is_unchanged()
+    );
+}
