@@ -322,7 +322,7 @@ impl<'a> Walker<'a> {
                     Some(format!(
                         "{}, tombstone_p.{}",
                         quote_literal(c),
-                        parent_col(fk.parent, &fk.parent_columns[k])
+                        parent_col(fk.parent, fk.parent_columns.get(k)?)
                     ))
                 })
                 .collect();

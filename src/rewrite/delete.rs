@@ -129,7 +129,7 @@ impl<'a> Walker<'a> {
             }
             rel_last = a;
         }
-        let rel_text = self.sql[rel_start..self.t.end_of(rel_last)].to_string();
+        let rel_text = self.slice(rel_start, self.t.end_of(rel_last))?.to_string();
         let lock_name = if alias.is_empty() {
             quote_ident(text(rv, "relname"))
         } else {

@@ -87,7 +87,7 @@ impl<'a> Walker<'a> {
             .at(loc)
             .ok_or_else(|| Self::unsupported("a table reference without position"))?;
         let last = self.t.name_end(i);
-        let name_text = &self.sql[self.t.start_of(i)..self.t.end_of(last)];
+        let name_text = self.slice(self.t.start_of(i), self.t.end_of(last))?;
         let start = match self.t.prev(i) {
             Some(p) if self.t.is_kw(p, "ONLY") => self.t.start_of(p),
             _ => self.t.start_of(i),
@@ -160,7 +160,7 @@ impl<'a> Walker<'a> {
         } else {
             "IS NULL"
         };
-        let original = &self.sql[p.name_start..p.name_end];
+        let original = self.sql.get(p.name_start..p.name_end).unwrap_or_default();
         let mut text = format!(
             "(SELECT * FROM {original} WHERE {} {test})",
             quote_ident(col)
@@ -288,9 +288,9 @@ impl<'a> Walker<'a> {
         let mut j = i;
         while let Some(p) = self.t.prev(j) {
             j = p;
-            if self.t.is_char(p, b')') || self.t.is_kw(p, "END") {
+            if self.t.is_char(p, b')') {
                 depth += 1;
-            } else if self.t.is_char(p, b'(') || self.t.is_kw(p, "CASE") {
+            } else if self.t.is_char(p, b'(') {
                 depth -= 1;
                 if depth < 0 {
                     depth = 0;
@@ -497,6 +497,13 @@ impl<'a> Walker<'a> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// `sql[start..end]`, or an error for offsets off a character boundary.
+    pub fn slice(&self, start: usize, end: usize) -> Res<&'a str> {
+        self.sql
+            .get(start..end)
+            .ok_or_else(|| Self::unsupported("a statement position tombstone cannot read"))
     }
 
     /// The text of `[start, end)` with the edits inside it applied.

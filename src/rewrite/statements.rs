@@ -349,7 +349,7 @@ impl<'a> Walker<'a> {
         } else {
             "IS NULL"
         };
-        let name = &self.sql[p.name_start..p.name_end];
+        let name = self.slice(p.name_start, p.name_end)?;
         let mut end = p.name_end;
         let mut cols = "*".to_string();
         if !list(n, "attlist").is_empty() {
@@ -359,7 +359,9 @@ impl<'a> Walker<'a> {
                 return Err(fail());
             }
             let close = self.t.matching_paren(after).ok_or_else(fail)?;
-            cols = self.sql[self.t.end_of(after)..self.t.start_of(close)].to_string();
+            cols = self
+                .slice(self.t.end_of(after), self.t.start_of(close))?
+                .to_string();
             end = self.t.end_of(close);
         }
         let text = format!(

@@ -317,3 +317,60 @@ fn unprotected_parent_of_protected_child_cannot_hard_delete() {
             .is_unchanged()
     );
 }
+
+/// Every prefix and a few splices of many statements: no panic (a panic
+/// would surface as "parser thread failed"), and every rewrite parses.
+#[test]
+fn mangled_input_never_panics_and_rewrites_parse() {
+    let snap = scenario();
+    let seeds = [
+        "SELECT t.id, c.body FROM tasks t LEFT JOIN comments c ON c.task_id = t.id WHERE t.done ORDER BY 1 LIMIT 5",
+        "DELETE FROM projects p USING teams t WHERE t.id = p.team_id AND t.name = $1 RETURNING p.*",
+        "WITH RECURSIVE r AS (SELECT id FROM projects UNION SELECT t.id FROM r JOIN tasks t ON t.project_id = r.id) SELECT * FROM r",
+        "UPDATE tasks t SET done = true FROM projects p WHERE p.id = t.project_id AND p.name LIKE 'a%' RETURNING t.id",
+        "INSERT INTO users (email) SELECT email FROM users u WHERE EXISTS (SELECT 1 FROM comments c WHERE c.author_id = u.id) ON CONFLICT (email) DO NOTHING",
+        "SELECT * FROM tags FULL JOIN tasks USING (id) NATURAL LEFT JOIN comments",
+        "MERGE INTO tasks t USING projects p ON t.project_id = p.id WHEN MATCHED THEN UPDATE SET done = false",
+        "COPY (SELECT * FROM billing.invoices i WHERE i.amount_cents > 5) TO STDOUT",
+        "SELECT count(*) FILTER (WHERE t.done) OVER w FROM tasks t, LATERAL (SELECT * FROM comments c WHERE c.task_id = t.id LIMIT 1) x WINDOW w AS (PARTITION BY t.project_id) ORDER BY 1 FOR UPDATE OF t",
+        "SELECT (SELECT max(id) FROM comments), CASE WHEN EXISTS (SELECT 1 FROM tasks) THEN 1 END FROM projects GROUP BY 1 HAVING count(*) > 0 UNION ALL SELECT 1, 2 FROM documents d RIGHT JOIN document_versions v ON v.document_id = d.id",
+        "DELETE FROM tasks WHERE id IN (SELECT task_id FROM comments WHERE body = 'x') RETURNING *, title AS t",
+    ];
+    let noise = [
+        " ( ", " ) ", " WHERE ", " JOIN ", " ON ", ",", " tasks ", " CASE ", " END ", "'", "$$",
+        "/*", "--", ";",
+    ];
+    let mut n = 0;
+    for sql in seeds {
+        let mut inputs: Vec<String> = (0..=sql.len())
+            .filter(|&i| sql.is_char_boundary(i))
+            .map(|i| sql[..i].to_string())
+            .collect();
+        for w in noise {
+            for at in (0..sql.len())
+                .step_by(3)
+                .filter(|&i| sql.is_char_boundary(i))
+            {
+                inputs.push(format!("{}{w}{}", &sql[..at], &sql[at..]));
+            }
+        }
+        for input in inputs {
+            n += 1;
+            match rewrite(&input, &snap, &session()) {
+                Ok(out) => {
+                    if let std::borrow::Cow::Owned(text) = &out.sql {
+                        assert!(
+                            pg_query::parse(text, 0).is_ok(),
+                            "rewrite of {input:?} does not parse: {text}"
+                        );
+                    }
+                }
+                Err(e) => assert!(
+                    !e.to_string().contains("parser thread failed"),
+                    "{input:?}: {e}"
+                ),
+            }
+        }
+    }
+    assert!(n > 500);
+}
