@@ -47,17 +47,25 @@ impl<'a> Walker<'a> {
         let where_clause = field(n, "where_clause");
         match target {
             Some(id) if self.snap.table(id).is_protected() => {
-                if nested {
-                    return Err(Walker::unsupported(
-                        "DELETE of a protected table inside WITH",
-                    ));
-                }
+                let nested_at = match (nested, self.cte_start) {
+                    (false, _) => None,
+                    (true, Some(at)) if field(n, "with_clause").is_null() => Some(at),
+                    _ => {
+                        return Err(Walker::unsupported(
+                            "this DELETE of a protected table inside WITH",
+                        ));
+                    }
+                };
                 if matches!(node(where_clause), Some(("CurrentOfExpr", _))) {
                     return Err(Walker::unsupported(
                         "DELETE … WHERE CURRENT OF on a protected table",
                     ));
                 }
-                self.soft_delete(n, id, &pending)?;
+                self.soft_delete(n, id, &pending, nested_at)?;
+                if nested_at.is_some() {
+                    // The client sees the outer statement's own tag.
+                    return Ok(ReplyPlan::Unchanged);
+                }
                 Ok(ReplyPlan::RenameTag {
                     from: "UPDATE",
                     to: "DELETE",
@@ -99,8 +107,15 @@ impl<'a> Walker<'a> {
         n: &Value,
         id: TableId,
         pending: &[super::reads::Pending],
+        nested_at: Option<usize>,
     ) -> Res<()> {
         let fail = || Walker::unsupported("a DELETE tombstone cannot place");
+        self.soft_deletes += 1;
+        if self.soft_deletes > 1 {
+            return Err(Walker::unsupported(
+                "two DELETEs of protected tables in one statement",
+            ));
+        }
         let snap = self.snap;
         let plan = CascadePlan::build(snap, id)?;
         let table = snap.table(id);
@@ -219,7 +234,9 @@ impl<'a> Walker<'a> {
 
         // Splice the outer UPDATE into the client's DELETE.
         let with = field(n, "with_clause");
-        if with.is_null() {
+        if let Some(at) = nested_at {
+            self.edits.insert(at, format!("{ctes},\n     "));
+        } else if with.is_null() {
             self.edits
                 .insert(self.t.start_of(del_kw), format!("WITH {ctes}\n"));
         } else {

@@ -205,9 +205,12 @@ fn rewrite_parsed<'a>(
         edits: edits::Edits::default(),
         scopes: Vec::new(),
         handled: HashSet::new(),
+        cte_start: None,
+        soft_deletes: 0,
     };
     let mut plans = Vec::with_capacity(parsed.statements.len());
     for stmt in &parsed.statements {
+        walker.soft_deletes = 0;
         plans.push(walker.statement(&stmt.tree, stmt.start, stmt.end)?);
     }
     let statements = if plans.iter().all(|p| *p == StatementPlan::default()) {

@@ -45,6 +45,11 @@ pub(crate) struct Walker<'a> {
     pub scopes: Vec<Vec<String>>,
     /// Locations of RangeVars the walk has placed (checked at the end).
     pub handled: HashSet<usize>,
+    /// Start of the top-level CTE being walked (where a soft DELETE inside
+    /// it puts its own CTEs).
+    pub cte_start: Option<usize>,
+    /// Soft deletes in the current statement (at most one).
+    pub soft_deletes: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -371,7 +376,13 @@ impl<'a> Walker<'a> {
         }
         for c in ctes {
             if let Some((_, cte)) = node(c) {
-                self.expr(field(cte, "ctequery"))?;
+                let outer = self.cte_start;
+                self.cte_start = tree::location(cte)
+                    .and_then(|l| self.t.at(l))
+                    .map(|i| self.t.start_of(i));
+                let r = self.expr(field(cte, "ctequery"));
+                self.cte_start = outer;
+                r?;
                 if !recursive && let Some(scope) = self.scopes.last_mut() {
                     scope.push(text(cte, "ctename").to_string());
                 }
