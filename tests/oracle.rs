@@ -200,7 +200,7 @@ fn generate(r: &mut Rng, seq: u64) -> Stmt {
                     b = task_id(r) + 3
                 ),
                 // Whole projects and teams go rarely, so later reads still see data.
-                0 if r.below(4) == 0 => {
+                0 if r.below(12) == 0 => {
                     format!("DELETE FROM projects WHERE id = {}", r.range(1, 4))
                 }
                 0 => format!("DELETE FROM tasks WHERE id = {}", task_id(r)),
