@@ -321,3 +321,51 @@ fn prepare_and_execute_carry_the_plan() {
     assert!(out.sql.starts_with("EXPLAIN WITH tombstone_target"));
     assert!(out.statements.is_empty(), "EXPLAIN keeps its own tag");
 }
+
+#[test]
+fn deleted_by_is_set_to_the_actor_when_text() {
+    let cat = Catalog::default()
+        .table(
+            "public.notes",
+            &[
+                "id bigint",
+                "deleted_at timestamp with time zone",
+                "deleted_by text",
+            ],
+            &["id"],
+        )
+        .table(
+            "public.marks",
+            &[
+                "id bigint",
+                "deleted_at timestamp with time zone",
+                "deleted_by uuid",
+            ],
+            &["id"],
+        );
+    let s = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+    let mut session = session();
+    session.actor = Some("alice's app".into());
+    let out = rewrite("DELETE FROM notes WHERE id = 1 RETURNING *", &s, &session).unwrap();
+    assert!(
+        out.sql.contains(
+            "UPDATE notes SET deleted_at = now(), deleted_by = 'alice''s app' FROM tombstone_target"
+        ),
+        "{}",
+        out.sql
+    );
+    assert!(out.sql.contains("RETURNING notes.id, NULL::timestamp with time zone AS deleted_at, NULL::text AS deleted_by"), "{}", out.sql);
+    assert!(
+        out.sql.contains("SELECT 'public', 'notes', 'alice''s app'"),
+        "{}",
+        out.sql
+    );
+    // A non-text deleted_by is left for the application.
+    let out = rewrite("DELETE FROM marks WHERE id = 1", &s, &super::session()).unwrap();
+    assert!(
+        out.sql
+            .contains("UPDATE marks SET deleted_at = now() FROM tombstone_target"),
+        "{}",
+        out.sql
+    );
+}
