@@ -25,7 +25,7 @@ use super::error::RewriteError;
 use super::reads::{Res, Walker};
 use super::tokens::Clause;
 use super::tree::{self, field, list, node, text};
-use crate::schema::{FkAction, TableId};
+use crate::schema::TableId;
 
 pub(crate) const TARGET: &str = "tombstone_target";
 
@@ -72,10 +72,8 @@ impl<'a> Walker<'a> {
                 })
             }
             Some(id) => {
-                if let Some(fk) = self.snap.children_of(id).find(|fk| {
-                    fk.on_delete == FkAction::Cascade && self.snap.table(fk.child).is_protected()
-                }) {
-                    let child = self.snap.table(fk.child);
+                if let Some(child) = self.snap.hard_cascade_reaches_protected(id) {
+                    let child = self.snap.table(child);
                     return Err(RewriteError::FailClosed {
                         what: format!(
                             "DELETE on {} (its ON DELETE CASCADE would physically delete rows of protected table {}.{})",

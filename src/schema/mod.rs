@@ -352,19 +352,24 @@ impl SchemaSnapshot {
         snapshot
     }
 
-    /// Protected tables, and unprotected tables whose deletion reaches a
-    /// protected one through a foreign key (their DELETE/TRUNCATE matter).
+    /// Protected tables, and every table from which a foreign-key path
+    /// leads to a protected one (their DELETE/TRUNCATE … CASCADE matter).
     fn compute_watched(&mut self) {
-        let mut names = HashSet::new();
-        for (id, t) in self.tables.iter().enumerate() {
-            let parent_of_protected = self
-                .foreign_keys
-                .iter()
-                .any(|fk| fk.parent == id && self.tables[fk.child].is_protected());
-            if t.is_protected() || parent_of_protected {
-                names.insert(t.name.to_lowercase());
+        let mut watched: HashSet<TableId> = (0..self.tables.len())
+            .filter(|&id| self.tables[id].is_protected())
+            .collect();
+        let mut queue: Vec<TableId> = watched.iter().copied().collect();
+        while let Some(t) = queue.pop() {
+            for fk in self.foreign_keys.iter().filter(|fk| fk.child == t) {
+                if watched.insert(fk.parent) {
+                    queue.push(fk.parent);
+                }
             }
         }
+        let names: HashSet<String> = watched
+            .iter()
+            .map(|&id| self.tables[id].name.to_lowercase())
+            .collect();
         self.odd_names = names
             .iter()
             .filter(|n| !is_plain_identifier(n))
@@ -372,6 +377,27 @@ impl SchemaSnapshot {
             .collect();
         self.longest_watched = names.iter().map(|n| n.len()).max().unwrap_or(0);
         self.watched = names;
+    }
+
+    /// A protected table that a physical DELETE on `id` would reach through
+    /// `ON DELETE CASCADE` via unprotected tables.
+    pub fn hard_cascade_reaches_protected(&self, id: TableId) -> Option<TableId> {
+        let mut seen = HashSet::from([id]);
+        let mut queue = vec![id];
+        while let Some(t) = queue.pop() {
+            for fk in self
+                .children_of(t)
+                .filter(|fk| fk.on_delete == FkAction::Cascade)
+            {
+                if self.tables[fk.child].is_protected() {
+                    return Some(fk.child);
+                }
+                if seen.insert(fk.child) {
+                    queue.push(fk.child);
+                }
+            }
+        }
+        None
     }
 
     pub fn tables(&self) -> &[Table] {

@@ -374,3 +374,53 @@ fn mangled_input_never_panics_and_rewrites_parse() {
     }
     assert!(n > 500);
 }
+
+#[test]
+fn indirect_paths_to_protected_tables_are_watched() {
+    let cat = Catalog::default()
+        .table("public.orgs", &["id bigint"], &["id"])
+        .table("public.folders", &["id bigint", "org_id bigint"], &["id"])
+        .table(
+            "public.files",
+            &[
+                "id bigint",
+                "folder_id bigint",
+                "deleted_at timestamp with time zone",
+            ],
+            &["id"],
+        )
+        .fk(
+            "folders_org",
+            "folders",
+            &["org_id"],
+            "orgs",
+            &["id"],
+            FkAction::Cascade,
+        )
+        .fk(
+            "files_folder",
+            "files",
+            &["folder_id"],
+            "folders",
+            &["id"],
+            FkAction::Cascade,
+        );
+    let snap = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+    assert_eq!(
+        rewrite("DELETE FROM orgs WHERE id = 1", &snap, &session())
+            .unwrap_err()
+            .sqlstate(),
+        "42501"
+    );
+    assert_eq!(
+        rewrite("TRUNCATE orgs CASCADE", &snap, &session())
+            .unwrap_err()
+            .sqlstate(),
+        "42501"
+    );
+    assert!(
+        rewrite("SELECT * FROM orgs", &snap, &session())
+            .unwrap()
+            .is_unchanged()
+    );
+}
