@@ -439,3 +439,32 @@ async fn composite_keys_other_schemas_and_irregular_names() {
     let read = rewrite(r#"SELECT count(*) FROM "Weird Schema"."Parent Table" p JOIN "Weird Schema".kids k ON (k.reg, k.n) = (p.region, p.num)"#, &snap, &s).unwrap();
     assert_eq!(count(&c, &read.sql).await, 2, "{}", read.sql);
 }
+
+#[tokio::test]
+async fn bypass_sessions_see_the_trash_or_everything() {
+    use tombstone::rewrite::{Role, Visibility};
+    let db = TestDb::create("bypass", 3);
+    let c = db.connect().await;
+    let snap = db.snapshot(&c).await;
+    let normal = SessionContext::normal("postgres");
+    let del = rewrite("DELETE FROM projects WHERE id = 1", &snap, &normal).unwrap();
+    c.batch_execute(&del.sql).await.unwrap();
+    let q = "SELECT count(*) FROM tasks t LEFT JOIN comments c ON c.task_id = t.id";
+    for (visibility, expected) in [
+        (Visibility::Active, 2 * 2000),
+        (Visibility::Deleted, 2000),
+        (Visibility::All, 3 * 2000),
+    ] {
+        let session = SessionContext {
+            role: Role::Bypass { visibility },
+            ..normal.clone()
+        };
+        let out = rewrite(q, &snap, &session).unwrap();
+        assert_eq!(
+            count(&c, &out.sql).await,
+            expected,
+            "{visibility:?}: {}",
+            out.sql
+        );
+    }
+}
