@@ -278,3 +278,193 @@ mod uuid_string {
         .get(0)
     }
 }
+
+#[tokio::test]
+async fn self_referencing_cascades_follow_the_whole_tree() {
+    let db = TestDb::create("tree", 1);
+    let c = db.connect().await;
+    c.batch_execute(
+        "CREATE TABLE nodes (id bigint PRIMARY KEY, parent_id bigint REFERENCES nodes (id) ON DELETE CASCADE,
+                             deleted_at timestamptz);
+         CREATE TABLE leaves (id bigint PRIMARY KEY, node_id bigint NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+                              deleted_at timestamptz);
+         CREATE TABLE replies (id bigint PRIMARY KEY, task_id bigint NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                               parent_id bigint REFERENCES replies (id) ON DELETE CASCADE, deleted_at timestamptz);
+         -- two trees of depth 6 under roots 1 and 2
+         INSERT INTO nodes SELECT g, CASE WHEN g <= 2 THEN NULL ELSE g / 2 END FROM generate_series(1, 127) g;
+         INSERT INTO leaves SELECT g, g FROM generate_series(1, 127) g;
+         -- reply chains on tasks 1 and 2: 1 <- 3 <- 5 … and 2 <- 4 <- 6 …
+         INSERT INTO replies SELECT g, 2 - g % 2, CASE WHEN g <= 2 THEN NULL ELSE g - 2 END FROM generate_series(1, 40) g;",
+    )
+    .await
+    .unwrap();
+    let snap = db.snapshot(&c).await;
+    let s = SessionContext::normal("postgres");
+    // Target with a self-reference: node 2 and everything under it (2, 4, 5, 8–11, …).
+    let out = rewrite("DELETE FROM nodes WHERE id = 2", &snap, &s).unwrap();
+    assert_eq!(
+        c.execute(out.sql.as_ref(), &[]).await.unwrap(),
+        1,
+        "{}",
+        out.sql
+    );
+    let under_2 = count(&c, "WITH RECURSIVE t AS (SELECT 2::bigint AS id UNION ALL SELECT n.id FROM nodes n JOIN t ON n.parent_id = t.id) SELECT count(*) FROM t").await;
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM nodes WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        under_2
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM leaves WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        under_2
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM nodes WHERE id IN (1, 3) AND deleted_at IS NULL"
+        )
+        .await,
+        2
+    );
+    // A self-referencing child: deleting task 1 removes its whole reply chain.
+    let out = rewrite("DELETE FROM tasks WHERE id = 1", &snap, &s).unwrap();
+    c.batch_execute(&out.sql).await.unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM replies WHERE deleted_at IS NOT NULL"
+        )
+        .await,
+        20
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM replies WHERE deleted_at IS NOT NULL AND task_id <> 1"
+        )
+        .await,
+        0
+    );
+    // Deleting a middle reply takes its descendants only.
+    let out = rewrite("DELETE FROM replies WHERE id = 10", &snap, &s).unwrap();
+    assert_eq!(c.execute(out.sql.as_ref(), &[]).await.unwrap(), 1);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM replies WHERE task_id = 2 AND deleted_at IS NOT NULL"
+        )
+        .await,
+        16
+    );
+    // Operation rows: one per soft-deleted row.
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM tombstone.operation_rows").await,
+        count(&c, "SELECT (SELECT count(*) FROM nodes WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM leaves WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM replies WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM tasks WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM comments WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM attachments WHERE deleted_at IS NOT NULL) + (SELECT count(*) FROM time_entries WHERE deleted_at IS NOT NULL)").await
+    );
+}
+
+#[tokio::test]
+async fn composite_keys_other_schemas_and_irregular_names() {
+    let db = TestDb::create("composite", 1);
+    let c = db.connect().await;
+    c.batch_execute(
+        r#"CREATE SCHEMA "Weird Schema";
+           CREATE TABLE "Weird Schema"."Parent Table" (region text, num int, "Deleted At" timestamptz,
+                                                      PRIMARY KEY (region, num));
+           CREATE TABLE "Weird Schema".kids (id serial PRIMARY KEY, reg text, n int, "Deleted At" timestamptz,
+                                             FOREIGN KEY (reg, n) REFERENCES "Weird Schema"."Parent Table" (region, num) ON DELETE CASCADE);
+           CREATE TABLE public.refs (id serial PRIMARY KEY, reg text, n int, deleted_at timestamptz,
+                                     FOREIGN KEY (reg, n) REFERENCES "Weird Schema"."Parent Table" (region, num) ON DELETE SET NULL);
+           INSERT INTO "Weird Schema"."Parent Table" VALUES ('eu', 1), ('eu', 2), ('us', 1);
+           INSERT INTO "Weird Schema".kids (reg, n) VALUES ('eu', 1), ('eu', 1), ('eu', 2), ('us', 1);
+           INSERT INTO refs (reg, n) VALUES ('eu', 1), ('us', 1);"#,
+    )
+    .await
+    .unwrap();
+    let catalog = tombstone::schema::load::load_catalog(&c).await.unwrap();
+    let options = tombstone::schema::SnapshotOptions {
+        column: "Deleted At".into(),
+        ..Default::default()
+    };
+    let snap = tombstone::schema::SchemaSnapshot::build(catalog, &options);
+    let s = SessionContext::normal("postgres");
+    let out = rewrite(
+        r#"DELETE FROM "Weird Schema"."Parent Table" WHERE region = 'eu' AND num = 1"#,
+        &snap,
+        &s,
+    )
+    .unwrap();
+    assert_eq!(
+        c.execute(out.sql.as_ref(), &[]).await.unwrap(),
+        1,
+        "{}",
+        out.sql
+    );
+    assert_eq!(
+        count(
+            &c,
+            r#"SELECT count(*) FROM "Weird Schema".kids WHERE "Deleted At" IS NOT NULL"#
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &c,
+            r#"SELECT count(*) FROM "Weird Schema".kids WHERE "Deleted At" IS NULL"#
+        )
+        .await,
+        2
+    );
+    // refs has no "Deleted At": unprotected, but SET NULL still applies (both columns).
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM refs WHERE reg IS NULL AND n IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&c, r#"SELECT count(*) FROM tombstone.operation_rows WHERE action = 'set_null' AND old_values = '{"reg": "eu", "n": 1}'"#).await,
+        1
+    );
+    let read = rewrite(r#"SELECT count(*) FROM "Weird Schema"."Parent Table" p JOIN "Weird Schema".kids k ON (k.reg, k.n) = (p.region, p.num)"#, &snap, &s).unwrap();
+    assert_eq!(count(&c, &read.sql).await, 2, "{}", read.sql);
+}
+
+#[tokio::test]
+async fn bypass_sessions_see_the_trash_or_everything() {
+    use tombstone::rewrite::{Role, Visibility};
+    let db = TestDb::create("bypass", 3);
+    let c = db.connect().await;
+    let snap = db.snapshot(&c).await;
+    let normal = SessionContext::normal("postgres");
+    let del = rewrite("DELETE FROM projects WHERE id = 1", &snap, &normal).unwrap();
+    c.batch_execute(&del.sql).await.unwrap();
+    let q = "SELECT count(*) FROM tasks t LEFT JOIN comments c ON c.task_id = t.id";
+    for (visibility, expected) in [
+        (Visibility::Active, 2 * 2000),
+        (Visibility::Deleted, 2000),
+        (Visibility::All, 3 * 2000),
+    ] {
+        let session = SessionContext {
+            role: Role::Bypass { visibility },
+            ..normal.clone()
+        };
+        let out = rewrite(q, &snap, &session).unwrap();
+        assert_eq!(
+            count(&c, &out.sql).await,
+            expected,
+            "{visibility:?}: {}",
+            out.sql
+        );
+    }
+}

@@ -16,6 +16,9 @@ pub struct CascadePlan {
     /// Foreign keys (indices into `SchemaSnapshot::foreign_keys`) along
     /// which rows are soft-deleted.
     pub cascade: Vec<usize>,
+    /// `ON DELETE CASCADE` edges from a deleted table to itself (trees such
+    /// as `parent_id`): followed recursively.
+    pub self_loops: Vec<usize>,
     /// `ON DELETE SET NULL` / `SET DEFAULT` edges from a deleted table.
     pub set_null: Vec<usize>,
     /// `RESTRICT` / `NO ACTION` edges from a deleted table.
@@ -39,6 +42,7 @@ impl CascadePlan {
             }
         }
         let mut cascade = Vec::new();
+        let mut self_loops = Vec::new();
         let mut set_null = Vec::new();
         let mut restrict = Vec::new();
         for (i, fk) in fks.iter().enumerate() {
@@ -46,6 +50,7 @@ impl CascadePlan {
                 continue;
             }
             match fk.on_delete {
+                FkAction::Cascade if fk.child == fk.parent => self_loops.push(i),
                 FkAction::Cascade if snap.table(fk.child).is_protected() => cascade.push(i),
                 FkAction::Cascade => {}
                 FkAction::SetNull | FkAction::SetDefault => set_null.push(i),
@@ -104,9 +109,19 @@ impl CascadePlan {
             target,
             tables: order,
             cascade,
+            self_loops,
             set_null,
             restrict,
         })
+    }
+
+    /// Self-referencing cascade edges of `table`.
+    pub fn self_edges(&self, snap: &SchemaSnapshot, table: TableId) -> Vec<usize> {
+        self.self_loops
+            .iter()
+            .copied()
+            .filter(|&i| snap.foreign_keys()[i].child == table)
+            .collect()
     }
 
     /// Columns of `table` that later steps read: its primary key and every

@@ -3,11 +3,13 @@
 //! globals. Only `parse` touches the parser library.
 
 pub mod cascade;
+mod cascade_sql;
 mod delete;
 pub mod edits;
 pub mod error;
 pub mod parse;
 mod reads;
+mod returning;
 mod statements;
 pub mod tokens;
 pub mod tree;
@@ -143,6 +145,26 @@ impl Rewritten<'_> {
     }
 }
 
+/// `"$user", public` → `["$user", "public"]`.
+pub fn parse_search_path(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| {
+            let p = p.trim();
+            match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                Some(q) => q.replace("\"\"", "\""),
+                None => p.to_lowercase(),
+            }
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// True when `rewrite` would have to parse `sql`; false means it comes back
+/// unchanged. Cheap: one pass over the text, no parse.
+pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
+    snapshot.may_mention(sql, &["execute"])
+}
+
 /// Rewrite `sql` (one or more statements) for a session.
 ///
 /// Text that cannot name a watched table comes back borrowed without being
@@ -155,7 +177,7 @@ pub fn rewrite<'a>(
     snapshot: &SchemaSnapshot,
     session: &SessionContext,
 ) -> Result<Rewritten<'a>, RewriteError> {
-    if !snapshot.may_mention_watched(sql) && !mentions_execute(sql) {
+    if !may_need_rewrite(sql, snapshot) {
         return Ok(Rewritten {
             sql: Cow::Borrowed(sql),
             statements: Vec::new(),
@@ -174,31 +196,6 @@ pub fn rewrite<'a>(
             detail: "the parser thread failed".into(),
         }),
     }
-}
-
-/// `"$user", public` → `["$user", "public"]`.
-pub fn parse_search_path(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|p| {
-            let p = p.trim();
-            match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
-                Some(q) => q.replace("\"\"", "\""),
-                None => p.to_lowercase(),
-            }
-        })
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-/// True when `rewrite` would have to parse `sql`; false means it comes back
-/// unchanged. Cheap: a scan for watched names, no parse.
-pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
-    snapshot.may_mention_watched(sql) || mentions_execute(sql)
-}
-
-fn mentions_execute(sql: &str) -> bool {
-    let b = sql.as_bytes();
-    b.windows(7).any(|w| w.eq_ignore_ascii_case(b"execute"))
 }
 
 fn rewrite_parsed<'a>(
@@ -228,10 +225,12 @@ fn rewrite_parsed<'a>(
         edits: edits::Edits::default(),
         scopes: Vec::new(),
         handled: HashSet::new(),
-        plans: Vec::new(),
+        cte_start: None,
+        soft_deletes: 0,
     };
     let mut plans = Vec::with_capacity(parsed.statements.len());
     for stmt in &parsed.statements {
+        walker.soft_deletes = 0;
         plans.push(walker.statement(&stmt.tree, stmt.start, stmt.end)?);
     }
     let statements = if plans.iter().all(|p| *p == StatementPlan::default()) {

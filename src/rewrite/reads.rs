@@ -15,10 +15,9 @@ use serde_json::Value;
 
 use super::edits::{Edits, quote_ident};
 use super::error::RewriteError;
-use super::parse::TokKind;
 use super::tokens::{Clause, Tokens};
 use super::tree::{self, field, int, list, node, text};
-use super::{Role, SessionContext, StatementPlan, Visibility};
+use super::{Role, SessionContext, Visibility};
 use crate::schema::{SchemaSnapshot, TableId};
 
 pub(crate) type Res<T> = Result<T, RewriteError>;
@@ -46,7 +45,11 @@ pub(crate) struct Walker<'a> {
     pub scopes: Vec<Vec<String>>,
     /// Locations of RangeVars the walk has placed (checked at the end).
     pub handled: HashSet<usize>,
-    pub plans: Vec<StatementPlan>,
+    /// Start of the top-level CTE being walked (where a soft DELETE inside
+    /// it puts its own CTEs).
+    pub cte_start: Option<usize>,
+    /// Soft deletes in the current statement (at most one).
+    pub soft_deletes: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -89,7 +92,7 @@ impl<'a> Walker<'a> {
             .at(loc)
             .ok_or_else(|| Self::unsupported("a table reference without position"))?;
         let last = self.t.name_end(i);
-        let name_text = &self.sql[self.t.start_of(i)..self.t.end_of(last)];
+        let name_text = self.slice(self.t.start_of(i), self.t.end_of(last))?;
         let start = match self.t.prev(i) {
             Some(p) if self.t.is_kw(p, "ONLY") => self.t.start_of(p),
             _ => self.t.start_of(i),
@@ -162,7 +165,7 @@ impl<'a> Walker<'a> {
         } else {
             "IS NULL"
         };
-        let original = &self.sql[p.name_start..p.name_end];
+        let original = self.sql.get(p.name_start..p.name_end).unwrap_or_default();
         let mut text = format!(
             "(SELECT * FROM {original} WHERE {} {test})",
             quote_ident(col)
@@ -175,7 +178,7 @@ impl<'a> Walker<'a> {
     }
 
     /// One FROM item; returns the predicates that belong above it.
-    pub fn from_item(&mut self, item: &Value) -> Res<Vec<Pending>> {
+    pub fn range_item(&mut self, item: &Value) -> Res<Vec<Pending>> {
         let Some((kind, n)) = node(item) else {
             return Ok(Vec::new());
         };
@@ -192,7 +195,7 @@ impl<'a> Walker<'a> {
                 let rel = field(n, "relation");
                 match node(rel) {
                     Some(("RangeVar", rv)) => self.table_ref(rv),
-                    _ => self.from_item(rel),
+                    _ => self.range_item(rel),
                 }
             }
             _ => {
@@ -203,8 +206,8 @@ impl<'a> Walker<'a> {
     }
 
     fn join(&mut self, j: &Value) -> Res<Vec<Pending>> {
-        let left = self.from_item(field(j, "larg"))?;
-        let right = self.from_item(field(j, "rarg"))?;
+        let left = self.range_item(field(j, "larg"))?;
+        let right = self.range_item(field(j, "rarg"))?;
         let quals = field(j, "quals");
         self.expr(quals)?;
         let has_on = !quals.is_null();
@@ -290,9 +293,9 @@ impl<'a> Walker<'a> {
         let mut j = i;
         while let Some(p) = self.t.prev(j) {
             j = p;
-            if self.t.is_char(p, b')') || self.t.is_kw(p, "END") {
+            if self.t.is_char(p, b')') {
                 depth += 1;
-            } else if self.t.is_char(p, b'(') || self.t.is_kw(p, "CASE") {
+            } else if self.t.is_char(p, b'(') {
                 depth -= 1;
                 if depth < 0 {
                     depth = 0;
@@ -373,7 +376,13 @@ impl<'a> Walker<'a> {
         }
         for c in ctes {
             if let Some((_, cte)) = node(c) {
-                self.expr(field(cte, "ctequery"))?;
+                let outer = self.cte_start;
+                self.cte_start = tree::location(cte)
+                    .and_then(|l| self.t.at(l))
+                    .map(|i| self.t.start_of(i));
+                let r = self.expr(field(cte, "ctequery"));
+                self.cte_start = outer;
+                r?;
                 if !recursive && let Some(scope) = self.scopes.last_mut() {
                     scope.push(text(cte, "ctename").to_string());
                 }
@@ -401,7 +410,7 @@ impl<'a> Walker<'a> {
         let from = list(s, "from_clause");
         let mut pending = Vec::new();
         for item in from {
-            pending.extend(self.from_item(item)?);
+            pending.extend(self.range_item(item)?);
         }
         // `TABLE t` takes no WHERE: spell it `SELECT * FROM t`.
         if !pending.is_empty()
@@ -501,18 +510,17 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// `sql[start..end]`, or an error for offsets off a character boundary.
+    pub fn slice(&self, start: usize, end: usize) -> Res<&'a str> {
+        self.sql
+            .get(start..end)
+            .ok_or_else(|| Self::unsupported("a statement position tombstone cannot read"))
+    }
+
     /// The text of `[start, end)` with the edits inside it applied.
     pub fn render(&self, start: usize, end: usize) -> Res<String> {
         self.edits
             .render(self.sql, start, end)
             .ok_or_else(|| Self::unsupported("overlapping rewrites in one statement"))
-    }
-
-    /// True if the token at `i` is a plain identifier-like token.
-    pub fn is_word(&self, i: usize) -> bool {
-        matches!(
-            self.t.toks.get(i).map(|t| t.kind),
-            Some(TokKind::Ident | TokKind::Keyword(_))
-        )
     }
 }

@@ -7,7 +7,7 @@ use super::edits::quote_ident;
 use super::error::RewriteError;
 use super::reads::{Pending, Res, Walker};
 use super::tokens::Clause;
-use super::tree::{self, field, int, list, names, node, text};
+use super::tree::{self, field, int, list, node, text};
 use super::{ReplyPlan, StatementPlan, Visibility};
 
 /// Utility statements that never read or write rows of a protected table
@@ -147,6 +147,9 @@ impl<'a> Walker<'a> {
             // EXPLAIN, DECLARE … CURSOR, CREATE TABLE … AS: the inner query
             // is rewritten; the reply is the outer statement's own.
             _ => {
+                if let Some(loc) = tree::location(field(field(n, "into"), "rel")) {
+                    self.handled.insert(loc);
+                }
                 self.inner(field(n, "query"))?;
                 StatementPlan::default()
             }
@@ -205,7 +208,7 @@ impl<'a> Walker<'a> {
         }
         let from = list(n, "from_clause");
         for item in from {
-            pending.extend(self.from_item(item)?);
+            pending.extend(self.range_item(item)?);
         }
         for k in ["target_list", "where_clause", "returning_clause"] {
             self.expr(field(n, k))?;
@@ -299,7 +302,7 @@ impl<'a> Walker<'a> {
     fn merge(&mut self, n: &Value) -> Res<()> {
         self.with_clause(field(n, "with_clause"))?;
         let target = self.target(field(n, "relation"))?;
-        let source = self.from_item(field(n, "source_relation"))?;
+        let source = self.range_item(field(n, "source_relation"))?;
         for p in &source {
             self.wrap(p);
         }
@@ -346,7 +349,7 @@ impl<'a> Walker<'a> {
         } else {
             "IS NULL"
         };
-        let name = &self.sql[p.name_start..p.name_end];
+        let name = self.slice(p.name_start, p.name_end)?;
         let mut end = p.name_end;
         let mut cols = "*".to_string();
         if !list(n, "attlist").is_empty() {
@@ -356,7 +359,9 @@ impl<'a> Walker<'a> {
                 return Err(fail());
             }
             let close = self.t.matching_paren(after).ok_or_else(fail)?;
-            cols = self.sql[self.t.end_of(after)..self.t.start_of(close)].to_string();
+            cols = self
+                .slice(self.t.end_of(after), self.t.start_of(close))?
+                .to_string();
             end = self.t.end_of(close);
         }
         let text = format!(
@@ -397,10 +402,5 @@ impl<'a> Walker<'a> {
             }
         }
         Ok(())
-    }
-
-    /// `names` of a qualified name list, for messages.
-    pub fn dotted(items: &[Value]) -> String {
-        names(items).join(".")
     }
 }

@@ -108,9 +108,9 @@ impl<'a> Tokens<'a> {
             if depth == 0 && self.ends(i, clause) {
                 break;
             }
-            if self.is_char(i, b'(') || self.is_char(i, b'[') || self.is_kw(i, "CASE") {
+            if self.is_char(i, b'(') || self.is_char(i, b'[') {
                 depth += 1;
-            } else if self.is_char(i, b')') || self.is_char(i, b']') || self.is_kw(i, "END") {
+            } else if self.is_char(i, b')') || self.is_char(i, b']') {
                 depth -= 1;
                 if depth < 0 {
                     break;
@@ -119,6 +119,12 @@ impl<'a> Tokens<'a> {
             last = i;
         }
         last
+    }
+
+    /// `WHEN [NOT] MATCHED` of MERGE (not `CASE WHEN`).
+    fn merge_when(&self, i: usize) -> bool {
+        let Some(n) = self.next(i) else { return false };
+        self.is_kw(n, "MATCHED") || (self.is_kw(n, "NOT") && self.next_is_kw(n, &["MATCHED"]))
     }
 
     fn next_is_kw(&self, i: usize, k: &[&str]) -> bool {
@@ -138,6 +144,13 @@ impl<'a> Tokens<'a> {
         let Some(k) = self.kw(i) else {
             return clause == Clause::On && self.is_char(i, b',');
         };
+        // `t.do`, `… AS limit`: a keyword used as a name.
+        if self
+            .prev(i)
+            .is_some_and(|p| self.is_char(p, b'.') || self.is_kw(p, "AS"))
+        {
+            return false;
+        }
         let common = match k {
             "GROUP" | "ORDER" => self.next_is_kw(i, &["BY"]),
             "FOR" => self.next_is_kw(i, &["UPDATE", "SHARE", "NO", "KEY"]),
@@ -153,8 +166,9 @@ impl<'a> Tokens<'a> {
                 common
                     || matches!(
                         k,
-                        "WHERE" | "JOIN" | "INNER" | "CROSS" | "NATURAL" | "ON" | "WHEN" | "USING"
+                        "WHERE" | "JOIN" | "INNER" | "CROSS" | "NATURAL" | "ON" | "USING"
                     )
+                    || (k == "WHEN" && self.merge_when(i))
                     || (matches!(k, "LEFT" | "RIGHT" | "FULL") && !self.next_is_char(i, b'('))
             }
             Clause::Set => matches!(k, "FROM" | "WHERE" | "RETURNING"),

@@ -352,19 +352,24 @@ impl SchemaSnapshot {
         snapshot
     }
 
-    /// Protected tables, and unprotected tables whose deletion reaches a
-    /// protected one through a foreign key (their DELETE/TRUNCATE matter).
+    /// Protected tables, and every table from which a foreign-key path
+    /// leads to a protected one (their DELETE/TRUNCATE … CASCADE matter).
     fn compute_watched(&mut self) {
-        let mut names = HashSet::new();
-        for (id, t) in self.tables.iter().enumerate() {
-            let parent_of_protected = self
-                .foreign_keys
-                .iter()
-                .any(|fk| fk.parent == id && self.tables[fk.child].is_protected());
-            if t.is_protected() || parent_of_protected {
-                names.insert(t.name.to_lowercase());
+        let mut watched: HashSet<TableId> = (0..self.tables.len())
+            .filter(|&id| self.tables[id].is_protected())
+            .collect();
+        let mut queue: Vec<TableId> = watched.iter().copied().collect();
+        while let Some(t) = queue.pop() {
+            for fk in self.foreign_keys.iter().filter(|fk| fk.child == t) {
+                if watched.insert(fk.parent) {
+                    queue.push(fk.parent);
+                }
             }
         }
+        let names: HashSet<String> = watched
+            .iter()
+            .map(|&id| self.tables[id].name.to_lowercase())
+            .collect();
         self.odd_names = names
             .iter()
             .filter(|n| !is_plain_identifier(n))
@@ -372,6 +377,27 @@ impl SchemaSnapshot {
             .collect();
         self.longest_watched = names.iter().map(|n| n.len()).max().unwrap_or(0);
         self.watched = names;
+    }
+
+    /// A protected table that a physical DELETE on `id` would reach through
+    /// `ON DELETE CASCADE` via unprotected tables.
+    pub fn hard_cascade_reaches_protected(&self, id: TableId) -> Option<TableId> {
+        let mut seen = HashSet::from([id]);
+        let mut queue = vec![id];
+        while let Some(t) = queue.pop() {
+            for fk in self
+                .children_of(t)
+                .filter(|fk| fk.on_delete == FkAction::Cascade)
+            {
+                if self.tables[fk.child].is_protected() {
+                    return Some(fk.child);
+                }
+                if seen.insert(fk.child) {
+                    queue.push(fk.child);
+                }
+            }
+        }
+        None
     }
 
     pub fn tables(&self) -> &[Table] {
@@ -419,17 +445,20 @@ impl SchemaSnapshot {
     /// True when `sql` may mention a watched table. Never false for a
     /// statement that names one; may be true for others (then parsing decides).
     pub fn may_mention_watched(&self, sql: &str) -> bool {
-        if self.watched.is_empty() {
+        self.may_mention(sql, &[])
+    }
+
+    /// Like [`Self::may_mention_watched`], also true when one of `extra`
+    /// (lower-case words) appears. One pass over the text.
+    pub fn may_mention(&self, sql: &str, extra: &[&str]) -> bool {
+        if self.watched.is_empty() && extra.is_empty() {
             return false;
         }
+        let longest = extra
+            .iter()
+            .map(|w| w.len())
+            .fold(self.longest_watched, usize::max);
         let bytes = sql.as_bytes();
-        // Unicode-escaped identifiers (U&"…") can spell any name: parse them.
-        if bytes
-            .windows(3)
-            .any(|w| w[1] == b'&' && w[2] == b'"' && (w[0] | 0x20) == b'u')
-        {
-            return true;
-        }
         let mut buf = [0u8; 64];
         let mut i = 0;
         while i < bytes.len() {
@@ -440,12 +469,19 @@ impl SchemaSnapshot {
                     i += 1;
                 }
                 let word = &bytes[start..i];
-                if word.len() <= self.longest_watched && word.len() <= buf.len() {
+                // Unicode-escaped identifiers (U&"…") can spell any name.
+                if word.eq_ignore_ascii_case(b"u")
+                    && bytes.get(i) == Some(&b'&')
+                    && bytes.get(i + 1) == Some(&b'"')
+                {
+                    return true;
+                }
+                if word.len() <= longest && word.len() <= buf.len() {
                     for (d, s) in buf.iter_mut().zip(word) {
                         *d = s.to_ascii_lowercase();
                     }
                     if let Ok(w) = std::str::from_utf8(&buf[..word.len()])
-                        && self.watched.contains(w)
+                        && (self.watched.contains(w) || extra.contains(&w))
                     {
                         return true;
                     }
@@ -459,11 +495,6 @@ impl SchemaSnapshot {
             return self.odd_names.iter().any(|n| lower.contains(n.as_str()));
         }
         false
-    }
-
-    /// Names of protected tables mentioned as words in `text` (for DO bodies).
-    pub fn mentions_protected_word(&self, text: &str) -> bool {
-        self.may_mention_watched(text)
     }
 }
 

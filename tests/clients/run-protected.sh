@@ -84,7 +84,7 @@ echo "proxy on :$port ($([[ -n "${PLAIN:-}" ]] && echo 'plain relay, no protecti
 
 status=0
 if [[ "$which" == all || "$which" == python ]]; then
-    python3 -m pytest -q tests/clients/python/protected || status=1
+    python3 -m pytest -q ${PYTEST_ARGS:-} tests/clients/python/protected || status=1
 fi
 if [[ "$which" == all || "$which" == node ]]; then
     (cd tests/clients/node && npm run --silent test:protected) || status=1

@@ -241,10 +241,38 @@ fn restrict_checks_and_projects_cascade() {
 #[test]
 fn deletes_refused_or_passed() {
     refused(
-        "WITH d AS (DELETE FROM tasks RETURNING id) SELECT * FROM d",
+        "WITH d AS (DELETE FROM tasks RETURNING id), e AS (DELETE FROM comments RETURNING id) SELECT 1",
+        "0A000",
+    );
+    refused(
+        "WITH d AS (DELETE FROM tasks RETURNING id) DELETE FROM comments",
+        "0A000",
+    );
+    refused(
+        "WITH d AS (WITH x AS (SELECT 1) DELETE FROM tasks RETURNING id) SELECT 1",
         "0A000",
     );
     refused("DELETE FROM tasks WHERE CURRENT OF c", "0A000");
+}
+
+#[test]
+fn delete_inside_with_puts_its_ctes_before_it() {
+    let s = small();
+    let out = rewrite(
+        "WITH x AS (SELECT 1 AS id), d AS (DELETE FROM lonely WHERE id IN (SELECT id FROM x) RETURNING id) SELECT count(*) FROM d",
+        &s,
+        &session(),
+    )
+    .unwrap();
+    let expected = format!(
+        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {OP},\n     d AS (UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d"
+    );
+    assert_eq!(out.sql, expected);
+    assert!(
+        out.statements.is_empty(),
+        "the outer statement's tag is kept"
+    );
+    assert!(pg_query::parse(&out.sql, 0).is_ok());
 }
 
 #[test]
@@ -292,4 +320,52 @@ fn prepare_and_execute_carry_the_plan() {
     let out = rewrite("EXPLAIN DELETE FROM tasks WHERE id = 1", &snap, &session()).unwrap();
     assert!(out.sql.starts_with("EXPLAIN WITH tombstone_target"));
     assert!(out.statements.is_empty(), "EXPLAIN keeps its own tag");
+}
+
+#[test]
+fn deleted_by_is_set_to_the_actor_when_text() {
+    let cat = Catalog::default()
+        .table(
+            "public.notes",
+            &[
+                "id bigint",
+                "deleted_at timestamp with time zone",
+                "deleted_by text",
+            ],
+            &["id"],
+        )
+        .table(
+            "public.marks",
+            &[
+                "id bigint",
+                "deleted_at timestamp with time zone",
+                "deleted_by uuid",
+            ],
+            &["id"],
+        );
+    let s = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+    let mut session = session();
+    session.actor = Some("alice's app".into());
+    let out = rewrite("DELETE FROM notes WHERE id = 1 RETURNING *", &s, &session).unwrap();
+    assert!(
+        out.sql.contains(
+            "UPDATE notes SET deleted_at = now(), deleted_by = 'alice''s app' FROM tombstone_target"
+        ),
+        "{}",
+        out.sql
+    );
+    assert!(out.sql.contains("RETURNING notes.id, NULL::timestamp with time zone AS deleted_at, NULL::text AS deleted_by"), "{}", out.sql);
+    assert!(
+        out.sql.contains("SELECT 'public', 'notes', 'alice''s app'"),
+        "{}",
+        out.sql
+    );
+    // A non-text deleted_by is left for the application.
+    let out = rewrite("DELETE FROM marks WHERE id = 1", &s, &super::session()).unwrap();
+    assert!(
+        out.sql
+            .contains("UPDATE marks SET deleted_at = now() FROM tombstone_target"),
+        "{}",
+        out.sql
+    );
 }

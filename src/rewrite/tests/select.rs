@@ -538,3 +538,37 @@ fn bypass_visibility() {
         &bypass(Visibility::Deleted),
     );
 }
+
+/// Statements shaped like the ones ORMs send.
+#[test]
+fn orm_shaped_statements() {
+    // Django select_related / filter
+    check(
+        r#"SELECT "tasks"."id", "tasks"."title", "projects"."id", "projects"."name" FROM "tasks" INNER JOIN "projects" ON ("tasks"."project_id" = "projects"."id") WHERE "tasks"."id" = 1 LIMIT 21"#,
+        r#"SELECT "tasks"."id", "tasks"."title", "projects"."id", "projects"."name" FROM "tasks" INNER JOIN "projects" ON ("tasks"."project_id" = "projects"."id") WHERE ("tasks"."id" = 1) AND "tasks".deleted_at IS NULL AND "projects".deleted_at IS NULL LIMIT 21"#,
+    );
+    check(
+        r#"SELECT "comments"."id" FROM "comments" LEFT OUTER JOIN "users" ON ("comments"."author_id" = "users"."id") WHERE "users"."id" IS NULL"#,
+        r#"SELECT "comments"."id" FROM "comments" LEFT OUTER JOIN "users" ON (("comments"."author_id" = "users"."id")) AND "users".deleted_at IS NULL WHERE ("users"."id" IS NULL) AND "comments".deleted_at IS NULL"#,
+    );
+    // SQLAlchemy relationship loading with a parameter
+    check(
+        "SELECT tasks.id AS tasks_id, tasks.title AS tasks_title \nFROM tasks \nWHERE 42 = tasks.project_id",
+        "SELECT tasks.id AS tasks_id, tasks.title AS tasks_title \nFROM tasks \nWHERE (42 = tasks.project_id) AND tasks.deleted_at IS NULL",
+    );
+    // Sequelize include
+    check(
+        r#"SELECT "Project"."id", "tasks"."id" AS "tasks.id" FROM "projects" AS "Project" LEFT OUTER JOIN "tasks" AS "tasks" ON "Project"."id" = "tasks"."project_id" WHERE "Project"."id" = $1;"#,
+        r#"SELECT "Project"."id", "tasks"."id" AS "tasks.id" FROM "projects" AS "Project" LEFT OUTER JOIN "tasks" AS "tasks" ON ("Project"."id" = "tasks"."project_id") AND tasks.deleted_at IS NULL WHERE ("Project"."id" = $1) AND "Project".deleted_at IS NULL;"#,
+    );
+    // Hibernate / JDBC
+    check(
+        "select t1_0.id,t1_0.title from tasks t1_0 where t1_0.project_id=$1",
+        "select t1_0.id,t1_0.title from tasks t1_0 where (t1_0.project_id=$1) AND t1_0.deleted_at IS NULL",
+    );
+    // Rails
+    check(
+        r#"SELECT "users".* FROM "users" WHERE "users"."email" = $1 LIMIT $2"#,
+        r#"SELECT "users".* FROM "users" WHERE ("users"."email" = $1) AND "users".deleted_at IS NULL LIMIT $2"#,
+    );
+}

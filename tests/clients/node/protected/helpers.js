@@ -83,6 +83,15 @@ async function seedProject(direct, { tasks = 6, comments = 3, attachments = 4, i
   };
 }
 
+// Give the application role TRUNCATE on tasks, so that a 42501 for
+// `TRUNCATE tasks` must come from tombstone, not from a missing grant
+// (without tombstone PostgreSQL then answers 0A000: tasks is referenced by
+// foreign keys, so nothing is truncated either way).
+async function grantTruncateOnTasks(direct, app) {
+  const role = (await app.query('SELECT current_user AS u')).rows[0].u;
+  await direct.query(`GRANT TRUNCATE ON tasks TO "${role}"`);
+}
+
 // Rows of `table` with `column` in `ids` that this connection can see.
 async function liveCount(client, table, column, ids) {
   const r = await client.query(`SELECT count(*)::int AS n FROM ${table} WHERE ${column} = ANY($1)`, [ids]);
@@ -147,5 +156,5 @@ async function expectSqlState(promise, code) {
 module.exports = {
   APP_DSN, ADMIN_DSN, DIRECT_DSN, TEST_TIMEOUT_MS, CONNECT_TIMEOUT_MS, pg, uniq, connect,
   seedCategory, seedUser, seedProject, liveCount, physical, assertSoftDeleted, assertLive,
-  assertProjectGone, expectSqlState,
+  assertProjectGone, expectSqlState, grantTruncateOnTasks,
 };

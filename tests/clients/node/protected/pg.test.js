@@ -102,6 +102,7 @@ test('RESTRICT: category of a live project -> 23503, connection usable', T, asyn
 });
 
 test('TRUNCATE tasks -> 42501, connection usable', T, async () => {
+  await h.grantTruncateOnTasks(direct, app);
   const before = (await direct.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n;
   await h.expectSqlState(app.query('TRUNCATE tasks'), '42501');
   assert.equal((await app.query('SELECT 1 AS one')).rows[0].one, 1);

@@ -190,6 +190,7 @@ test('RESTRICT -> ForeignKeyConstraintError 23503; TRUNCATE -> 42501', T, async 
   const err = await h.expectSqlState(c.destroy(), '23503');
   assert.equal(err.name, 'SequelizeForeignKeyConstraintError');
   assert.ok(await Category.findByPk(cat));
+  await h.grantTruncateOnTasks(direct, app);
   const before = (await direct.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n;
   await h.expectSqlState(Task.truncate(), '42501');
   await h.expectSqlState(sequelize.query('TRUNCATE tasks'), '42501');

@@ -107,7 +107,8 @@ def test_transaction_rollback_and_commit(app, direct):
     assert_project_gone(app, direct, s2)
 
 
-def test_restrict_and_truncate_errors(direct):
+def test_restrict_and_truncate_errors(app, direct):
+    tsenv.grant_truncate_on_tasks(direct, app)
     cat = direct.execute("SELECT category_id FROM projects WHERE id = 3").fetchone()[0]
     before = direct.execute("SELECT count(*) FROM tasks").fetchone()[0]
 

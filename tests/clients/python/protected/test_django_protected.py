@@ -140,7 +140,8 @@ def test_restrict_is_a_database_error(direct):
     assert_live(direct, "categories", "id", [cat], 1)
 
 
-def test_truncate_is_refused():
+def test_truncate_is_refused(app, direct):
+    tsenv.grant_truncate_on_tasks(direct, app)
     before = Task.objects.count()
     with pytest.raises(ProgrammingError) as e:
         with connection.cursor() as cur:

@@ -156,6 +156,7 @@ def test_restrict_inside_a_transaction_aborts_it(app, direct):
 
 
 def test_truncate_is_refused(app, direct):
+    tsenv.grant_truncate_on_tasks(direct, app)
     before = direct.execute("SELECT count(*) FROM tasks").fetchone()[0]
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
         app.execute("TRUNCATE tasks")

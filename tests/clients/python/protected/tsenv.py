@@ -163,6 +163,15 @@ def seed_project(
     }
 
 
+def grant_truncate_on_tasks(direct: psycopg.Connection, app: psycopg.Connection) -> None:
+    """Give the application role the TRUNCATE privilege on tasks, so that a
+    42501 for ``TRUNCATE tasks`` must come from tombstone, not from a missing
+    grant (without tombstone, PostgreSQL then answers 0A000: tasks is
+    referenced by foreign keys, so nothing is truncated either way)."""
+    role = app.execute("SELECT current_user").fetchone()[0]
+    direct.execute(f'GRANT TRUNCATE ON tasks TO "{role}"')
+
+
 # ---------------------------------------------------------------------------
 # Checks.
 

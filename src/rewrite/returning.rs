@@ -1,0 +1,116 @@
+//! `DELETE … RETURNING` after the rewrite to UPDATE: the client sees what a
+//! hard delete returns.
+
+use serde_json::Value;
+
+use super::edits::quote_ident;
+use super::reads::{Res, Walker};
+use super::tree::{self, field, list, names, node, text};
+use crate::schema::TableId;
+
+impl<'a> Walker<'a> {
+    /// RETURNING shows what a hard delete returns: the soft-delete columns
+    /// as they were (NULL), `*` spelled out without the key CTE's columns.
+    pub(crate) fn returning(
+        &mut self,
+        n: &Value,
+        id: TableId,
+        qual: &str,
+        has_using: bool,
+    ) -> Res<()> {
+        let table = self.snap.table(id);
+        let Some(sd) = table.soft_delete.clone() else {
+            return Ok(());
+        };
+        let hidden: Vec<(String, String)> = table
+            .columns
+            .iter()
+            .filter(|c| c.name == sd.column || Some(&c.name) == sd.by_column.as_ref())
+            .map(|c| (c.name.clone(), c.type_sql.clone()))
+            .collect();
+        let alias = text(field(field(n, "relation"), "alias"), "aliasname");
+        let relname = text(field(n, "relation"), "relname");
+        let own = |q: &str| {
+            if alias.is_empty() {
+                q == relname
+            } else {
+                q == alias
+            }
+        };
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| match hidden.iter().find(|(h, _)| *h == c.name) {
+                Some((h, ty)) => format!("NULL::{ty} AS {}", quote_ident(h)),
+                None => format!("{qual}.{}", quote_ident(&c.name)),
+            })
+            .collect();
+        let fail = || Walker::unsupported("a RETURNING item tombstone cannot place");
+        let mut refs = Vec::new();
+        for rt in list(field(n, "returning_clause"), "exprs") {
+            let Some(("ResTarget", rt)) = node(rt) else {
+                continue;
+            };
+            let whole = matches!(node(field(rt, "val")), Some(("ColumnRef", _)));
+            let unnamed = text(rt, "name").is_empty();
+            collect_column_refs(field(rt, "val"), &mut refs, whole && unnamed);
+        }
+        for (cr, bare) in refs {
+            let fields = names(list(cr, "fields"));
+            let loc = tree::location(cr).ok_or_else(fail)?;
+            let i = self.t.at(loc).ok_or_else(fail)?;
+            let (last_field, qualifier) = match fields.as_slice() {
+                [f] => (*f, None),
+                [.., q, f] => (*f, Some(*q)),
+                [] => continue,
+            };
+            if qualifier.is_some_and(|q| !own(q)) {
+                continue;
+            }
+            let mut end = self.t.name_end(i);
+            if last_field == "*" {
+                if qualifier.is_none() && has_using {
+                    return Err(Walker::unsupported(
+                        "RETURNING * with DELETE … USING on a protected table",
+                    ));
+                }
+                if qualifier.is_some() {
+                    end = self
+                        .t
+                        .next(self.t.next(end).ok_or_else(fail)?)
+                        .ok_or_else(fail)?;
+                }
+                self.edits
+                    .replace(self.t.start_of(i), self.t.end_of(end), columns.join(", "));
+            } else if let Some((h, ty)) = hidden.iter().find(|(h, _)| h == last_field) {
+                let text = if bare {
+                    format!("NULL::{ty} AS {}", quote_ident(h))
+                } else {
+                    format!("(NULL::{ty})")
+                };
+                self.edits
+                    .replace(self.t.start_of(i), self.t.end_of(end), text);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// ColumnRefs in an expression, not descending into subqueries; `bare`
+/// marks a ColumnRef that is a whole unnamed RETURNING item.
+fn collect_column_refs<'v>(v: &'v Value, out: &mut Vec<(&'v Value, bool)>, bare: bool) {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| collect_column_refs(i, out, false)),
+        Value::Object(map) => match node(v) {
+            Some(("ColumnRef", cr)) => out.push((cr, bare)),
+            Some(("SelectStmt", _)) => {}
+            Some((_, inner)) => collect_column_refs(inner, out, false),
+            None => map
+                .values()
+                .for_each(|c| collect_column_refs(c, out, false)),
+        },
+        _ => {}
+    }
+}

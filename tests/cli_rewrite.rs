@@ -1,0 +1,39 @@
+//! `tombstone rewrite`'s library entry point against a real database.
+
+mod common;
+
+use common::TestDb;
+use tombstone::cli::rewrite::{RewriteArgs, RoleArg, parse_search_path, run};
+
+#[tokio::test]
+async fn run_loads_the_schema_and_rewrites() {
+    let db = TestDb::create("cli", 1);
+    let args = RewriteArgs {
+        role: RoleArg::Normal,
+        database_url: db.url.clone(),
+        sql: "SELECT * FROM tasks".into(),
+    };
+    run(args).await.expect("rewrite runs");
+    let args = RewriteArgs {
+        role: RoleArg::Normal,
+        database_url: db.url.clone(),
+        sql: "TRUNCATE tasks".into(),
+    };
+    let err = run(args).await.expect_err("TRUNCATE refused");
+    assert!(err.to_string().starts_with("42501"), "{err}");
+    let args = RewriteArgs {
+        role: RoleArg::Bypass,
+        database_url: db.url.clone(),
+        sql: "SELECT 1".into(),
+    };
+    run(args).await.expect("bypass");
+}
+
+#[test]
+fn search_path_setting_is_parsed() {
+    assert_eq!(parse_search_path("\"$user\", public"), ["$user", "public"]);
+    assert_eq!(
+        parse_search_path("App, \"My Schema\""),
+        ["app", "My Schema"]
+    );
+}
