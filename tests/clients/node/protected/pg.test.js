@@ -121,3 +121,14 @@ test('pool: parallel deletes each report DELETE 1', T, async () => {
   }
   for (const s of seeds) await h.assertProjectGone(app, direct, s);
 });
+
+test('DELETE ... USING a protected table: deleted rows never match', T, async () => {
+  const cat = await h.seedCategory(direct);
+  const a = await h.seedProject(direct, { tasks: 3, comments: 1, attachments: 0, invoices: 0, categoryId: cat });
+  const b = await h.seedProject(direct, { tasks: 2, comments: 1, attachments: 0, invoices: 0, categoryId: cat });
+  assert.equal((await app.query('DELETE FROM projects WHERE id = $1', [b.project])).rowCount, 1);
+  const r = await app.query(
+    'DELETE FROM tasks USING projects WHERE tasks.project_id = projects.id AND projects.category_id = $1', [cat]);
+  assert.equal(r.rowCount, 3);
+  await h.assertSoftDeleted(direct, 'tasks', 'id', [...a.tasks, ...b.tasks], 5);
+});

@@ -222,3 +222,31 @@ test('SET NULL on user destroy; include of a soft-deleted user is null', T, asyn
   // and Op-based queries never see deleted rows
   assert.equal(await User.count({ where: { id: { [Op.in]: [u1, u2] } } }), 0);
 });
+
+test('bulkCreate with ON CONFLICT (email) reusing a deleted email', T, async () => {
+  const email = `${h.uniq('sq')}@example.com`;
+  const first = await User.create({ email, name: 'first' });
+  await first.destroy();
+  const n = sent.length;
+  await User.bulkCreate([{ email, name: 'second' }], { updateOnDuplicate: ['name'], conflictAttributes: ['email'] });
+  await User.bulkCreate([{ email, name: 'third' }], { updateOnDuplicate: ['name'], conflictAttributes: ['email'] });
+  assert.match(sentSince(n), /ON CONFLICT \("email"\)/);
+  const users = await User.findAll({ where: { email } });
+  assert.deepEqual(users.map((u) => u.name), ['third']);
+  const r = await direct.query('SELECT count(*)::int AS n, count(deleted_at)::int AS d FROM users WHERE email = $1', [email]);
+  assert.deepEqual([r.rows[0].n, r.rows[0].d], [2, 1]);
+});
+
+test('include with a where on a child: deleted children never match', T, async () => {
+  const s = await h.seedProject(direct, { tasks: 3, comments: 2, attachments: 0, invoices: 0 });
+  assert.equal(await Comment.destroy({ where: { taskId: s.tasks[0] } }), 2);
+  const withComments = await Task.findAll({
+    where: { projectId: s.project },
+    include: [{ model: Comment, as: 'comments', required: true }],
+  });
+  assert.deepEqual(ids(withComments), s.tasks.slice(1));
+  const found = await Project.findAll({
+    include: [{ model: Task, as: 'tasks', required: true, where: { id: s.tasks[0] }, include: [{ model: Comment, as: 'comments', required: true }] }],
+  });
+  assert.deepEqual(found, []);
+});

@@ -148,3 +148,21 @@ def test_pool_parallel_deletes(app, direct):
     assert run(go()) == ["DELETE 1"] * len(seeds)
     for s in seeds:
         assert_project_gone(app, direct, s)
+
+
+def test_copy_from_query_live_rows_only(direct, seed):
+    import io
+
+    async def go():
+        c = await aconnect(tsenv.APP_DSN)
+        try:
+            assert await c.execute("DELETE FROM tasks WHERE id = $1", seed["tasks"][0]) == "DELETE 1"
+            buf = io.BytesIO()
+            await c.copy_from_query(
+                "SELECT id FROM tasks WHERE project_id = $1 ORDER BY id", seed["project"], output=buf
+            )
+            return [int(x) for x in buf.getvalue().decode().split()]
+        finally:
+            await c.close()
+
+    assert run(go()) == seed["tasks"][1:]

@@ -247,3 +247,35 @@ def test_orm_insert_then_delete(app, direct):
     assert not CProject.objects.filter(pk=p.pk).exists()
     assert_soft_deleted(direct, "tasks", "id", [t.id for t in tasks], 3)
     assert live_count(app, "comments", "task_id", [t.id for t in tasks]) == 0
+
+
+def test_filter_across_a_join_then_delete(direct):
+    cat = tsenv.seed_category(direct)
+    a = tsenv.seed_project(direct, tasks=3, comments=1, attachments=0, invoices=0, category_id=cat)
+    b = tsenv.seed_project(direct, tasks=2, comments=1, attachments=0, invoices=0, category_id=cat)
+    assert Project.objects.filter(pk=b["project"]).delete() == (1, {"tsapp.Project": 1})
+    # DELETE ... WHERE id IN (SELECT ... INNER JOIN projects ...): live rows only
+    with CaptureQueriesContext(connection) as ctx:
+        assert Task.objects.filter(project__category_id=cat).delete() == (3, {"tsapp.Task": 3})
+    assert_soft_deleted(direct, "tasks", "id", a["tasks"] + b["tasks"], 5)
+    # the collector flavour over a join
+    c = tsenv.seed_project(direct, tasks=2, comments=2, attachments=1, invoices=0, category_id=cat)
+    with CaptureQueriesContext(connection) as ctx:
+        result = CTask.objects.filter(project__category_id=cat).delete()
+    assert result == (7, {"tsapp.CTask": 2, "tsapp.CComment": 4, "tsapp.CAttachment": 1}), sent(ctx)
+    assert_soft_deleted(direct, "tasks", "id", c["tasks"], 2)
+
+
+def test_bulk_create_update_conflicts_on_partial_unique_email():
+    email = tsenv.uniq("dj") + "@example.com"
+    first = User.objects.create(email=email, name="first")
+    assert first.delete() == (1, {"tsapp.User": 1})
+    # ON CONFLICT (email) DO UPDATE: the unique index on email is partial
+    # (WHERE deleted_at IS NULL); the application does not name the predicate.
+    User.objects.bulk_create(
+        [User(email=email, name="second")], update_conflicts=True, unique_fields=["email"], update_fields=["name"]
+    )
+    User.objects.bulk_create(
+        [User(email=email, name="third")], update_conflicts=True, unique_fields=["email"], update_fields=["name"]
+    )
+    assert list(User.objects.filter(email=email).values_list("name", flat=True)) == ["third"]

@@ -189,3 +189,58 @@ def test_outer_join_nullable_side_soft_deleted(app, direct):
         (s["tasks"],),
     ).fetchall()
     assert rows == [(t, None) for t in s["tasks"]]
+
+
+def test_copy_and_cursors_see_live_rows_only(app, direct, seed):
+    t = seed["tasks"]
+    assert app.execute("DELETE FROM tasks WHERE id = ANY(%s)", (t[:2],)).rowcount == 2
+    # COPY (query) TO
+    with app.cursor().copy(
+        "COPY (SELECT id FROM tasks WHERE project_id = {} ORDER BY id) TO STDOUT".format(int(seed["project"]))
+    ) as cp:
+        copied = [int(row[0]) for row in cp.rows()]
+    assert copied == t[2:]
+    # COPY table TO: the whole table, live rows only
+    with app.cursor().copy("COPY comments (id, task_id) TO STDOUT") as cp:
+        seen = {int(row[1]) for row in cp.rows()}
+    assert not seen & set(t[:2])
+    assert set(t[2:]) <= seen
+    # server-side cursor (DECLARE ... CURSOR)
+    with app.transaction():
+        with app.cursor(name="ts_protected_cur") as cur:
+            cur.execute("SELECT id FROM tasks WHERE project_id = %s ORDER BY id", (seed["project"],))
+            assert [r[0] for r in cur.fetchmany(100)] == t[2:]
+
+
+def test_delete_using_a_protected_table(app, direct):
+    cat = tsenv.seed_category(direct)
+    a = tsenv.seed_project(direct, tasks=3, comments=1, attachments=0, invoices=0, category_id=cat)
+    b = tsenv.seed_project(direct, tasks=2, comments=1, attachments=0, invoices=0, category_id=cat)
+    assert app.execute("DELETE FROM projects WHERE id = %s", (b["project"],)).rowcount == 1
+    # b's tasks are deleted with b; the deleted project row must not match in USING
+    cur = app.execute(
+        "DELETE FROM tasks USING projects WHERE tasks.project_id = projects.id AND projects.category_id = %s",
+        (cat,),
+    )
+    assert cur.rowcount == 3
+    assert_soft_deleted(direct, "tasks", "id", a["tasks"] + b["tasks"], 5)
+    assert_live(direct, "projects", "id", [a["project"]], 1)
+
+
+def test_upsert_on_partial_unique_email_after_delete(app, direct):
+    email = tsenv.uniq("re") + "@example.com"
+    old = app.execute("INSERT INTO users (email, name) VALUES (%s, 'first') RETURNING id", (email,)).fetchone()[0]
+    assert app.execute("DELETE FROM users WHERE id = %s", (old,)).rowcount == 1
+    # The email is free again (the unique index is partial: WHERE deleted_at IS NULL),
+    # and ON CONFLICT (email) works without naming the predicate.
+    q = (
+        "INSERT INTO users (email, name) VALUES (%s, %s) "
+        "ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name RETURNING id, name"
+    )
+    new_id, name = app.execute(q, (email, "second")).fetchone()
+    assert new_id != old and name == "second"
+    again_id, name = app.execute(q, (email, "third")).fetchone()
+    assert (again_id, name) == (new_id, "third")
+    rows = app.execute("SELECT id, name FROM users WHERE email = %s", (email,)).fetchall()
+    assert rows == [(new_id, "third")]
+    assert direct.execute("SELECT count(*), count(deleted_at) FROM users WHERE email = %s", (email,)).fetchone() == (2, 1)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SAWarning
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -335,3 +336,38 @@ def test_set_null_and_user_delete(engine, direct):
         assert len(tasks) == 2
         assert all(t.assignee_id is None and t.assignee is None for t in tasks)
     assert_soft_deleted(direct, "users", "id", [uid], 1)
+
+
+def test_bulk_delete_with_join_criteria(engine, direct):
+    cat = tsenv.seed_category(direct)
+    a = tsenv.seed_project(direct, tasks=3, comments=1, attachments=0, invoices=0, category_id=cat)
+    b = tsenv.seed_project(direct, tasks=2, comments=1, attachments=0, invoices=0, category_id=cat)
+    with Session(engine) as s:
+        s.delete(s.get(Project, b["project"]))
+        s.commit()
+        # DELETE FROM tasks USING projects WHERE ... : the deleted project must not match
+        r = s.execute(
+            delete(Task).where(Task.project_id == Project.id, Project.category_id == cat),
+            execution_options={"synchronize_session": False},
+        )
+        assert r.rowcount == 3
+        s.commit()
+    assert_soft_deleted(direct, "tasks", "id", a["tasks"] + b["tasks"], 5)
+
+
+def test_upsert_reusing_a_deleted_email(engine, direct):
+    email = tsenv.uniq("sa") + "@example.com"
+    with Session(engine) as s:
+        u = User(email=email, name="first")
+        s.add(u)
+        s.commit()
+        old = u.id
+        s.delete(u)
+        s.commit()
+        stmt = pg_insert(User).values(email=email, name="second")
+        stmt = stmt.on_conflict_do_update(index_elements=["email"], set_={"name": stmt.excluded.name})
+        new = s.execute(stmt.returning(User.id)).scalar_one()
+        s.commit()
+        assert new != old
+        assert s.scalars(select(User).where(User.email == email)).one().name == "second"
+    assert direct.execute("SELECT count(*), count(deleted_at) FROM users WHERE email = %s", (email,)).fetchone() == (2, 1)
