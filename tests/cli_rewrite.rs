@@ -3,7 +3,8 @@
 mod common;
 
 use common::TestDb;
-use tombstone::cli::rewrite::{RewriteArgs, RoleArg, parse_search_path, run};
+use tombstone::cli::rewrite::{RewriteArgs, RoleArg, run};
+use tombstone::rewrite::parse_search_path;
 
 #[tokio::test]
 async fn run_loads_the_schema_and_rewrites() {

@@ -84,7 +84,7 @@ async fn migrate_prints_then_applies_idempotently() {
     );
     let triggers: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'tombstone_audit_%'",
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'things'::regclass AND tgname LIKE 'tombstone_audit_%'",
             &[],
         )
         .await

@@ -229,10 +229,8 @@ impl BackendIntercept for RewritingBackend {
             self.tracker.expect(e);
         }
         match frame.tag() {
-            tag::COMMAND_COMPLETE => {
-                if extended::command_tag(&frame).is_ok_and(is_ddl) {
-                    self.ddl_seen = true;
-                }
+            tag::COMMAND_COMPLETE if extended::command_tag(&frame).is_ok_and(is_ddl) => {
+                self.ddl_seen = true;
             }
             // Committed (or rolled back): let the watcher look now rather
             // than at its next notification or tick.

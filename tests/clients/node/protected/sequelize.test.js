@@ -250,3 +250,18 @@ test('include with a where on a child: deleted children never match', T, async (
   });
   assert.deepEqual(found, []);
 });
+
+test('upsert() on the primary key of a destroyed row re-creates it', T, async () => {
+  // Sequelize's upsert() is INSERT ... ON CONFLICT (id) DO UPDATE ... RETURNING.
+  // After a hard delete it inserts a new, visible row; through tombstone the
+  // application must see the same.
+  const s = await h.seedProject(direct, { tasks: 1, comments: 0, attachments: 0, invoices: 0 });
+  const id = s.tasks[0];
+  assert.equal(await Task.destroy({ where: { id } }), 1);
+  const n = sent.length;
+  const [task] = await Task.upsert({ id, projectId: s.project, title: 'upserted after destroy' });
+  assert.equal(task.title, 'upserted after destroy');
+  const found = await Task.findByPk(id);
+  assert.ok(found, `row invisible after upsert; statements sent:\n${sentSince(n)}`);
+  assert.equal(found.title, 'upserted after destroy');
+});

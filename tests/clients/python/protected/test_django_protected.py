@@ -279,3 +279,19 @@ def test_bulk_create_update_conflicts_on_partial_unique_email():
         [User(email=email, name="third")], update_conflicts=True, unique_fields=["email"], update_fields=["name"]
     )
     assert list(User.objects.filter(email=email).values_list("name", flat=True)) == ["third"]
+
+
+def test_save_of_an_instance_deleted_meanwhile_recreates_it(direct, seed):
+    # Django's save() of a loaded instance: UPDATE ... WHERE id = pk; when that
+    # matches 0 rows (the row was deleted meanwhile), Django INSERTs the row
+    # with the same primary key. Against a database with hard deletes this
+    # re-creates the row; the application must see the same through tombstone.
+    t = Task.objects.get(pk=seed["tasks"][0])
+    assert Task.objects.filter(pk=t.pk).delete() == (1, {"tsapp.Task": 1})
+    t.title = "saved after delete"
+    with CaptureQueriesContext(connection) as ctx:
+        try:
+            t.save()
+        except IntegrityError as e:
+            pytest.fail(f"save() after delete failed: {e!r}; statements sent: {sent(ctx)}")
+    assert Task.objects.get(pk=t.pk).title == "saved after delete", sent(ctx)

@@ -244,3 +244,33 @@ def test_upsert_on_partial_unique_email_after_delete(app, direct):
     rows = app.execute("SELECT id, name FROM users WHERE email = %s", (email,)).fetchall()
     assert rows == [(new_id, "third")]
     assert direct.execute("SELECT count(*), count(deleted_at) FROM users WHERE email = %s", (email,)).fetchone() == (2, 1)
+
+
+def test_insert_with_the_primary_key_of_a_deleted_row(app, direct, seed):
+    # After a hard delete the primary key is free again: re-inserting a row
+    # with it succeeds and the new row is visible (ORMs do this: Django's
+    # save() of an instance deleted meanwhile, SQLAlchemy's merge()).
+    tid = seed["tasks"][0]
+    assert app.execute("DELETE FROM tasks WHERE id = %s", (tid,)).rowcount == 1
+    cur = app.execute(
+        "INSERT INTO tasks (id, project_id, title) VALUES (%s, %s, 're-inserted')", (tid, seed["project"])
+    )
+    assert cur.rowcount == 1
+    assert app.execute("SELECT title FROM tasks WHERE id = %s", (tid,)).fetchall() == [("re-inserted",)]
+    # and the re-inserted task has none of the deleted one's comments
+    assert live_count(app, "comments", "task_id", [tid]) == 0
+
+
+def test_upsert_on_the_primary_key_of_a_deleted_row(app, direct, seed):
+    # INSERT ... ON CONFLICT (id) DO UPDATE after a hard delete inserts a new,
+    # visible row (Sequelize's upsert(), SQLAlchemy on_conflict_do_update on
+    # the primary key send exactly this).
+    tid = seed["tasks"][1]
+    assert app.execute("DELETE FROM tasks WHERE id = %s", (tid,)).rowcount == 1
+    cur = app.execute(
+        "INSERT INTO tasks (id, project_id, title) VALUES (%s, %s, 'upserted') "
+        "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title RETURNING id, title",
+        (tid, seed["project"]),
+    )
+    assert cur.fetchall() == [(tid, "upserted")]
+    assert app.execute("SELECT title FROM tasks WHERE id = %s", (tid,)).fetchall() == [("upserted",)]

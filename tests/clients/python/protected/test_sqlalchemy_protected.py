@@ -371,3 +371,26 @@ def test_upsert_reusing_a_deleted_email(engine, direct):
         assert new != old
         assert s.scalars(select(User).where(User.email == email)).one().name == "second"
     assert direct.execute("SELECT count(*), count(deleted_at) FROM users WHERE email = %s", (email,)).fetchone() == (2, 1)
+
+
+def test_merge_of_a_detached_object_deleted_meanwhile(engine, direct):
+    # session.merge() of a detached object whose row is gone: SELECT finds
+    # nothing, so the ORM INSERTs it with its primary key. With hard deletes
+    # this re-creates the row; through tombstone it must too.
+    with Session(engine) as s:
+        seed = orm_project(s, tasks=1, comments=0, attachments=0, invoices=0)
+    with Session(engine) as s:
+        detached = s.get(Task, seed["tasks"][0])
+        s.expunge(detached)
+        s.execute(delete(Task).where(Task.id == detached.id), execution_options={"synchronize_session": False})
+        s.commit()
+    detached.title = "merged after delete"
+    start = len(engine.sent)
+    with Session(engine) as s:
+        s.merge(detached)
+        try:
+            s.commit()
+        except IntegrityError as e:
+            pytest.fail(f"merge() after delete failed: {e.orig!r}; statements sent: {engine.sent[start:]}")
+    with Session(engine) as s:
+        assert s.get(Task, seed["tasks"][0]).title == "merged after delete"
