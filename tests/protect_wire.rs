@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 use common::protected::Protected;
 use common::{run, sqlstate};
 
+/// (table, action, pk, actor, old title, new title)
+type AuditLine = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client
         .query_one(sql, &[])
@@ -150,14 +160,7 @@ async fn actor_from_set_local_and_sqlcommenter_and_updates_audited() {
         .query("SELECT table_name, action, pk::text, actor, old_values->>'title', new_values->>'title' FROM tombstone.audit ORDER BY id", &[])
         .await
         .unwrap();
-    let got: Vec<(
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-    )> = rows
+    let got: Vec<AuditLine> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect();
