@@ -11,6 +11,9 @@ use common::{TestDb, run, sqlstate};
 use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
 
+/// (action, pk, old body, new body, actor)
+type AuditLine = (String, String, Option<String>, Option<String>, String);
+
 fn db_url(db: &TestDb) -> String {
     let (host, port) = common::upstream_host_port();
     format!("postgres://postgres@{host}:{port}/{}", db.name)
@@ -253,7 +256,7 @@ async fn audit_triggers_record_inserts_and_updates_but_not_soft_deletes() {
         )
         .await
         .unwrap();
-    let got: Vec<(String, String, Option<String>, Option<String>, String)> = rows
+    let got: Vec<AuditLine> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect();
