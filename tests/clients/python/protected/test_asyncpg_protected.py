@@ -166,3 +166,24 @@ def test_copy_from_query_live_rows_only(direct, seed):
             await c.close()
 
     assert run(go()) == seed["tasks"][1:]
+
+
+def test_delete_returning_describes_like_a_hard_delete(direct, seed):
+    # The prepared statement's result description (names, types) through the
+    # proxy equals the one PostgreSQL gives for the same DELETE directly.
+    q = "DELETE FROM attachments WHERE task_id = $1 RETURNING id, task_id, filename, size_bytes, deleted_at"
+
+    async def describe(dsn):
+        c = await aconnect(dsn)
+        try:
+            stmt = await c.prepare(q)
+            return [(a.name, a.type.oid) for a in stmt.get_attributes()], [p.oid for p in stmt.get_parameters()]
+        finally:
+            await c.close()
+
+    async def go():
+        return await describe(tsenv.APP_DSN), await describe(tsenv.DIRECT_DSN)
+
+    through, direct_desc = run(go())
+    assert through == direct_desc
+    assert_live(direct, "attachments", "task_id", seed["tasks"], len(seed["attachments"]))

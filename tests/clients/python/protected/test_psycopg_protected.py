@@ -274,3 +274,58 @@ def test_upsert_on_the_primary_key_of_a_deleted_row(app, direct, seed):
     )
     assert cur.fetchall() == [(tid, "upserted")]
     assert app.execute("SELECT title FROM tasks WHERE id = %s", (tid,)).fetchall() == [("upserted",)]
+
+
+def test_pipeline_with_an_error_in_the_middle(app, direct):
+    a = tsenv.seed_project(direct, tasks=2, comments=1, attachments=0, invoices=0)
+    b = tsenv.seed_project(direct, tasks=2, comments=1, attachments=0, invoices=0)
+    cat = direct.execute("SELECT category_id FROM projects WHERE id = 3").fetchone()[0]
+    first = None
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        with app.pipeline():
+            first = app.execute("DELETE FROM projects WHERE id = %s", (a["project"],))
+            app.execute("DELETE FROM categories WHERE id = %s", (cat,))
+            app.execute("DELETE FROM projects WHERE id = %s", (b["project"],))
+    assert first.rowcount == 1
+    # As in PostgreSQL: psycopg syncs at the end of the block, so the three
+    # statements share one implicit transaction; the error rolls back the
+    # first DELETE (cascade included) and skips the third.
+    assert_live(direct, "projects", "id", [a["project"], b["project"]], 2)
+    assert_live(direct, "tasks", "id", a["tasks"] + b["tasks"], 4)
+    assert_live(direct, "comments", "task_id", a["tasks"], 2)
+    assert app.execute("SELECT count(*) FROM tasks WHERE project_id = %s", (b["project"],)).fetchone() == (2,)
+
+
+def test_multi_statement_simple_query(app, direct, seed):
+    t = seed["tasks"]
+    # no parameters: psycopg sends one simple Query with three statements
+    cur = app.execute(
+        f"DELETE FROM tasks WHERE id = {int(t[0])}; "
+        f"DELETE FROM tasks WHERE id IN ({int(t[0])}, {int(t[1])}); "
+        f"SELECT count(*) FROM tasks WHERE project_id = {int(seed['project'])}"
+    )
+    results = []
+    while True:
+        results.append((cur.statusmessage, cur.rowcount))
+        if not cur.nextset():
+            break
+    assert results[:2] == [("DELETE 1", 1), ("DELETE 1", 1)]
+    assert cur.fetchone() == (len(t) - 2,)
+    assert_soft_deleted(direct, "tasks", "id", t[:2], 2)
+
+
+def test_bypass_role_delete_is_soft_too(admin, direct, seed):
+    assert admin.execute("DELETE FROM projects WHERE id = %s", (seed["project"],)).rowcount == 1
+    assert_soft_deleted(direct, "projects", "id", [seed["project"]], 1)
+    assert_soft_deleted(direct, "tasks", "id", seed["tasks"], len(seed["tasks"]))
+    assert live_count(admin, "tasks", "id", seed["tasks"]) == len(seed["tasks"])
+
+
+def test_select_for_update_skip_locked(app, direct, seed):
+    t = seed["tasks"]
+    assert app.execute("DELETE FROM tasks WHERE id = %s", (t[0],)).rowcount == 1
+    with app.transaction():
+        rows = app.execute(
+            "SELECT id FROM tasks WHERE project_id = %s ORDER BY id FOR UPDATE SKIP LOCKED", (seed["project"],)
+        ).fetchall()
+    assert [r[0] for r in rows] == t[1:]
