@@ -329,3 +329,39 @@ def test_select_for_update_skip_locked(app, direct, seed):
             "SELECT id FROM tasks WHERE project_id = %s ORDER BY id FOR UPDATE SKIP LOCKED", (seed["project"],)
         ).fetchall()
     assert [r[0] for r in rows] == t[1:]
+
+
+def test_four_level_cascade_from_a_team(app, direct):
+    team = direct.execute("INSERT INTO teams (name) VALUES (%s) RETURNING id", (tsenv.uniq("team"),)).fetchone()[0]
+    user = tsenv.seed_user(direct)
+    direct.execute("INSERT INTO team_members (team_id, user_id) VALUES (%s, %s)", (team, user))
+    s = tsenv.seed_project(direct, tasks=3, comments=2, attachments=1, invoices=1)
+    direct.execute("UPDATE projects SET team_id = %s WHERE id = %s", (team, s["project"]))
+    direct.execute("INSERT INTO project_members (project_id, user_id) VALUES (%s, %s)", (s["project"], user))
+    # teams -> projects -> tasks -> comments, and the composite-key members
+    assert app.execute("DELETE FROM teams WHERE id = %s", (team,)).rowcount == 1
+    assert_project_gone(app, direct, s)
+    assert app.execute("SELECT count(*) FROM team_members WHERE team_id = %s", (team,)).fetchone() == (0,)
+    assert app.execute("SELECT count(*) FROM project_members WHERE project_id = %s", (s["project"],)).fetchone() == (0,)
+    assert direct.execute(
+        "SELECT count(*), count(deleted_at) FROM team_members WHERE team_id = %s", (team,)
+    ).fetchone() == (1, 1)
+    assert_live(direct, "users", "id", [user], 1)
+
+
+def test_user_delete_cascades_and_sets_null(app, direct):
+    user = tsenv.seed_user(direct)
+    s = tsenv.seed_project(direct, tasks=2, comments=1, attachments=0, invoices=0, owner_id=user, assignee_id=user)
+    direct.execute("INSERT INTO project_members (project_id, user_id) VALUES (%s, %s)", (s["project"], user))
+    direct.execute("UPDATE comments SET author_id = %s WHERE id = ANY(%s)", (user, s["comments"]))
+    assert app.execute("DELETE FROM users WHERE id = %s", (user,)).rowcount == 1
+    # CASCADE to the membership rows, SET NULL on the rest; nothing else deleted
+    assert app.execute("SELECT count(*) FROM project_members WHERE user_id = %s", (user,)).fetchone() == (0,)
+    assert app.execute("SELECT owner_id FROM projects WHERE id = %s", (s["project"],)).fetchone() == (None,)
+    assert app.execute("SELECT count(*) FROM tasks WHERE id = ANY(%s) AND assignee_id IS NULL", (s["tasks"],)).fetchone() == (2,)
+    assert app.execute("SELECT count(*) FROM comments WHERE id = ANY(%s) AND author_id IS NULL", (s["comments"],)).fetchone() == (2,)
+    assert direct.execute(
+        "SELECT count(*), count(deleted_at) FROM project_members WHERE user_id = %s", (user,)
+    ).fetchone() == (1, 1)
+    assert_live(direct, "tasks", "id", s["tasks"], 2)
+    assert_live(direct, "comments", "id", s["comments"], 2)
