@@ -8,6 +8,7 @@
 #
 #   tests/clients/run-protected.sh            # both suites, protection on
 #   tests/clients/run-protected.sh python     # one suite (python | node)
+#   tests/clients/run-protected.sh cmd 'psql "$TOMBSTONE_APP_DSN"'  # any command
 #   PLAIN=1 tests/clients/run-protected.sh    # proxy without [database]:
 #                                             # a plain relay, hard deletes;
 #                                             # the suites must FAIL then
@@ -88,6 +89,9 @@ if [[ "$which" == all || "$which" == python ]]; then
 fi
 if [[ "$which" == all || "$which" == node ]]; then
     (cd tests/clients/node && npm run --silent test:protected) || status=1
+fi
+if [[ "$which" == cmd ]]; then  # run-protected.sh cmd '<shell command>': anything, with the DSNs set
+    bash -c "$2" || status=1
 fi
 if [[ -n "${KEEP_LOG:-}" ]]; then cp "$work/proxy.log" "$KEEP_LOG"; fi
 exit "$status"

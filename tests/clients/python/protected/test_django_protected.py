@@ -20,6 +20,23 @@ if not settings.configured:
     _db = tsenv.url_parts(tsenv.APP_DSN)
     settings.configure(
         DATABASES={
+            # psycopg server-side binding ($1 parameters, prepared statements)
+            # instead of Django's default client-side binding
+            "serverside": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": _db["NAME"],
+                "USER": _db["USER"],
+                "PASSWORD": _db["PASSWORD"],
+                "HOST": _db["HOST"],
+                "PORT": _db["PORT"],
+                "CONN_MAX_AGE": 0,
+                "OPTIONS": {
+                    "sslmode": "disable",
+                    "connect_timeout": tsenv.CONNECT_TIMEOUT,
+                    "server_side_binding": True,
+                    "prepare_threshold": 0,
+                },
+            },
             "default": {
                 "ENGINE": "django.db.backends.postgresql",
                 "NAME": _db["NAME"],
@@ -38,7 +55,7 @@ if not settings.configured:
     )
     django.setup()
 
-from django.db import IntegrityError, ProgrammingError, connection, transaction  # noqa: E402
+from django.db import IntegrityError, ProgrammingError, connection, connections, transaction  # noqa: E402
 from django.db.models import Count, RestrictedError  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
@@ -60,7 +77,7 @@ from tsapp.models import (  # noqa: E402
 @pytest.fixture(autouse=True)
 def _fresh_django_connection():
     yield
-    connection.close()
+    connections.close_all()
 
 
 def sent(ctx):
@@ -295,3 +312,18 @@ def test_save_of_an_instance_deleted_meanwhile_recreates_it(direct, seed):
         except IntegrityError as e:
             pytest.fail(f"save() after delete failed: {e!r}; statements sent: {sent(ctx)}")
     assert Task.objects.get(pk=t.pk).title == "saved after delete", sent(ctx)
+
+
+def test_server_side_binding_and_prepared(app, direct):
+    # Same operations over psycopg server-side binding with prepared statements.
+    a = tsenv.seed_project(direct, tasks=3, comments=2, attachments=1, invoices=1)
+    b = tsenv.seed_project(direct, tasks=3, comments=2, attachments=1, invoices=1)
+    assert Project.objects.using("serverside").get(pk=a["project"]).delete() == (1, {"tsapp.Project": 1})
+    assert_project_gone(app, direct, a)
+    for tid in b["tasks"][:2]:
+        assert Task.objects.using("serverside").filter(pk=tid).delete() == (1, {"tsapp.Task": 1})
+    assert Task.objects.using("serverside").filter(pk__in=b["tasks"]).delete() == (1, {"tsapp.Task": 1})
+    assert list(Comment.objects.using("serverside").select_related("task__project").filter(task__project_id__in=[a["project"], b["project"]])) == []
+    total, per_model = CProject.objects.using("serverside").filter(pk=b["project"]).delete()
+    assert per_model == {"tsapp.CProject": 1, "tsapp.CInvoice": 1}
+    assert_soft_deleted(direct, "tasks", "id", b["tasks"], 3)

@@ -365,3 +365,22 @@ def test_user_delete_cascades_and_sets_null(app, direct):
     ).fetchone() == (1, 1)
     assert_live(direct, "tasks", "id", s["tasks"], 2)
     assert_live(direct, "comments", "id", s["comments"], 2)
+
+
+def test_same_shape_with_literals_then_with_parameters(app):
+    # Django sends `... WHERE "projects"."id" = 3 LIMIT 21` with client-side
+    # binding and `... WHERE "projects"."id" = $1 LIMIT 21` with server-side
+    # binding: two texts of one shape, one with two literals, one with a
+    # parameter and a literal. Both must work on one connection, in any order.
+    q_literal = 'SELECT "projects"."id" FROM "projects" WHERE "projects"."id" = 3 LIMIT 21'
+    q_param = 'SELECT "projects"."id" FROM "projects" WHERE "projects"."id" = %s LIMIT 21'
+    assert app.execute(q_literal).fetchall() == [(3,)]  # simple query, literals
+    assert app.execute(q_param, (3,)).fetchall() == [(3,)]  # Parse with $1
+    assert app.execute(q_literal).fetchall() == [(3,)]
+    # the same with DELETE, on rows of our own
+    with tsenv.connect(tsenv.DIRECT_DSN) as direct:
+        s = tsenv.seed_project(direct, tasks=3, comments=0, attachments=0, invoices=0)
+    t = s["tasks"]
+    assert app.execute(f"DELETE FROM tasks WHERE id = {int(t[0])} AND project_id = {int(s['project'])}").rowcount == 1
+    assert app.execute(f"DELETE FROM tasks WHERE id = %s AND project_id = {int(s['project'])}", (t[1],)).rowcount == 1
+    assert app.execute("SELECT count(*) FROM tasks WHERE project_id = %s", (s["project"],)).fetchone() == (1,)

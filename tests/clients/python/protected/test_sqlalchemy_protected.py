@@ -45,6 +45,8 @@ from sqlalchemy.orm import (
     selectinload,
 )
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.schema import FetchedValue
+from sqlalchemy.types import UserDefinedType
 
 import tsenv
 from tsenv import assert_live, assert_project_gone, assert_soft_deleted, live_count
@@ -131,6 +133,38 @@ class Invoice(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     project: Mapped[Project] = relationship(back_populates="invoices")
+
+
+class VersionedBase(DeclarativeBase):
+    pass
+
+
+class XID(UserDefinedType):
+    """PostgreSQL's xid (the type of xmin), compared as text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw):
+        return "xid"
+
+    def bind_processor(self, dialect):
+        return lambda v: None if v is None else str(v)
+
+    def result_processor(self, dialect, coltype):
+        return lambda v: None if v is None else str(v)
+
+
+class VersionedTask(VersionedBase):
+    """tasks with PostgreSQL's xmin as the optimistic-locking version
+    (SQLAlchemy's documented recipe): every UPDATE/DELETE carries
+    ``AND tasks.xmin = <version>`` and expects exactly one row."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(Text)
+    xmin: Mapped[str] = mapped_column(XID, system=True, server_default=FetchedValue())
+    __mapper_args__ = {"version_id_col": xmin, "version_id_generator": False}
 
 
 @pytest.fixture(scope="module")
@@ -394,3 +428,27 @@ def test_merge_of_a_detached_object_deleted_meanwhile(engine, direct):
             pytest.fail(f"merge() after delete failed: {e.orig!r}; statements sent: {engine.sent[start:]}")
     with Session(engine) as s:
         assert s.get(Task, seed["tasks"][0]).title == "merged after delete"
+
+
+def test_xmin_optimistic_locking(engine, direct):
+    with Session(engine) as s:
+        seed = orm_project(s, tasks=3, comments=1, attachments=0, invoices=0)
+    with Session(engine) as s:
+        t1 = s.get(VersionedTask, seed["tasks"][0])
+        t1.title = "versioned update"
+        s.commit()  # UPDATE ... WHERE id = ? AND xmin = ? RETURNING xmin
+        s.delete(s.get(VersionedTask, seed["tasks"][1]))
+        s.commit()  # DELETE ... WHERE id = ? AND xmin = ?: must report 1 row
+    assert_soft_deleted(direct, "tasks", "id", seed["tasks"][1:2], 1)
+    assert_soft_deleted(direct, "comments", "task_id", seed["tasks"][1:2], 1)
+    # a concurrent change makes the version stale, as without tombstone
+    with Session(engine) as s1, Session(engine) as s2:
+        a = s1.get(VersionedTask, seed["tasks"][2])
+        b = s2.get(VersionedTask, seed["tasks"][2])
+        b.title = "changed by s2"
+        s2.commit()
+        s1.delete(a)
+        with pytest.raises(StaleDataError):
+            s1.commit()
+        s1.rollback()
+    assert_live(direct, "tasks", "id", seed["tasks"][2:], 1)
