@@ -384,3 +384,14 @@ def test_same_shape_with_literals_then_with_parameters(app):
     assert app.execute(f"DELETE FROM tasks WHERE id = {int(t[0])} AND project_id = {int(s['project'])}").rowcount == 1
     assert app.execute(f"DELETE FROM tasks WHERE id = %s AND project_id = {int(s['project'])}", (t[1],)).rowcount == 1
     assert app.execute("SELECT count(*) FROM tasks WHERE project_id = %s", (s["project"],)).fetchone() == (1,)
+
+
+def test_same_shape_with_parameters_then_with_literals(app, direct):
+    # The reverse order of the test above, on a shape of its own.
+    s = tsenv.seed_project(direct, tasks=2, comments=0, attachments=0, invoices=0)
+    t, p = s["tasks"], int(s["project"])
+    q_param = 'SELECT "tasks"."id" FROM "tasks" WHERE "tasks"."id" = %s AND "tasks"."project_id" = ' + str(p)
+    q_literal = f'SELECT "tasks"."id" FROM "tasks" WHERE "tasks"."id" = {int(t[1])} AND "tasks"."project_id" = {p}'
+    assert app.execute(q_param, (t[0],)).fetchall() == [(t[0],)]
+    assert app.execute(q_literal).fetchall() == [(t[1],)]
+    assert app.execute(q_param, (t[1],)).fetchall() == [(t[1],)]
