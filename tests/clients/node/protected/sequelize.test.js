@@ -249,6 +249,7 @@ test('include with a where on a child: deleted children never match', T, async (
     include: [{ model: Task, as: 'tasks', required: true, where: { id: s.tasks[0] }, include: [{ model: Comment, as: 'comments', required: true }] }],
   });
   assert.deepEqual(found, []);
+  await h.assertSoftDeleted(direct, 'comments', 'task_id', s.tasks.slice(0, 1), 2);
 });
 
 test('upsert() on the primary key of a destroyed row re-creates it', T, async () => {

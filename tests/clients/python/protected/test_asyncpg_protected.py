@@ -166,6 +166,7 @@ def test_copy_from_query_live_rows_only(direct, seed):
             await c.close()
 
     assert run(go()) == seed["tasks"][1:]
+    assert_soft_deleted(direct, "tasks", "id", seed["tasks"][:1], 1)
 
 
 def test_delete_returning_describes_like_a_hard_delete(direct, seed):

@@ -210,6 +210,7 @@ def test_copy_and_cursors_see_live_rows_only(app, direct, seed):
         with app.cursor(name="ts_protected_cur") as cur:
             cur.execute("SELECT id FROM tasks WHERE project_id = %s ORDER BY id", (seed["project"],))
             assert [r[0] for r in cur.fetchmany(100)] == t[2:]
+    assert_soft_deleted(direct, "tasks", "id", t[:2], 2)
 
 
 def test_delete_using_a_protected_table(app, direct):
@@ -329,6 +330,7 @@ def test_select_for_update_skip_locked(app, direct, seed):
             "SELECT id FROM tasks WHERE project_id = %s ORDER BY id FOR UPDATE SKIP LOCKED", (seed["project"],)
         ).fetchall()
     assert [r[0] for r in rows] == t[1:]
+    assert_soft_deleted(direct, "tasks", "id", t[:1], 1)
 
 
 def test_four_level_cascade_from_a_team(app, direct):
