@@ -132,3 +132,19 @@ test('DELETE ... USING a protected table: deleted rows never match', T, async ()
   assert.equal(r.rowCount, 3);
   await h.assertSoftDeleted(direct, 'tasks', 'id', [...a.tasks, ...b.tasks], 5);
 });
+
+test('pg-cursor (portal read in batches) sees live rows only', T, async () => {
+  const Cursor = require('pg-cursor');
+  const s = await h.seedProject(direct, { tasks: 7, comments: 0, attachments: 0, invoices: 0 });
+  assert.equal((await app.query('DELETE FROM tasks WHERE id = ANY($1)', [s.tasks.slice(0, 3)])).rowCount, 3);
+  const cursor = app.query(new Cursor('SELECT id FROM tasks WHERE project_id = $1 ORDER BY id', [s.project]));
+  const seen = [];
+  for (;;) {
+    const rows = await cursor.read(2);
+    if (rows.length === 0) break;
+    seen.push(...rows.map((r) => Number(r.id)));
+  }
+  await cursor.close();
+  assert.deepEqual(seen, s.tasks.slice(3));
+  await h.assertSoftDeleted(direct, 'tasks', 'id', s.tasks.slice(0, 3), 3);
+});

@@ -249,6 +249,14 @@ test('include with a where on a child: deleted children never match', T, async (
     include: [{ model: Task, as: 'tasks', required: true, where: { id: s.tasks[0] }, include: [{ model: Comment, as: 'comments', required: true }] }],
   });
   assert.deepEqual(found, []);
+  // separate: true loads the children with a second query (WHERE task_id IN (...))
+  const sep = await Task.findAll({
+    where: { projectId: s.project }, include: [{ model: Comment, as: 'comments', separate: true }], order: [['id', 'ASC']],
+  });
+  assert.deepEqual(sep.map((t) => t.comments.length), [0, 2, 2]);
+  const { count, rows } = await Comment.findAndCountAll({ where: { taskId: s.tasks } });
+  assert.equal(count, 4);
+  assert.equal(rows.length, 4);
   await h.assertSoftDeleted(direct, 'comments', 'task_id', s.tasks.slice(0, 1), 2);
 });
 
