@@ -50,3 +50,29 @@ fn port_in_use_names_listen_address() {
     assert_eq!(code, Some(2));
     assert!(err.contains("listen.address"), "{err}");
 }
+
+#[test]
+fn serve_refuses_a_database_without_the_tombstone_schema() {
+    let name = format!("tombstone_nomigrate_{}", std::process::id());
+    let admin = std::env::var("TOMBSTONE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let psql = |sql: &str| {
+        Command::new("psql")
+            .arg(&admin)
+            .args(["-q", "-c", sql])
+            .status()
+            .unwrap()
+    };
+    assert!(psql(&format!("CREATE DATABASE \"{name}\"")).success());
+    let url = format!(
+        "{}/{name}",
+        admin.rsplit_once('/').map(|(h, _)| h).unwrap_or(&admin)
+    );
+    let (code, err) = serve_with(&format!("[database]\nurl = \"{url}\"\n"));
+    psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("lacks the tombstone schema") && err.contains("tombstone migrate"),
+        "{err}"
+    );
+}

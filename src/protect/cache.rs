@@ -84,7 +84,17 @@ pub enum Lookup {
 pub struct Normalized {
     pub text: String,
     constants: Constants,
+    /// The statement's own highest `$n`: placeholders are numbered after
+    /// it. Part of the cache key, so `id = 3 LIMIT 21` (no parameters) and
+    /// `id = $1 LIMIT 21` (one parameter) never share an entry although
+    /// both normalize to `id = $1 LIMIT $2`.
     base: u32,
+}
+
+impl Normalized {
+    fn key(&self, context: &str) -> String {
+        key(context, 'N', &format!("{}\u{0}{}", self.base, self.text))
+    }
 }
 
 impl RewriteCache {
@@ -120,7 +130,7 @@ impl RewriteCache {
         };
         let entry = self
             .lock()
-            .and_then(|mut l| l.get(&key(context, 'N', &normalized.text)).cloned());
+            .and_then(|mut l| l.get(&normalized.key(context)).cloned());
         if let Some(entry) = entry
             && let Entry::Template {
                 text,
@@ -129,12 +139,17 @@ impl RewriteCache {
                 plans,
             } = entry.as_ref()
         {
-            stats.normalized_hits.fetch_add(1, Ordering::Relaxed);
-            let sql = (!unchanged).then(|| splice(text, holes, sql, &normalized.constants));
-            return Lookup::Hit(Arc::new(CachedRewrite {
-                sql,
-                plans: plans.clone(),
-            }));
+            let spliced = match unchanged {
+                true => Some(None),
+                false => splice(text, holes, sql, &normalized.constants).map(Some),
+            };
+            if let Some(sql) = spliced {
+                stats.normalized_hits.fetch_add(1, Ordering::Relaxed);
+                return Lookup::Hit(Arc::new(CachedRewrite {
+                    sql,
+                    plans: plans.clone(),
+                }));
+            }
         }
         stats.misses.fetch_add(1, Ordering::Relaxed);
         Lookup::Miss(Some(normalized))
@@ -193,7 +208,7 @@ impl RewriteCache {
                     return false;
                 }
                 let spliced = splice(&text, &holes, sql, &normalized.constants);
-                if direct.sql.as_deref() != Some(spliced.as_str()) {
+                if spliced.is_none() || direct.sql != spliced {
                     return false;
                 }
                 Entry::Template {
@@ -206,7 +221,7 @@ impl RewriteCache {
         };
         match self.lock() {
             Some(mut lru) => {
-                lru.put(key(context, 'N', &normalized.text), Arc::new(entry));
+                lru.put(normalized.key(context), Arc::new(entry));
                 true
             }
             None => false,
@@ -259,20 +274,26 @@ pub fn normalize(sql: &str) -> Option<Normalized> {
     })
 }
 
-/// The template with `sql`'s literals at its holes.
-fn splice(template: &str, holes: &[(usize, usize, usize)], sql: &str, found: &Constants) -> String {
+/// The template with `sql`'s literals at its holes; `None` if a hole names
+/// a literal `sql` does not have.
+fn splice(
+    template: &str,
+    holes: &[(usize, usize, usize)],
+    sql: &str,
+    found: &Constants,
+) -> Option<String> {
     let mut sorted: Vec<&(usize, usize, usize)> = holes.iter().collect();
     sorted.sort_by_key(|h| h.0);
     let mut out = String::with_capacity(template.len() + sql.len() / 4);
     let mut at = 0;
     for &&(start, end, index) in &sorted {
-        out.push_str(&template[at..start]);
-        let (ls, le) = found.literals[index];
-        out.push_str(&sql[ls..le]);
+        out.push_str(template.get(at..start)?);
+        let &(ls, le) = found.literals.get(index)?;
+        out.push_str(sql.get(ls..le)?);
         at = end;
     }
-    out.push_str(&template[at..]);
-    out
+    out.push_str(template.get(at..)?);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -354,6 +375,37 @@ mod tests {
         let disabled = RewriteCache::new(0);
         disabled.insert_exact("c", "x", Arc::new(direct(None)));
         assert!(disabled.is_empty());
+    }
+
+    #[test]
+    fn literal_and_parameter_in_the_same_place_never_share_an_entry() {
+        let cache = RewriteCache::new(10);
+        let stats = CacheStats::default();
+        let with_literals = "SELECT id FROM projects WHERE id = 3 LIMIT 21";
+        let Lookup::Miss(Some(n)) = cache.lookup("c", with_literals, &stats) else {
+            panic!()
+        };
+        let shape: Cow<str> = Cow::Owned(format!("{} AND live", n.text));
+        let direct_first = direct(Some(
+            "SELECT id FROM projects WHERE id = 3 LIMIT 21 AND live",
+        ));
+        assert!(cache.insert_template("c", with_literals, &n, (shape, Vec::new()), &direct_first));
+        // Same normalized text, but `$1` is the client's parameter here.
+        match cache.lookup(
+            "c",
+            "SELECT id FROM projects WHERE id = $1 LIMIT 21",
+            &stats,
+        ) {
+            Lookup::Miss(_) => {}
+            Lookup::Hit(h) => panic!("a parameterized statement hit a literal template: {h:?}"),
+        }
+        match cache.lookup("c", "SELECT id FROM projects WHERE id = 4 LIMIT 5", &stats) {
+            Lookup::Hit(h) => assert_eq!(
+                h.sql.as_deref(),
+                Some("SELECT id FROM projects WHERE id = 4 LIMIT 5 AND live")
+            ),
+            Lookup::Miss(_) => panic!("expected a normalized hit"),
+        }
     }
 
     #[test]
