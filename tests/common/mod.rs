@@ -19,6 +19,7 @@ use tokio_postgres::{Client, NoTls};
 use tombstone::schema::{SchemaSnapshot, SnapshotOptions, ddl, load};
 
 pub mod cluster;
+pub mod oracle;
 pub mod protected;
 
 /// The admin URL of the PostgreSQL the tests run against.
