@@ -38,6 +38,8 @@ pub struct Protection {
     pub database: String,
     pub options: SnapshotOptions,
     pub bypass_roles: Vec<String>,
+    /// `roles.bypass_hard_delete`: bypass sessions' DELETE is physical.
+    pub bypass_hard_delete: bool,
     /// Asks the watcher to re-read the schema now (e.g. after DDL).
     pub refresh: tokio::sync::Notify,
 }
@@ -54,6 +56,7 @@ impl Protection {
             database,
             options: snapshot_options(config),
             bypass_roles: config.roles.bypass.clone(),
+            bypass_hard_delete: config.roles.bypass_hard_delete,
             refresh: tokio::sync::Notify::new(),
         }
     }
@@ -130,13 +133,15 @@ impl Protection {
 }
 
 /// What a session's rewrites depend on besides the text: its role,
-/// visibility and search path.
+/// visibility, hard-delete permission and search path (entries joined with
+/// a NUL, which no name can contain).
 pub fn cache_context(session: &SessionContext) -> String {
     format!(
-        "{:?}|{}|{}",
+        "{:?}|{}|{}|{}",
         session.role,
+        session.hard_delete,
         session.user,
-        session.search_path.join(",")
+        session.search_path.join("\u{0}")
     )
 }
 

@@ -33,6 +33,7 @@ impl<'a> Walker<'a> {
     pub fn delete(&mut self, n: &Value, nested: bool) -> Res<ReplyPlan> {
         self.with_clause(field(n, "with_clause"))?;
         let rv = field(n, "relation");
+        self.guard_write(rv, "DELETE")?;
         if let Some(loc) = tree::location(rv) {
             self.handled.insert(loc);
         }
@@ -46,6 +47,17 @@ impl<'a> Walker<'a> {
         self.expr(field(n, "returning_clause"))?;
         let where_clause = field(n, "where_clause");
         match target {
+            Some(id) if self.snap.table(id).is_protected() && self.hard_delete() => {
+                // `roles.bypass_hard_delete`: a real DELETE of the rows this
+                // session sees (its visibility applies to the target too).
+                if !matches!(node(where_clause), Some(("CurrentOfExpr", _)))
+                    && self.visibility() != super::Visibility::All
+                {
+                    pending.extend(self.target(rv)?);
+                }
+                self.delete_reads(n, &pending)?;
+                Ok(ReplyPlan::Unchanged)
+            }
             Some(id) if self.snap.table(id).is_protected() => {
                 let nested_at = match (nested, self.cte_start) {
                     (false, _) => None,
@@ -91,6 +103,11 @@ impl<'a> Walker<'a> {
                 Ok(ReplyPlan::Unchanged)
             }
         }
+    }
+
+    /// A bypass session allowed to delete physically.
+    fn hard_delete(&self) -> bool {
+        self.session.hard_delete && matches!(self.session.role, super::Role::Bypass { .. })
     }
 
     fn delete_reads(&mut self, n: &Value, pending: &[super::reads::Pending]) -> Res<()> {

@@ -15,12 +15,25 @@ pub enum RewriteError {
     TooComplex { detail: String },
     #[error("{message}")]
     Syntax { message: String },
+    /// A write to tombstone's own tables (the audit trail, operations).
+    #[error("{what} is not allowed through tombstone: table {table} is read-only")]
+    ReadOnly { what: String, table: String },
+    /// A `tombstone.*` setting this session may not change.
+    #[error("permission denied to set parameter \"{name}\"")]
+    SettingDenied { name: String, bypass_only: bool },
+    /// `SET tombstone.visibility` to something tombstone does not know.
+    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
+    InvalidSetting { name: String, value: String },
 }
 
 impl RewriteError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            RewriteError::TruncateProtected { .. } | RewriteError::FailClosed { .. } => "42501",
+            RewriteError::TruncateProtected { .. }
+            | RewriteError::FailClosed { .. }
+            | RewriteError::ReadOnly { .. }
+            | RewriteError::SettingDenied { .. } => "42501",
+            RewriteError::InvalidSetting { .. } => "22023",
             RewriteError::Unsupported { .. } => "0A000",
             RewriteError::TooLarge { .. } => "54000",
             RewriteError::TooComplex { .. } => "54001",
@@ -47,6 +60,16 @@ impl RewriteError {
                 Some("Split the statement or reduce its nesting.")
             }
             RewriteError::Syntax { .. } => None,
+            RewriteError::ReadOnly { .. } => Some(
+                "The audit trail and tombstone's operations are written by tombstone itself; purge and erase run outside the proxy.",
+            ),
+            RewriteError::SettingDenied {
+                bypass_only: true, ..
+            } => Some("Only members of a bypass role (roles.bypass in rules.toml) can change it."),
+            RewriteError::SettingDenied { .. } => Some(
+                "tombstone sets it at login from the connection it sees; nobody can change it.",
+            ),
+            RewriteError::InvalidSetting { .. } => Some("Available values: active, deleted, all."),
         }
     }
 }

@@ -7,9 +7,11 @@ mod cascade_sql;
 mod delete;
 pub mod edits;
 pub mod error;
+mod guard;
 pub mod parse;
 mod reads;
 mod returning;
+mod settings;
 mod statements;
 pub mod tokens;
 pub mod tree;
@@ -37,6 +39,12 @@ pub enum Visibility {
     Deleted,
     /// Everything.
     All,
+    /// Whatever the session's `tombstone.visibility` setting says when the
+    /// statement runs (`active`, `deleted`, else everything): the
+    /// predicate reads it server-side, so `SET`, `SET LOCAL`, `RESET` and
+    /// rollbacks behave exactly as PostgreSQL makes them. What the proxy
+    /// gives bypass sessions.
+    Setting,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,6 +83,9 @@ pub struct SessionContext {
     /// `session_user`, evaluated by the database.
     pub actor: Option<String>,
     pub limits: Limits,
+    /// `roles.bypass_hard_delete`: a bypass session's DELETE is a real
+    /// DELETE. Ignored for normal sessions.
+    pub hard_delete: bool,
 }
 
 impl SessionContext {
@@ -86,6 +97,7 @@ impl SessionContext {
             search_path: vec!["$user".to_string(), "public".to_string()],
             actor: None,
             limits: Limits::default(),
+            hard_delete: false,
         }
     }
 
@@ -121,12 +133,29 @@ pub enum ReplyPlan {
     AsPrepared { name: String },
 }
 
+/// A change to the session the rewriter must follow for later statements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionChange {
+    /// `SET [SESSION] search_path …`: the new entries (unquoted names).
+    SearchPath(Vec<String>),
+    /// `SET LOCAL search_path …`: in force until the transaction ends.
+    LocalSearchPath(Vec<String>),
+    /// `RESET search_path`, `SET search_path TO DEFAULT`, `RESET ALL`,
+    /// `DISCARD ALL`: back to the value the session started with.
+    ResetSearchPath,
+    /// `SET LOCAL search_path TO DEFAULT`: the session's start value until
+    /// the transaction ends.
+    LocalResetSearchPath,
+}
+
 /// The plan for one statement of the input, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StatementPlan {
     pub reply: ReplyPlan,
     /// `PREPARE name AS …`: remember `(name, plan)` for later `EXECUTE`.
     pub prepared: Option<(String, ReplyPlan)>,
+    /// The statement changes what later statements are rewritten for.
+    pub session: Option<SessionChange>,
 }
 
 /// The result of rewriting a query string.
@@ -162,8 +191,21 @@ pub fn parse_search_path(s: &str) -> Vec<String> {
 /// True when `rewrite` would have to parse `sql`; false means it comes back
 /// unchanged. Cheap: one pass over the text, no parse.
 pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
-    snapshot.may_mention(sql, &["execute"])
+    snapshot.may_mention_guarded(sql, PRECHECK_WORDS)
 }
+
+/// Words besides table names that make a statement worth parsing:
+/// `EXECUTE` (a prepared soft delete), session settings the proxy follows
+/// or guards (`search_path`, `tombstone.*`, `set_config`, `RESET ALL`,
+/// `DISCARD ALL`).
+const PRECHECK_WORDS: &[&str] = &[
+    "execute",
+    "tombstone",
+    "search_path",
+    "set_config",
+    "reset",
+    "discard",
+];
 
 /// Rewrite `sql` (one or more statements) for a session.
 ///
@@ -227,11 +269,29 @@ fn rewrite_parsed<'a>(
         handled: HashSet::new(),
         cte_start: None,
         soft_deletes: 0,
+        session_change: None,
     };
     let mut plans = Vec::with_capacity(parsed.statements.len());
     for stmt in &parsed.statements {
         walker.soft_deletes = 0;
-        plans.push(walker.statement(&stmt.tree, stmt.start, stmt.end)?);
+        walker.session_change = None;
+        let mut plan = walker.statement(&stmt.tree, stmt.start, stmt.end)?;
+        if plan.session.is_none() {
+            plan.session = walker.session_change.take();
+        }
+        // Later statements of the same string resolve names with the new
+        // path (a reset is followed by the wire layer, which knows the
+        // session's start value).
+        if let Some(SessionChange::SearchPath(p) | SessionChange::LocalSearchPath(p)) =
+            &plan.session
+        {
+            walker.search_path = SessionContext {
+                search_path: p.clone(),
+                ..session.clone()
+            }
+            .resolved_search_path();
+        }
+        plans.push(plan);
     }
     let statements = if plans.iter().all(|p| *p == StatementPlan::default()) {
         Vec::new()

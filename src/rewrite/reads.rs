@@ -50,6 +50,8 @@ pub(crate) struct Walker<'a> {
     pub cte_start: Option<usize>,
     /// Soft deletes in the current statement (at most one).
     pub soft_deletes: usize,
+    /// A setting change found inside the statement (`set_config`).
+    pub session_change: Option<super::SessionChange>,
 }
 
 impl<'a> Walker<'a> {
@@ -128,7 +130,8 @@ impl<'a> Walker<'a> {
         }])
     }
 
-    /// `<qual>.deleted_at IS NULL` (or `IS NOT NULL` for the trash view).
+    /// `<qual>.deleted_at IS NULL` (or `IS NOT NULL` for the trash view,
+    /// or the setting-driven `CASE` for bypass sessions).
     pub fn predicate(&self, p: &Pending) -> String {
         let col = self
             .snap
@@ -137,12 +140,21 @@ impl<'a> Walker<'a> {
             .as_ref()
             .map(|s| s.column.as_str())
             .unwrap_or("deleted_at");
-        let test = if self.visibility() == Visibility::Deleted {
-            "IS NOT NULL"
-        } else {
-            "IS NULL"
-        };
-        format!("{}.{} {}", p.qual, quote_ident(col), test)
+        self.visibility_test(&format!("{}.{}", p.qual, quote_ident(col)))
+    }
+
+    /// The filter on the soft-delete column `col` (as written, qualified
+    /// or not) for this session's visibility.
+    pub fn visibility_test(&self, col: &str) -> String {
+        match self.visibility() {
+            Visibility::Deleted => format!("{col} IS NOT NULL"),
+            Visibility::Setting => format!(
+                "(CASE pg_catalog.current_setting('tombstone.visibility', true) \
+                 WHEN 'deleted' THEN {col} IS NOT NULL WHEN 'active' THEN {col} IS NULL \
+                 ELSE true END)"
+            ),
+            Visibility::Active | Visibility::All => format!("{col} IS NULL"),
+        }
     }
 
     fn predicates(&self, ps: &[Pending]) -> String {
@@ -160,15 +172,10 @@ impl<'a> Walker<'a> {
             .as_ref()
             .map(|s| s.column.as_str())
             .unwrap_or("deleted_at");
-        let test = if self.visibility() == Visibility::Deleted {
-            "IS NOT NULL"
-        } else {
-            "IS NULL"
-        };
         let original = self.sql.get(p.name_start..p.name_end).unwrap_or_default();
         let mut text = format!(
-            "(SELECT * FROM {original} WHERE {} {test})",
-            quote_ident(col)
+            "(SELECT * FROM {original} WHERE {})",
+            self.visibility_test(&quote_ident(col))
         );
         if !p.has_alias {
             text.push_str(" AS ");
@@ -218,7 +225,8 @@ impl<'a> Walker<'a> {
             3 => {
                 let mut both = left;
                 both.extend(right);
-                if !has_on || self.visibility() == Visibility::Deleted {
+                if !has_on || matches!(self.visibility(), Visibility::Deleted | Visibility::Setting)
+                {
                     for p in &both {
                         self.wrap(p);
                     }
@@ -466,6 +474,10 @@ impl<'a> Walker<'a> {
                         "SelectStmt" => return self.select(n),
                         "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
                             return self.dml(kind, n, true).map(|_| ());
+                        }
+                        "FuncCall" => {
+                            self.function_call(n)?;
+                            return self.expr(n);
                         }
                         _ => return self.expr(n),
                     }

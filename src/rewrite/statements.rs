@@ -22,14 +22,12 @@ const PASSTHROUGH: &[&str] = &[
     "CommentStmt",
     "VacuumStmt",
     "LockStmt",
-    "VariableSetStmt",
     "VariableShowStmt",
     "TransactionStmt",
     "CreateFunctionStmt",
     "ViewStmt",
     "CreateTrigStmt",
     "DeallocateStmt",
-    "DiscardStmt",
     "ListenStmt",
     "NotifyStmt",
     "UnlistenStmt",
@@ -94,6 +92,18 @@ impl<'a> Walker<'a> {
             },
             "TruncateStmt" => {
                 self.truncate(n)?;
+                StatementPlan::default()
+            }
+            "VariableSetStmt" => StatementPlan {
+                session: self.variable_set(n)?,
+                ..StatementPlan::default()
+            },
+            "DiscardStmt" => StatementPlan {
+                session: self.discard(n),
+                ..StatementPlan::default()
+            },
+            "DropStmt" | "AlterTableStmt" | "RenameStmt" => {
+                self.guard_ddl(kind, n)?;
                 StatementPlan::default()
             }
             "DoStmt" => {
@@ -197,6 +207,7 @@ impl<'a> Walker<'a> {
 
     fn update(&mut self, n: &Value) -> Res<()> {
         self.with_clause(field(n, "with_clause"))?;
+        self.guard_write(field(n, "relation"), "UPDATE")?;
         let mut pending = Vec::new();
         let where_clause = field(n, "where_clause");
         let current_of = matches!(node(where_clause), Some(("CurrentOfExpr", _)));
@@ -231,6 +242,7 @@ impl<'a> Walker<'a> {
 
     fn insert(&mut self, n: &Value) -> Res<()> {
         self.with_clause(field(n, "with_clause"))?;
+        self.guard_write(field(n, "relation"), "INSERT")?;
         let target = self.target(field(n, "relation"))?;
         for k in ["select_stmt", "on_conflict_clause", "returning_clause"] {
             self.expr(field(n, k))?;
@@ -301,6 +313,7 @@ impl<'a> Walker<'a> {
 
     fn merge(&mut self, n: &Value) -> Res<()> {
         self.with_clause(field(n, "with_clause"))?;
+        self.guard_write(field(n, "relation"), "MERGE")?;
         let target = self.target(field(n, "relation"))?;
         let source = self.range_item(field(n, "source_relation"))?;
         for p in &source {
@@ -331,6 +344,9 @@ impl<'a> Walker<'a> {
         if rv.is_null() {
             return Ok(());
         }
+        if tree::boolean(n, "is_from") {
+            self.guard_write(rv, "COPY … FROM")?;
+        }
         let target = self.target(rv)?;
         let Some(p) = target else {
             return Ok(());
@@ -344,11 +360,6 @@ impl<'a> Walker<'a> {
             .as_ref()
             .map(|s| s.column.as_str())
             .unwrap_or("deleted_at");
-        let test = if self.visibility() == Visibility::Deleted {
-            "IS NOT NULL"
-        } else {
-            "IS NULL"
-        };
         let name = self.slice(p.name_start, p.name_end)?;
         let mut end = p.name_end;
         let mut cols = "*".to_string();
@@ -365,8 +376,8 @@ impl<'a> Walker<'a> {
             end = self.t.end_of(close);
         }
         let text = format!(
-            "(SELECT {cols} FROM {name} WHERE {} {test})",
-            quote_ident(col)
+            "(SELECT {cols} FROM {name} WHERE {})",
+            self.visibility_test(&quote_ident(col))
         );
         self.edits.replace(p.name_start, end, text);
         Ok(())
@@ -376,10 +387,11 @@ impl<'a> Walker<'a> {
         let cascade = int(n, "behavior") == 2;
         let mut queue = Vec::new();
         for rv in list(n, "relations") {
-            if let Some((_, rv)) = node(rv)
-                && let Some(id) = self.resolve(rv)
-            {
-                queue.push(id);
+            if let Some((_, rv)) = node(rv) {
+                self.guard_write(rv, "TRUNCATE")?;
+                if let Some(id) = self.resolve(rv) {
+                    queue.push(id);
+                }
             }
         }
         let mut seen = std::collections::HashSet::new();

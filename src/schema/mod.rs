@@ -7,6 +7,9 @@ pub mod load;
 
 use std::collections::{HashMap, HashSet};
 
+/// The schema of tombstone's own tables (operations, audit trail).
+pub const TOMBSTONE_SCHEMA: &str = "tombstone";
+
 /// Index of a relation inside a [`SchemaSnapshot`].
 pub type TableId = usize;
 
@@ -249,6 +252,9 @@ pub struct SchemaSnapshot {
     /// Watched names that are not plain lower-case identifiers.
     odd_names: Vec<String>,
     longest_watched: usize,
+    /// Lower-cased names of the tables of schema `tombstone` (the audit
+    /// trail and the operations, read-only through the proxy).
+    guarded: HashSet<String>,
 }
 
 impl SchemaSnapshot {
@@ -264,7 +270,7 @@ impl SchemaSnapshot {
                 .find(|(t, _)| *t == key)
                 .map(|(_, c)| c.as_str())
                 .unwrap_or(options.column.as_str());
-            let excluded = options.exclude.contains(&key) || raw.schema == "tombstone";
+            let excluded = options.exclude.contains(&key) || raw.schema == TOMBSTONE_SCHEMA;
             let soft_delete = if excluded || !matches!(raw.kind, 'r' | 'p') {
                 None
             } else {
@@ -377,6 +383,12 @@ impl SchemaSnapshot {
             .collect();
         self.longest_watched = names.iter().map(|n| n.len()).max().unwrap_or(0);
         self.watched = names;
+        self.guarded = self
+            .tables
+            .iter()
+            .filter(|t| t.schema == TOMBSTONE_SCHEMA)
+            .map(|t| t.name.to_lowercase())
+            .collect();
     }
 
     /// A protected table that a physical DELETE on `id` would reach through
@@ -451,12 +463,23 @@ impl SchemaSnapshot {
     /// Like [`Self::may_mention_watched`], also true when one of `extra`
     /// (lower-case words) appears. One pass over the text.
     pub fn may_mention(&self, sql: &str, extra: &[&str]) -> bool {
-        if self.watched.is_empty() && extra.is_empty() {
+        self.scan_words(sql, extra, false)
+    }
+
+    /// Like [`Self::may_mention`], also true when the name of a table of
+    /// schema `tombstone` appears (writes to them are refused).
+    pub fn may_mention_guarded(&self, sql: &str, extra: &[&str]) -> bool {
+        self.scan_words(sql, extra, true)
+    }
+
+    fn scan_words(&self, sql: &str, extra: &[&str], guarded: bool) -> bool {
+        if self.watched.is_empty() && extra.is_empty() && (!guarded || self.guarded.is_empty()) {
             return false;
         }
         let longest = extra
             .iter()
             .map(|w| w.len())
+            .chain(self.guarded.iter().filter(|_| guarded).map(|w| w.len()))
             .fold(self.longest_watched, usize::max);
         let bytes = sql.as_bytes();
         let mut buf = [0u8; 64];
@@ -481,7 +504,9 @@ impl SchemaSnapshot {
                         *d = s.to_ascii_lowercase();
                     }
                     if let Ok(w) = std::str::from_utf8(&buf[..word.len()])
-                        && (self.watched.contains(w) || extra.contains(&w))
+                        && (self.watched.contains(w)
+                            || extra.contains(&w)
+                            || (guarded && self.guarded.contains(w)))
                     {
                         return true;
                     }

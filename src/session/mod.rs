@@ -202,7 +202,7 @@ fn session_context(user: &str, facts: setup::SessionFacts) -> crate::rewrite::Se
     ctx.search_path = crate::rewrite::parse_search_path(&facts.search_path);
     if facts.bypass {
         ctx.role = crate::rewrite::Role::Bypass {
-            visibility: crate::rewrite::Visibility::All,
+            visibility: crate::rewrite::Visibility::Setting,
         };
     }
     ctx

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
@@ -15,7 +16,7 @@ use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound};
 use super::replies::{Expect, ReplyTracker, TagRename};
 use crate::protect::Protection;
 use crate::rewrite::parse::constants;
-use crate::rewrite::{ReplyPlan, RewriteError, SessionContext, StatementPlan};
+use crate::rewrite::{ReplyPlan, RewriteError, SessionChange, SessionContext, StatementPlan};
 use crate::wire::extended::{self, Parse, Target};
 use crate::wire::{Frame, WireError, tag};
 
@@ -26,16 +27,25 @@ const MAX_PORTALS: usize = 4096;
 /// Builds the two halves for one session.
 pub fn intercepts(
     protection: Arc<Protection>,
-    session: SessionContext,
+    mut session: SessionContext,
 ) -> (RewritingFrontend, RewritingBackend) {
     let (tx, rx) = mpsc::unbounded_channel();
+    session.hard_delete = protection.bypass_hard_delete;
     let context = crate::protect::cache_context(&session);
     let protection_for_backend = protection.clone();
+    let idle = Arc::new(AtomicU64::new(0));
     (
         RewritingFrontend {
             protection,
+            paths: SearchPaths {
+                login: session.search_path.clone(),
+                session: session.search_path.clone(),
+                local: None,
+            },
             session,
             context,
+            ready_sent: 0,
+            idle: idle.clone(),
             statements: HashMap::new(),
             portals: HashMap::new(),
             portal_order: Vec::new(),
@@ -47,8 +57,56 @@ pub fn intercepts(
             expectations: rx,
             tracker: ReplyTracker::default(),
             ddl_seen: false,
+            ready_seen: 0,
+            idle,
         },
     )
+}
+
+/// The session's `search_path` as the rewriter follows it (see
+/// docs/rewrite.md, "search_path"): the value at login, the value of the
+/// last `SET [SESSION]`, and a `SET LOCAL` value with the number of the
+/// ReadyForQuery that ends the message that set it.
+#[derive(Debug)]
+struct SearchPaths {
+    login: Vec<String>,
+    session: Vec<String>,
+    local: Option<(u64, Vec<String>)>,
+}
+
+impl SearchPaths {
+    fn current(&self) -> &[String] {
+        self.local.as_ref().map_or(&self.session, |(_, p)| p)
+    }
+
+    /// `ready`: the number of the ReadyForQuery that will end the message
+    /// carrying the change.
+    fn apply(&mut self, change: &SessionChange, ready: u64) {
+        match change {
+            SessionChange::SearchPath(p) => {
+                self.session = p.clone();
+                self.local = None;
+            }
+            SessionChange::ResetSearchPath => {
+                self.session = self.login.clone();
+                self.local = None;
+            }
+            SessionChange::LocalSearchPath(p) => self.local = Some((ready, p.clone())),
+            SessionChange::LocalResetSearchPath => self.local = Some((ready, self.login.clone())),
+        }
+    }
+
+    /// A `SET LOCAL` ends with its transaction: at the first idle
+    /// ReadyForQuery at or after the one that ended its message.
+    fn transaction_ended(&mut self, last_idle_ready: u64) {
+        if self
+            .local
+            .as_ref()
+            .is_some_and(|(from, _)| last_idle_ready >= *from)
+        {
+            self.local = None;
+        }
+    }
 }
 
 /// Client → server half.
@@ -56,6 +114,13 @@ pub struct RewritingFrontend {
     protection: Arc<Protection>,
     session: SessionContext,
     context: String,
+    paths: SearchPaths,
+    /// ReadyForQuery messages the server owes so far (one per Query,
+    /// Sync and FunctionCall sent).
+    ready_sent: u64,
+    /// Number of the last ReadyForQuery with status idle (written by the
+    /// server half).
+    idle: Arc<AtomicU64>,
     /// Protocol-level prepared statements: name → reply change.
     statements: HashMap<Vec<u8>, Option<TagRename>>,
     portals: HashMap<Vec<u8>, Option<TagRename>>,
@@ -72,6 +137,10 @@ pub struct RewritingBackend {
     tracker: ReplyTracker,
     /// DDL completed since the last idle ReadyForQuery.
     ddl_seen: bool,
+    /// ReadyForQuery messages seen so far.
+    ready_seen: u64,
+    /// Shared with the client half: number of the last idle one.
+    idle: Arc<AtomicU64>,
 }
 
 impl FrontendIntercept for RewritingFrontend {
@@ -94,7 +163,10 @@ impl FrontendIntercept for RewritingFrontend {
                 let plan = self.portals.get(portal).copied().flatten();
                 self.expect(Expect::Execute(plan));
             }
-            tag::SYNC | tag::FUNCTION_CALL => self.expect(Expect::Ready),
+            tag::SYNC | tag::FUNCTION_CALL => {
+                self.ready_sent += 1;
+                self.expect(Expect::Ready)
+            }
             tag::CLOSE => match extended::target(&frame)? {
                 Target::Statement(name) => {
                     self.statements.remove(name);
@@ -128,7 +200,9 @@ impl RewritingFrontend {
 
     fn query(&mut self, frame: Frame) -> Result<Outbound, WireError> {
         let text = extended::query_text(&frame)?;
-        let rewritten = match self.rewrite(text) {
+        let rewritten = self.rewrite(text);
+        self.ready_sent += 1;
+        let rewritten = match rewritten {
             Ok(r) => r,
             Err(e) => {
                 self.expect(Expect::Query(Default::default()));
@@ -193,17 +267,43 @@ impl RewritingFrontend {
                 return Ok(None);
             }
         };
+        self.follow_transaction_end();
         let result = self.protection.rewrite(sql, &self.session, &self.context)?;
+        let mut path_changed = false;
         for plan in &result.plans {
             if let Some((name, prepared)) = &plan.prepared {
                 let change = self.reply_plan_change(prepared);
                 self.sql_prepared.insert(name.clone(), change);
             }
+            if let Some(change) = &plan.session {
+                self.paths.apply(change, self.ready_sent + 1);
+                path_changed = true;
+            }
+        }
+        if path_changed {
+            self.update_search_path();
         }
         if result.sql.is_none() && result.plans.is_empty() {
             return Ok(None);
         }
         Ok(Some((result.sql.clone(), result.plans.clone())))
+    }
+
+    /// Drops a `SET LOCAL` search path whose transaction has ended.
+    fn follow_transaction_end(&mut self) {
+        if self.paths.local.is_some() {
+            self.paths
+                .transaction_ended(self.idle.load(Ordering::Acquire));
+            self.update_search_path();
+        }
+    }
+
+    /// Makes the rewriter (and the cache key) use the path in force.
+    fn update_search_path(&mut self) {
+        if self.session.search_path.as_slice() != self.paths.current() {
+            self.session.search_path = self.paths.current().to_vec();
+            self.context = crate::protect::cache_context(&self.session);
+        }
     }
 
     fn reply_change(&self, plan: &StatementPlan) -> Option<TagRename> {
@@ -234,9 +334,17 @@ impl BackendIntercept for RewritingBackend {
             }
             // Committed (or rolled back): let the watcher look now rather
             // than at its next notification or tick.
-            tag::READY_FOR_QUERY if self.ddl_seen && frame.body().first() == Some(&b'I') => {
-                self.ddl_seen = false;
-                self.protection.refresh.notify_one();
+            tag::READY_FOR_QUERY => {
+                self.ready_seen += 1;
+                if frame.body().first() == Some(&b'I') {
+                    self.idle.store(self.ready_seen, Ordering::Release);
+                    // Committed (or rolled back): let the watcher look now
+                    // rather than at its next notification or tick.
+                    if self.ddl_seen {
+                        self.ddl_seen = false;
+                        self.protection.refresh.notify_one();
+                    }
+                }
             }
             _ => {}
         }

@@ -2,6 +2,7 @@
 
 mod delete;
 mod select;
+mod session;
 mod writes;
 
 use super::{Role, SessionContext, Visibility, rewrite};
@@ -9,9 +10,14 @@ use crate::schema::{Catalog, FkAction, SchemaSnapshot, SnapshotOptions};
 
 /// The reference scenario schema (tests/scenario/schema.sql), by hand.
 pub fn scenario() -> SchemaSnapshot {
+    SchemaSnapshot::build(scenario_catalog(), &SnapshotOptions::default())
+}
+
+/// The catalog facts of [`scenario`].
+pub fn scenario_catalog() -> Catalog {
     use FkAction::*;
     let ts = "deleted_at timestamp with time zone";
-    let cat = Catalog::default()
+    Catalog::default()
         .table(
             "public.users",
             &[
@@ -283,8 +289,7 @@ pub fn scenario() -> SchemaSnapshot {
             &["email"],
             Some("(deleted_at IS NULL)"),
         )
-        .unique("categories", "categories_name_key", &["name"], None);
-    SchemaSnapshot::build(cat, &SnapshotOptions::default())
+        .unique("categories", "categories_name_key", &["name"], None)
 }
 
 pub fn session() -> SessionContext {

@@ -1,0 +1,186 @@
+//! Session settings the rewriter follows or guards:
+//!
+//! - `SET [SESSION|LOCAL] search_path`, `RESET search_path`, `RESET ALL`,
+//!   `DISCARD ALL` (and `set_config('search_path', …)` with literals): the
+//!   statement passes unchanged; its plan carries a [`SessionChange`] so the
+//!   wire layer resolves later statements' names with the new path.
+//! - `tombstone.visibility`: bypass sessions only (SPEC B2); the value is
+//!   checked here (22023) and read server-side by their predicates.
+//! - `tombstone.client_addr`: set by the proxy at login, never by a client
+//!   (it would falsify the audit trail).
+//! - `tombstone.actor` and every other setting pass through.
+
+use serde_json::Value;
+
+use super::error::RewriteError;
+use super::reads::{Res, Walker};
+use super::tree::{boolean, field, int, list, node, text};
+use super::{Role, SessionChange, parse_search_path};
+
+pub(crate) const VISIBILITY: &str = "tombstone.visibility";
+pub(crate) const CLIENT_ADDR: &str = "tombstone.client_addr";
+
+/// `VariableSetStmt.kind` values (PostgreSQL's `VariableSetKind`).
+const VAR_SET_VALUE: i64 = 1;
+const VAR_SET_DEFAULT: i64 = 2;
+const VAR_RESET: i64 = 5;
+const VAR_RESET_ALL: i64 = 6;
+/// `DiscardStmt.target` for `DISCARD ALL`.
+const DISCARD_ALL: i64 = 1;
+
+/// The values `tombstone.visibility` accepts (empty: the default, `all`).
+const VISIBILITY_VALUES: &[&str] = &["active", "deleted", "all", ""];
+
+impl<'a> Walker<'a> {
+    fn is_bypass(&self) -> bool {
+        matches!(self.session.role, Role::Bypass { .. })
+    }
+
+    /// `SET` / `RESET`: refused, followed, or passed through.
+    pub fn variable_set(&mut self, n: &Value) -> Res<Option<SessionChange>> {
+        let name = text(n, "name").to_lowercase();
+        let kind = int(n, "kind");
+        if kind == VAR_RESET_ALL {
+            return Ok(Some(SessionChange::ResetSearchPath));
+        }
+        let local = boolean(n, "is_local");
+        match name.as_str() {
+            CLIENT_ADDR => Err(RewriteError::SettingDenied {
+                name,
+                bypass_only: false,
+            }),
+            VISIBILITY => {
+                if !self.is_bypass() {
+                    return Err(RewriteError::SettingDenied {
+                        name,
+                        bypass_only: true,
+                    });
+                }
+                if kind == VAR_SET_VALUE {
+                    let value = match list(n, "args") {
+                        [v] => const_string(v),
+                        _ => None,
+                    };
+                    check_visibility(value)?;
+                }
+                Ok(None)
+            }
+            "search_path" => Ok(match kind {
+                VAR_SET_VALUE => {
+                    let path: Option<Vec<String>> = list(n, "args")
+                        .iter()
+                        .map(|a| {
+                            const_string(a)
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                        })
+                        .collect();
+                    // Anything else fails in PostgreSQL: nothing to follow.
+                    path.map(|p| match local {
+                        true => SessionChange::LocalSearchPath(p),
+                        false => SessionChange::SearchPath(p),
+                    })
+                }
+                VAR_SET_DEFAULT | VAR_RESET => Some(match local {
+                    true => SessionChange::LocalResetSearchPath,
+                    false => SessionChange::ResetSearchPath,
+                }),
+                _ => None,
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// `DISCARD ALL` resets every setting.
+    pub fn discard(&mut self, n: &Value) -> Option<SessionChange> {
+        (int(n, "target") == DISCARD_ALL).then_some(SessionChange::ResetSearchPath)
+    }
+
+    /// A function call anywhere in a walked statement: `set_config` of a
+    /// guarded or followed setting.
+    pub fn function_call(&mut self, f: &Value) -> Res<()> {
+        let names: Vec<&str> = list(f, "funcname")
+            .iter()
+            .filter_map(|s| node(s).map(|(_, s)| text(s, "sval")))
+            .collect();
+        let is_set_config = match names.as_slice() {
+            [name] | ["pg_catalog", name] => name.eq_ignore_ascii_case("set_config"),
+            _ => false,
+        };
+        if !is_set_config {
+            return Ok(());
+        }
+        let args = list(f, "args");
+        let Some(name) = args.first().and_then(const_string) else {
+            return Err(RewriteError::FailClosed {
+                what: "set_config with a setting name that is not a literal".into(),
+            });
+        };
+        let name = name.to_lowercase();
+        let value = args.get(1).and_then(const_string);
+        let local = args.get(2).and_then(const_bool);
+        match name.as_str() {
+            CLIENT_ADDR => Err(RewriteError::SettingDenied {
+                name,
+                bypass_only: false,
+            }),
+            VISIBILITY if !self.is_bypass() => Err(RewriteError::SettingDenied {
+                name,
+                bypass_only: true,
+            }),
+            VISIBILITY => {
+                if args.get(1).is_some_and(is_const) {
+                    check_visibility(value)?;
+                }
+                Ok(())
+            }
+            "search_path" => {
+                if let (Some(v), Some(local)) = (value, local) {
+                    let path = parse_search_path(v);
+                    self.session_change = Some(match local {
+                        true => SessionChange::LocalSearchPath(path),
+                        false => SessionChange::SearchPath(path),
+                    });
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn check_visibility(value: Option<&str>) -> Res<()> {
+    match value {
+        Some(v) if VISIBILITY_VALUES.contains(&v) => Ok(()),
+        other => Err(RewriteError::InvalidSetting {
+            name: VISIBILITY.into(),
+            value: other.unwrap_or("?").to_string(),
+        }),
+    }
+}
+
+fn is_const(v: &Value) -> bool {
+    matches!(node(v), Some(("AConst", _)))
+}
+
+/// A string constant (`'x'`, or an identifier in `SET`), possibly cast
+/// (`'x'::text`).
+fn const_string(v: &Value) -> Option<&str> {
+    match node(v)? {
+        ("AConst", c) => field(field(c, "val"), "Sval")
+            .get("sval")
+            .and_then(Value::as_str),
+        ("TypeCast", c) => const_string(field(c, "arg")),
+        _ => None,
+    }
+}
+
+fn const_bool(v: &Value) -> Option<bool> {
+    match node(v)? {
+        ("AConst", c) => field(field(c, "val"), "Boolval")
+            .get("boolval")
+            .and_then(Value::as_bool),
+        ("TypeCast", c) => const_bool(field(c, "arg")),
+        _ => None,
+    }
+}
