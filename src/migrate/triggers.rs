@@ -67,50 +67,63 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 
 -- Trigger arguments: the soft-delete column, the deleted-by column, then the
--- primary-key columns.
+-- primary-key columns. UPDATE pairs old and new rows by primary key and
+-- skips soft-delete transitions by comparing the other columns as text
+-- (cheap), turning only the audited rows into jsonb; the actor is computed
+-- once per statement.
 CREATE OR REPLACE FUNCTION tombstone.audit_changes() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
   sd text := TG_ARGV[0];
   by_col text := TG_ARGV[1];
   pk_new text := '';
-  pk_old text := '';
   join_on text := '';
+  first_pk text;
+  rest_old text;
+  rest_new text;
   col text;
+  actor text;
 BEGIN
   IF NOT tombstone.audit_enabled(TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP) THEN
     RETURN NULL;
   END IF;
+  -- Once per statement: the actor regex over current_query() is not cheap.
+  actor := tombstone.current_actor();
   FOR i IN 2 .. TG_NARGS - 1 LOOP
     col := TG_ARGV[i];
-    pk_new := pk_new || format('%L, n.%I, ', col, col);
-    pk_old := pk_old || format('%L, o.%I, ', col, col);
+    first_pk := coalesce(first_pk, col);
+    pk_new := pk_new || format('%L, %s.%I, ', col, '%1$s', col);
     join_on := join_on || format(' AND n.%I = o.%I', col, col);
   END LOOP;
   pk_new := 'jsonb_build_object(' || rtrim(pk_new, ', ') || ')';
-  pk_old := 'jsonb_build_object(' || rtrim(pk_old, ', ') || ')';
-  -- Without a primary key, old and new rows cannot be paired.
-  join_on := CASE WHEN join_on = '' THEN 'false' ELSE substr(join_on, 6) END;
   IF TG_OP = 'INSERT' THEN
     EXECUTE format(
       'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, new_values, actor)
-       SELECT %L, %L, %s, ''insert'', to_jsonb(n), tombstone.current_actor() FROM tombstone_new n',
-      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_new);
-  ELSIF TG_OP = 'UPDATE' THEN
-    EXECUTE format(
-      'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor)
-       SELECT %L, %L, CASE WHEN n IS NULL THEN %s ELSE %s END, ''update'', to_jsonb(o), to_jsonb(n), tombstone.current_actor()
-       FROM tombstone_new n FULL JOIN tombstone_old o ON %s
-       WHERE (to_jsonb(o) IS NULL OR to_jsonb(n) IS NULL
-              OR NOT ((to_jsonb(o) -> %L = ''null''::jsonb) <> (to_jsonb(n) -> %L = ''null''::jsonb)
-                      AND to_jsonb(o) - %L - %L = to_jsonb(n) - %L - %L))
-         AND NOT EXISTS (
-           SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id
-           WHERE op.xact_id = pg_current_xact_id() AND r.action IN (''set_null'', ''set_default'')
-             AND r.table_schema = %L AND r.table_name = %L AND r.pk = %s)',
-      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_old, pk_new, join_on, sd, sd, sd, by_col, sd, by_col,
-      TG_TABLE_SCHEMA, TG_TABLE_NAME, pk_new);
+       SELECT %L, %L, %s, ''insert'', to_jsonb(n), %L FROM tombstone_new n',
+      TG_TABLE_SCHEMA, TG_TABLE_NAME, format(pk_new, 'n'), actor);
+    RETURN NULL;
   END IF;
+  -- UPDATE.
+  SELECT string_agg(format('o.%I::text', attname), ', ' ORDER BY attnum),
+         string_agg(format('n.%I::text', attname), ', ' ORDER BY attnum)
+    INTO rest_old, rest_new
+    FROM pg_attribute
+   WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped AND attname NOT IN (sd, by_col);
+  EXECUTE format(
+    'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor)
+     SELECT %L, %L, CASE WHEN n.%I IS NULL THEN %s ELSE %s END, ''update'', to_jsonb(o), to_jsonb(n), %L
+     FROM tombstone_new n FULL JOIN tombstone_old o ON %s
+     WHERE (o.%I IS NULL OR n.%I IS NULL
+            OR NOT ((o.%I IS NULL) <> (n.%I IS NULL) AND ROW(%s, NULL) IS NOT DISTINCT FROM ROW(%s, NULL)))
+       AND NOT EXISTS (
+         SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id
+         WHERE op.xact_id = pg_current_xact_id() AND r.action IN (''set_null'', ''set_default'')
+           AND r.table_schema = %L AND r.table_name = %L AND r.pk = %s)',
+    TG_TABLE_SCHEMA, TG_TABLE_NAME, coalesce(first_pk, sd), format(pk_new, 'o'), format(pk_new, 'n'), actor,
+    CASE WHEN join_on = '' THEN 'false' ELSE substr(join_on, 6) END,
+    coalesce(first_pk, sd), coalesce(first_pk, sd), sd, sd,
+    coalesce(rest_old, 'NULL'), coalesce(rest_new, 'NULL'),
+    TG_TABLE_SCHEMA, TG_TABLE_NAME, format(pk_new, 'n'));
   RETURN NULL;
 END
 $fn$;
@@ -129,6 +142,7 @@ DECLARE
   sd text;
   by_col text;
   pk_join text;
+  actor text := tombstone.current_actor();
 BEGIN
   FOR t IN SELECT DISTINCT table_schema, table_name FROM tombstone_new_rows WHERE op_id IS NOT NULL LOOP
     rel := to_regclass(format('%I.%I', t.table_schema, t.table_name));
@@ -137,7 +151,8 @@ BEGIN
       FROM pg_trigger tg WHERE tg.tgrelid = rel AND tg.tgname = 'tombstone_audit_update';
     sd := coalesce(args[1], 'deleted_at');
     by_col := coalesce(args[2], 'deleted_by');
-    SELECT string_agg(format('x.%I = k.%I', a.attname, a.attname), ' AND ') INTO pk_join
+    SELECT string_agg(format('x.%I = (r.pk ->> %L)::%s', a.attname, a.attname,
+                             format_type(a.atttypid, a.atttypmod)), ' AND ') INTO pk_join
       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
       WHERE i.indrelid = rel AND i.indisprimary;
     CONTINUE WHEN pk_join IS NULL;
@@ -145,15 +160,15 @@ BEGIN
       'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor, op_id)
        SELECT r.table_schema, r.table_name, r.pk, r.action,
               CASE WHEN r.action = ''soft_delete''
-                   THEN to_jsonb(x) || jsonb_build_object(%L, NULL)
-                        || CASE WHEN to_jsonb(x) ? %L THEN jsonb_build_object(%L, NULL) ELSE ''{}''::jsonb END
-                   ELSE to_jsonb(x) || coalesce(r.old_values, ''{}''::jsonb) END,
-              to_jsonb(x), tombstone.current_actor(), r.op_id
+                   THEN xj.j || jsonb_build_object(%L, NULL)
+                        || CASE WHEN xj.j ? %L THEN jsonb_build_object(%L, NULL) ELSE ''{}''::jsonb END
+                   ELSE xj.j || coalesce(r.old_values, ''{}''::jsonb) END,
+              xj.j, %L, r.op_id
        FROM tombstone_new_rows r
-       CROSS JOIN LATERAL jsonb_populate_record(NULL::%s, r.pk) k
        JOIN %s x ON %s
+       CROSS JOIN LATERAL (SELECT to_jsonb(x) AS j OFFSET 0) xj
        WHERE r.op_id IS NOT NULL AND r.table_schema = %L AND r.table_name = %L',
-      sd, by_col, by_col, rel, rel, pk_join, t.table_schema, t.table_name);
+      sd, by_col, by_col, actor, rel, pk_join, t.table_schema, t.table_name);
   END LOOP;
   RETURN NULL;
 END
