@@ -11,6 +11,7 @@ mod guard;
 pub mod parse;
 mod reads;
 mod returning;
+mod revive;
 mod settings;
 mod statements;
 pub mod tokens;

@@ -250,7 +250,23 @@ impl<'a> Walker<'a> {
         let Some(target) = target else {
             return Ok(());
         };
-        let infer = field(field(n, "on_conflict_clause"), "infer");
+        let conflict = field(n, "on_conflict_clause");
+        let normal = matches!(self.session.role, super::Role::Normal);
+        if conflict.is_null() {
+            if normal {
+                self.revive_insert(n, &target)?;
+            }
+            return Ok(());
+        }
+        let infer = field(conflict, "infer");
+        if normal
+            && !infer.is_null()
+            && field(infer, "where_clause").is_null()
+            && text(infer, "conname").is_empty()
+            && let Some(close) = self.infer_close(infer)
+        {
+            self.revive_do_nothing(n, &target, close)?;
+        }
         if infer.is_null()
             || !field(infer, "where_clause").is_null()
             || !text(infer, "conname").is_empty()
@@ -292,23 +308,23 @@ impl<'a> Walker<'a> {
             .map(|s| s.column.clone())
             .unwrap_or_default();
         let fail = || Walker::unsupported("an ON CONFLICT target tombstone cannot place");
-        let open = tree::location(infer)
-            .and_then(|l| self.t.at(l))
-            .ok_or_else(fail)?;
-        let open = if self.t.is_char(open, b'(') {
-            open
-        } else {
-            self.t
-                .next(open)
-                .filter(|&o| self.t.is_char(o, b'('))
-                .ok_or_else(fail)?
-        };
-        let close = self.t.matching_paren(open).ok_or_else(fail)?;
+        let close = self.infer_close(infer).ok_or_else(fail)?;
         self.edits.insert(
             self.t.end_of(close),
             format!(" WHERE {} IS NULL", quote_ident(&col)),
         );
         Ok(())
+    }
+
+    /// The token closing an ON CONFLICT target's column list.
+    fn infer_close(&self, infer: &Value) -> Option<usize> {
+        let open = tree::location(infer).and_then(|l| self.t.at(l))?;
+        let open = if self.t.is_char(open, b'(') {
+            open
+        } else {
+            self.t.next(open).filter(|&o| self.t.is_char(o, b'('))?
+        };
+        self.t.matching_paren(open)
     }
 
     fn merge(&mut self, n: &Value) -> Res<()> {

@@ -2,7 +2,8 @@
 //! Idempotent; `tombstone migrate` and the tests install it.
 
 /// Operations (one per soft-deleting statement execution), the rows each one
-/// touched, and the function that raises 23503 for RESTRICT/NO ACTION.
+/// touched, the function that raises 23503 for RESTRICT/NO ACTION, and the one that
+/// raises 23505 when an INSERT meets a live row (see `rewrite::revive`).
 pub const REWRITER_DDL: &str = r#"
 CREATE SCHEMA IF NOT EXISTS tombstone;
 
@@ -40,6 +41,19 @@ BEGIN
           HINT = 'tombstone: the row is soft-deleted only when no live row references it (ON DELETE RESTRICT / NO ACTION).',
           CONSTRAINT = constraint_name,
           TABLE = child_table;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION tombstone.unique_violation(
+  table_schema text, table_name text, constraint_name text, key_columns text, key_values text)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'duplicate key value violates unique constraint "%"', constraint_name
+    USING ERRCODE = 'unique_violation',
+          DETAIL = format('Key (%s)=(%s) already exists.', key_columns, key_values),
+          CONSTRAINT = constraint_name,
+          TABLE = table_name,
+          SCHEMA = table_schema;
 END
 $fn$;
 "#;
