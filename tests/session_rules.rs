@@ -444,13 +444,30 @@ async fn inserting_the_key_of_a_soft_deleted_row_behaves_like_a_hard_delete() {
         .unwrap(),
         0
     );
+    // The client's own DO UPDATE: a soft-deleted conflict is re-created
+    // from the proposed row, a live one updated as written.
+    direct
+        .batch_execute("UPDATE tasks SET done = true WHERE id = 9")
+        .await
+        .unwrap();
+    app.batch_execute("DELETE FROM tasks WHERE id = 9")
+        .await
+        .unwrap();
+    let upsert = "INSERT INTO tasks (id, project_id, title) VALUES (9, 1, $1) \
+                  ON CONFLICT (id) DO UPDATE SET title = tasks.title || '+' || EXCLUDED.title \
+                  RETURNING title, done";
+    let r = app.query_one(upsert, &[&"new"]).await.unwrap();
+    assert_eq!(r.get::<_, String>(0), "new");
+    assert!(!r.get::<_, bool>(1), "done is back to its default");
+    let r = app.query_one(upsert, &[&"more"]).await.unwrap();
+    assert_eq!(r.get::<_, String>(0), "new+more");
     // Nothing was physically deleted: one row per key, live.
     assert_eq!(
         count(
             &direct,
-            "SELECT count(*) FROM tasks WHERE id IN (7, 8) AND deleted_at IS NULL"
+            "SELECT count(*) FROM tasks WHERE id IN (7, 8, 9) AND deleted_at IS NULL"
         )
         .await,
-        2
+        3
     );
 }

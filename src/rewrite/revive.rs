@@ -24,6 +24,13 @@
 //! `ON CONFLICT (<pk>) DO NOTHING` becomes the same `DO UPDATE` with
 //! `WHERE <t>.deleted_at IS NOT NULL`: a live conflict is skipped as before,
 //! a soft-deleted one is revived.
+//!
+//! The client's own `ON CONFLICT (<pk>) DO UPDATE SET c = e … [WHERE w]`
+//! keeps its meaning for a live conflict and revives a soft-deleted one
+//! with the proposed row (`EXCLUDED`, defaults included):
+//! `SET c = CASE WHEN <deleted> THEN EXCLUDED.c ELSE (e) END, …,
+//! <other column> = CASE WHEN <deleted> THEN EXCLUDED.<col> ELSE <t>.<col> END
+//! WHERE <deleted> OR (w)`.
 
 use serde_json::Value;
 
@@ -32,8 +39,9 @@ use super::reads::{Pending, Res, Walker};
 use super::tokens::Clause;
 use super::tree::{self, field, int, list, node, text};
 
-/// `OnConflictClause.action` for `DO NOTHING`.
+/// `OnConflictClause.action` for `DO NOTHING` and `DO UPDATE`.
 const ON_CONFLICT_NOTHING: i64 = 2;
+const ON_CONFLICT_UPDATE: i64 = 3;
 
 impl<'a> Walker<'a> {
     /// Adds the revive clause to a plain `INSERT … VALUES` (see the module
@@ -60,15 +68,7 @@ impl<'a> Walker<'a> {
         let Some((cols, _)) = self.inserted_columns(n, target) else {
             return Ok(());
         };
-        let table = self.snap.table(target.table);
-        let mut elems: Vec<&str> = list(field(conflict, "infer"), "index_elems")
-            .iter()
-            .map(|e| node(e).map_or("", |(_, ie)| text(ie, "name")))
-            .collect();
-        let mut pk: Vec<&str> = table.primary_key.iter().map(String::as_str).collect();
-        elems.sort_unstable();
-        pk.sort_unstable();
-        if elems != pk {
+        if !self.conflict_on_primary_key(conflict, target) {
             return Ok(());
         }
         let (Some(do_kw), Some(nothing)) = (
@@ -86,6 +86,128 @@ impl<'a> Walker<'a> {
         self.edits
             .replace(self.t.start_of(do_kw), self.t.end_of(nothing), update);
         Ok(())
+    }
+
+    /// The client's `ON CONFLICT (<pk>) DO UPDATE`: revive soft-deleted
+    /// conflicts with the proposed row, update live ones as written. Left
+    /// alone when a SET item is not a plain `column = expression`.
+    pub fn revive_do_update(&mut self, n: &Value, target: &Pending) -> Res<()> {
+        let conflict = field(n, "on_conflict_clause");
+        if int(conflict, "action") != ON_CONFLICT_UPDATE
+            || !self.conflict_on_primary_key(conflict, target)
+            || self.inserted_columns(n, target).is_none()
+        {
+            return Ok(());
+        }
+        let table = self.snap.table(target.table);
+        let Some(sd) = table.soft_delete.as_ref() else {
+            return Ok(());
+        };
+        let deleted = format!("{}.{} IS NOT NULL", target.qual, quote_ident(&sd.column));
+        // (column, first token of its expression, last token)
+        let items = list(conflict, "target_list");
+        let mut spans = Vec::with_capacity(items.len());
+        for (k, item) in items.iter().enumerate() {
+            let Some(("ResTarget", rt)) = node(item) else {
+                return Ok(());
+            };
+            let val = field(rt, "val");
+            if !list(rt, "indirection").is_empty()
+                || matches!(
+                    node(val),
+                    Some(("SetToDefault" | "MultiAssignRef", _)) | None
+                )
+            {
+                return Ok(());
+            }
+            let Some(name_tok) = tree::location(rt).and_then(|l| self.t.at(l)) else {
+                return Ok(());
+            };
+            let Some(eq) = self.t.next(name_tok).filter(|&e| self.t.is_char(e, b'=')) else {
+                return Ok(());
+            };
+            let Some(first) = self.t.next(eq) else {
+                return Ok(());
+            };
+            let last = match items.get(k + 1) {
+                Some(next) => {
+                    let Some(comma) = node(next)
+                        .and_then(|(_, r)| tree::location(r))
+                        .and_then(|l| self.t.at(l))
+                        .and_then(|i| self.t.prev(i))
+                        .filter(|&c| self.t.is_char(c, b','))
+                    else {
+                        return Ok(());
+                    };
+                    match self.t.prev(comma) {
+                        Some(l) => l,
+                        None => return Ok(()),
+                    }
+                }
+                None => self.t.clause_end(eq, Clause::Set),
+            };
+            if last < first {
+                return Ok(());
+            }
+            spans.push((text(rt, "name").to_string(), first, last));
+        }
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let mut others = Vec::new();
+        for c in &table.columns {
+            if c.default_only
+                || table.primary_key.contains(&c.name)
+                || spans.iter().any(|(n, _, _)| *n == c.name)
+            {
+                continue;
+            }
+            let name = quote_ident(&c.name);
+            others.push(format!(
+                ", {name} = CASE WHEN {deleted} THEN EXCLUDED.{name} ELSE {}.{name} END",
+                target.qual
+            ));
+        }
+        for (i, (name, first, last)) in spans.iter().enumerate() {
+            let name = quote_ident(name);
+            self.edits.insert(
+                self.t.start_of(*first),
+                format!("CASE WHEN {deleted} THEN EXCLUDED.{name} ELSE ("),
+            );
+            let mut close = ") END".to_string();
+            if i + 1 == spans.len() {
+                close.push_str(&others.concat());
+            }
+            self.edits.insert(self.t.end_of(*last), close);
+        }
+        let w = field(conflict, "where_clause");
+        if !w.is_null() {
+            let (first, last) = self.clause_span(w, &["WHERE"], Clause::Where)?;
+            self.edits
+                .insert(self.t.start_of(first), format!("{deleted} OR ("));
+            self.edits.insert(self.t.end_of(last), ")");
+        }
+        Ok(())
+    }
+
+    /// The conflict target is exactly the primary key's columns.
+    fn conflict_on_primary_key(&self, conflict: &Value, target: &Pending) -> bool {
+        let infer = field(conflict, "infer");
+        if infer.is_null()
+            || !field(infer, "where_clause").is_null()
+            || !text(infer, "conname").is_empty()
+        {
+            return false;
+        }
+        let table = self.snap.table(target.table);
+        let mut elems: Vec<&str> = list(infer, "index_elems")
+            .iter()
+            .map(|e| node(e).map_or("", |(_, ie)| text(ie, "name")))
+            .collect();
+        let mut pk: Vec<&str> = table.primary_key.iter().map(String::as_str).collect();
+        elems.sort_unstable();
+        pk.sort_unstable();
+        !pk.is_empty() && elems == pk
     }
 
     /// The inserted columns of `INSERT … VALUES` when they include the whole

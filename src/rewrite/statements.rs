@@ -267,6 +267,9 @@ impl<'a> Walker<'a> {
         {
             self.revive_do_nothing(n, &target, close)?;
         }
+        if normal {
+            self.revive_do_update(n, &target)?;
+        }
         if infer.is_null()
             || !field(infer, "where_clause").is_null()
             || !text(infer, "conname").is_empty()

@@ -19,7 +19,10 @@ fn tables_sql() -> String {
            coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
                      FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord), pg_attribute a
                      WHERE i.indrelid = c.oid AND i.indisprimary
-                       AND a.attrelid = c.oid AND a.attnum = k.attnum), '{{}}')
+                       AND a.attrelid = c.oid AND a.attnum = k.attnum), '{{}}'),
+           coalesce((SELECT array_agg(a.attgenerated <> '' OR a.attidentity = 'a' ORDER BY a.attnum)
+                     FROM pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{{}}')
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SKIP_SCHEMAS}"
     )
@@ -77,6 +80,7 @@ pub async fn load_catalog(
     for row in client.query(tables_sql().as_str(), &[]).await? {
         let names: Vec<String> = row.get(3);
         let types: Vec<String> = row.get(4);
+        let default_only: Vec<bool> = row.get(6);
         let kind: String = row.get(2);
         catalog.tables.push(RawTable {
             schema: row.get(0),
@@ -85,7 +89,12 @@ pub async fn load_catalog(
             columns: names
                 .into_iter()
                 .zip(types)
-                .map(|(name, type_sql)| Column { name, type_sql })
+                .enumerate()
+                .map(|(i, (name, type_sql))| Column {
+                    name,
+                    type_sql,
+                    default_only: default_only.get(i).copied().unwrap_or(false),
+                })
                 .collect(),
             primary_key: row.get(5),
         });

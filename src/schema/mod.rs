@@ -41,6 +41,9 @@ pub struct Column {
     pub name: String,
     /// `format_type(atttypid, atttypmod)`, e.g. `timestamp with time zone`.
     pub type_sql: String,
+    /// Generated, or `GENERATED ALWAYS AS IDENTITY`: an UPDATE can only set
+    /// it to `DEFAULT`.
+    pub default_only: bool,
 }
 
 /// A relation as the catalog describes it, before options are applied.
@@ -85,16 +88,22 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Test helper: add a table; `columns` are `"name type"` strings.
+    /// Test helper: add a table; `columns` are `"name type"` strings, with
+    /// ` generated` at the end for a generated or identity-always column.
     pub fn table(mut self, qualified: &str, columns: &[&str], primary_key: &[&str]) -> Catalog {
         let (schema, name) = split_qualified(qualified);
         let columns = columns
             .iter()
             .map(|c| {
                 let (n, t) = c.split_once(' ').unwrap_or((c, "text"));
+                let (t, default_only) = match t.strip_suffix(" generated") {
+                    Some(t) => (t, true),
+                    None => (t, false),
+                };
                 Column {
                     name: n.to_string(),
                     type_sql: t.to_string(),
+                    default_only,
                 }
             })
             .collect();

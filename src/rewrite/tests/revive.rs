@@ -92,8 +92,10 @@ fn other_inserts_are_left_alone() {
         // INSERT … SELECT, (VALUES …), unprotected tables.
         "INSERT INTO tasks (id, project_id, title) SELECT id + 1, project_id, title FROM tags",
         "INSERT INTO tags (id, name) VALUES (1, 'x')",
-        // The client's own ON CONFLICT on other columns or DO UPDATE.
-        "INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title",
+        // The client's own ON CONFLICT on other columns, or a DO UPDATE
+        // tombstone cannot split into plain items.
+        "INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET (title, done) = (EXCLUDED.title, true)",
+        "INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = DEFAULT",
         "INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT DO NOTHING",
         "INSERT INTO categories (id, name) VALUES (1, 'x') ON CONFLICT (name) DO NOTHING",
     ] {
@@ -107,4 +109,50 @@ fn other_inserts_are_left_alone() {
     )
     .unwrap();
     assert!(out.is_unchanged(), "{}", out.sql);
+}
+
+#[test]
+fn the_clients_do_update_revives_soft_deleted_conflicts() {
+    let d = "tasks.deleted_at IS NOT NULL";
+    let keep = |c: &str| format!(", {c} = CASE WHEN {d} THEN EXCLUDED.{c} ELSE tasks.{c} END");
+    check(
+        "INSERT INTO tasks (id, project_id, title) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, done = NOT tasks.done RETURNING *",
+        &format!(
+            "INSERT INTO tasks (id, project_id, title) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET title = CASE WHEN {d} THEN EXCLUDED.title ELSE (EXCLUDED.title) END, done = CASE WHEN {d} THEN EXCLUDED.done ELSE (NOT tasks.done) END{}{}{} RETURNING *",
+            keep("project_id"),
+            keep("assignee_id"),
+            keep("deleted_at")
+        ),
+    );
+    check(
+        "INSERT INTO categories AS c (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = (SELECT 'y' || count(*) FROM tasks) WHERE c.name <> EXCLUDED.name",
+        "INSERT INTO categories AS c (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = CASE WHEN c.deleted_at IS NOT NULL THEN EXCLUDED.name ELSE ((SELECT 'y' || count(*) FROM tasks WHERE tasks.deleted_at IS NULL)) END, deleted_at = CASE WHEN c.deleted_at IS NOT NULL THEN EXCLUDED.deleted_at ELSE c.deleted_at END WHERE c.deleted_at IS NOT NULL OR (c.name <> EXCLUDED.name)",
+    );
+}
+
+#[test]
+fn generated_columns_are_left_to_postgres() {
+    let cat = Catalog::default().table(
+        "public.notes",
+        &[
+            "id bigint",
+            "body text",
+            "words integer generated",
+            "deleted_at timestamptz",
+        ],
+        &["id"],
+    );
+    let snap = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+    check_in(
+        &snap,
+        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body",
+        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = CASE WHEN notes.deleted_at IS NOT NULL THEN EXCLUDED.body ELSE (EXCLUDED.body) END, deleted_at = CASE WHEN notes.deleted_at IS NOT NULL THEN EXCLUDED.deleted_at ELSE notes.deleted_at END",
+        &session(),
+    );
+    check_in(
+        &snap,
+        "INSERT INTO notes (id, body) VALUES (1, 'a')",
+        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, words = DEFAULT, deleted_at = DEFAULT WHERE CASE WHEN notes.deleted_at IS NOT NULL THEN true ELSE tombstone.unique_violation('public', 'notes', 'notes_pkey', 'id', concat_ws(', ', EXCLUDED.id::text)) END",
+        &session(),
+    );
 }
