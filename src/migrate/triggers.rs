@@ -4,7 +4,8 @@
 //! change (a rollback removes them), whether it came through tombstone or
 //! not. Soft deletes and restores are audited by their own statements (with
 //! the operation id), so the UPDATE trigger skips rows whose only change is
-//! the soft-delete column flipping between NULL and a time.
+//! the soft-delete column flipping between NULL and a time, and the SET NULL
+//! columns an operation changed (or a restore of it puts back).
 //!
 //! Which tables and operations are audited is read at run time from
 //! `tombstone.audit_settings`, which `serve` fills from `[audit]` in
@@ -117,7 +118,10 @@ BEGIN
             OR NOT ((o.%I IS NULL) <> (n.%I IS NULL) AND ROW(%s, NULL) IS NOT DISTINCT FROM ROW(%s, NULL)))
        AND NOT EXISTS (
          SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id
-         WHERE op.xact_id = pg_current_xact_id() AND r.action IN (''set_null'', ''set_default'')
+         WHERE (op.xact_id = pg_current_xact_id()
+                OR EXISTS (SELECT 1 FROM tombstone.restores s
+                            WHERE s.op_id = op.id AND s.xact_id = pg_current_xact_id()))
+           AND r.action IN (''set_null'', ''set_default'')
            AND r.table_schema = %L AND r.table_name = %L AND r.pk = %s)',
     TG_TABLE_SCHEMA, TG_TABLE_NAME, coalesce(first_pk, sd), format(pk_new, 'o'), format(pk_new, 'n'), actor,
     CASE WHEN join_on = '' THEN 'false' ELSE substr(join_on, 6) END,
@@ -189,7 +193,13 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// The INSERT and UPDATE triggers of every protected table in `snapshot`.
+/// The INSERT and UPDATE triggers of every protected table in `snapshot`,
+/// each with a function of its own: static SQL, so PL/pgSQL plans it once
+/// per session instead of at every statement (the generic
+/// `tombstone.audit_changes()` stays for tables added before the next
+/// migrate). The triggers carry the soft-delete column, the deleted-by
+/// column and the key columns as arguments, which the operation-rows audit
+/// reads.
 pub fn audit_triggers(snapshot: &SchemaSnapshot) -> String {
     let mut sql = String::new();
     for table in snapshot.tables().iter().filter(|t| t.is_protected()) {
@@ -201,14 +211,151 @@ pub fn audit_triggers(snapshot: &SchemaSnapshot) -> String {
         args.extend(table.primary_key.iter().map(|c| literal(c)));
         let args = args.join(", ");
         let name = format!("{}.{}", ident(&table.schema), ident(&table.name));
+        let insert_fn = function_name("insert", &table.schema, &table.name);
+        let update_fn = function_name("update", &table.schema, &table.name);
+        sql.push_str(&insert_function(
+            &insert_fn,
+            &table.schema,
+            &table.name,
+            &table.primary_key,
+        ));
+        sql.push_str(&update_function(
+            &update_fn,
+            &table.schema,
+            &table.name,
+            &table.primary_key,
+            &soft.column,
+            by,
+        ));
         sql.push_str(&format!(
             "CREATE OR REPLACE TRIGGER tombstone_audit_insert AFTER INSERT ON {name}\n  \
              REFERENCING NEW TABLE AS tombstone_new FOR EACH STATEMENT\n  \
-             EXECUTE FUNCTION tombstone.audit_changes({args});\n\
+             EXECUTE FUNCTION tombstone.{insert_fn}({args});\n\
              CREATE OR REPLACE TRIGGER tombstone_audit_update AFTER UPDATE ON {name}\n  \
              REFERENCING OLD TABLE AS tombstone_old NEW TABLE AS tombstone_new FOR EACH STATEMENT\n  \
-             EXECUTE FUNCTION tombstone.audit_changes({args});\n"
+             EXECUTE FUNCTION tombstone.{update_fn}({args});\n"
         ));
     }
     sql
+}
+
+/// `audit_<op>_<schema>_<table>`, quoted, shortened with a hash when it
+/// would pass PostgreSQL's 63-byte limit.
+fn function_name(op: &str, schema: &str, table: &str) -> String {
+    let full = format!("audit_{op}_{schema}_{table}");
+    if full.len() <= 63 {
+        return ident(&full);
+    }
+    // FNV-1a: stable across runs and platforms.
+    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut cut = 50;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    ident(&format!("{}_{:08x}", &full[..cut], hash as u32))
+}
+
+/// `jsonb_build_object('k1', <alias>.k1, …)`, or `'{}'` without a key.
+fn key_object(alias: &str, key: &[String]) -> String {
+    if key.is_empty() {
+        return "'{}'::jsonb".to_string();
+    }
+    let parts: Vec<String> = key
+        .iter()
+        .map(|c| format!("{}, {alias}.{}", literal(c), ident(c)))
+        .collect();
+    format!("jsonb_build_object({})", parts.join(", "))
+}
+
+fn insert_function(name: &str, schema: &str, table: &str, key: &[String]) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION tombstone.{name}() RETURNS trigger LANGUAGE plpgsql AS $fn$\n\
+         BEGIN\n  \
+           IF tombstone.audit_enabled({s}, {t}, 'INSERT') THEN\n    \
+             INSERT INTO tombstone.audit (table_schema, table_name, pk, action, new_values, actor)\n    \
+             SELECT {s}, {t}, {pk}, 'insert', to_jsonb(n), a.actor\n    \
+             FROM tombstone_new n, (SELECT tombstone.current_actor() AS actor OFFSET 0) a;\n  \
+           END IF;\n  \
+           RETURN NULL;\n\
+         END\n$fn$;\n",
+        s = literal(schema),
+        t = literal(table),
+        pk = key_object("n", key),
+    )
+}
+
+fn update_function(
+    name: &str,
+    schema: &str,
+    table: &str,
+    key: &[String],
+    sd: &str,
+    by: &str,
+) -> String {
+    let (join, first) = match key.first() {
+        Some(first) => (
+            key.iter()
+                .map(|c| format!("n.{c} = o.{c}", c = ident(c)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            ident(first),
+        ),
+        None => ("false".to_string(), ident(sd)),
+    };
+    format!(
+        "CREATE OR REPLACE FUNCTION tombstone.{name}() RETURNS trigger LANGUAGE plpgsql AS $fn$\n\
+         BEGIN\n  \
+           IF tombstone.audit_enabled({s}, {t}, 'UPDATE') THEN\n    \
+             INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor)\n    \
+             SELECT {s}, {t}, CASE WHEN n.{first} IS NULL THEN {pk_old} ELSE {pk_new} END, 'update',\n           \
+                    to_jsonb(o), to_jsonb(n), a.actor\n    \
+             FROM tombstone_new n FULL JOIN tombstone_old o ON {join},\n         \
+                  (SELECT tombstone.current_actor() AS actor OFFSET 0) a\n    \
+             WHERE (o.{first} IS NULL OR n.{first} IS NULL\n            \
+                    OR NOT ((o.{sdi} IS NULL) <> (n.{sdi} IS NULL)\n                    \
+                            AND to_jsonb(o) - {sdl} - {byl} = to_jsonb(n) - {sdl} - {byl}))\n      \
+               AND NOT EXISTS (\n        \
+                 SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id\n        \
+                 WHERE op.xact_id = pg_current_xact_id() AND r.action IN ('set_null', 'set_default')\n          \
+                   AND r.table_schema = {s} AND r.table_name = {t} AND r.pk = {pk_new});\n  \
+           END IF;\n  \
+           RETURN NULL;\n\
+         END\n$fn$;\n",
+        s = literal(schema),
+        t = literal(table),
+        pk_old = key_object("o", key),
+        pk_new = key_object("n", key),
+        sdi = ident(sd),
+        sdl = literal(sd),
+        byl = literal(by),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_name;
+
+    #[test]
+    fn function_names_fit_postgres_limits() {
+        assert_eq!(
+            function_name("update", "public", "tasks"),
+            "\"audit_update_public_tasks\""
+        );
+        let long = function_name(
+            "insert",
+            "a_very_long_schema_name_indeed",
+            "and_an_even_longer_table_name_too",
+        );
+        assert!(long.len() <= 65, "{long}");
+        assert_ne!(
+            long,
+            function_name(
+                "insert",
+                "a_very_long_schema_name_indeed",
+                "and_an_even_longer_table_name_to0"
+            )
+        );
+    }
 }
