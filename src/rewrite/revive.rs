@@ -214,7 +214,11 @@ impl<'a> Walker<'a> {
     /// primary key, and the last token of the VALUES list.
     fn inserted_columns(&self, n: &Value, target: &Pending) -> Option<(Vec<String>, usize)> {
         let table = self.snap.table(target.table);
-        if table.primary_key.is_empty() {
+        if table.primary_key.is_empty()
+            || self
+                .primary_key_index(target)
+                .is_some_and(|ix| ix.deferrable)
+        {
             return None;
         }
         let select = match node(field(n, "select_stmt")) {
@@ -318,6 +322,14 @@ impl<'a> Walker<'a> {
     /// The primary key's index name (PostgreSQL's `<table>_pkey` when the
     /// snapshot does not know it).
     fn primary_key_name(&self, target: &Pending) -> String {
+        match self.primary_key_index(target) {
+            Some(ix) => ix.name.clone(),
+            None => format!("{}_pkey", self.snap.table(target.table).name),
+        }
+    }
+
+    /// The full unique index on the primary key's columns.
+    fn primary_key_index(&self, target: &Pending) -> Option<&'a crate::schema::UniqueIndex> {
         let table = self.snap.table(target.table);
         let mut pk = table.primary_key.clone();
         pk.sort_unstable();
@@ -330,7 +342,5 @@ impl<'a> Walker<'a> {
                 c.sort_unstable();
                 c == pk
             })
-            .map(|ix| ix.name.clone())
-            .unwrap_or_else(|| format!("{}_pkey", table.name))
     }
 }

@@ -60,7 +60,8 @@ fn unique_indexes_sql() -> String {
                      FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord), pg_attribute a
                      WHERE a.attrelid = i.indrelid AND a.attnum = k.attnum), '{{}}'),
            0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) OR i.indexprs IS NOT NULL,
-           pg_get_expr(i.indpred, i.indrelid)
+           pg_get_expr(i.indpred, i.indrelid),
+           NOT i.indimmediate
          FROM pg_index i
          JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -125,6 +126,7 @@ pub async fn load_catalog(
                 row.get(3)
             },
             predicate: row.get(5),
+            deferrable: row.get(6),
         });
     }
     Ok(catalog)

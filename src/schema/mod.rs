@@ -77,6 +77,8 @@ pub struct RawUniqueIndex {
     pub columns: Vec<String>,
     /// `pg_get_expr(indpred)`, if partial.
     pub predicate: Option<String>,
+    /// A deferrable constraint (`NOT indimmediate`): no `ON CONFLICT` arbiter.
+    pub deferrable: bool,
 }
 
 /// Catalog facts, as loaded from `pg_catalog` or written by hand in tests.
@@ -152,6 +154,7 @@ impl Catalog {
             name: name.to_string(),
             columns: columns.iter().map(|s| s.to_string()).collect(),
             predicate: predicate.map(str::to_string),
+            deferrable: false,
         });
         self
     }
@@ -219,6 +222,8 @@ pub struct UniqueIndex {
     pub columns: Vec<String>,
     /// Partial on exactly `<soft-delete column> IS NULL`.
     pub live_only: bool,
+    /// Deferrable: PostgreSQL refuses it as an `ON CONFLICT` arbiter.
+    pub deferrable: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -319,6 +324,7 @@ impl SchemaSnapshot {
                         name: ix.name,
                         columns: ix.columns,
                         live_only,
+                        deferrable: ix.deferrable,
                     });
                 }
             }

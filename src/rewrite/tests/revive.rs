@@ -156,3 +156,20 @@ fn generated_columns_are_left_to_postgres() {
         &session(),
     );
 }
+
+#[test]
+fn a_deferrable_primary_key_is_left_alone() {
+    let mut cat = Catalog::default()
+        .table(
+            "public.notes",
+            &["id bigint", "deleted_at timestamptz"],
+            &["id"],
+        )
+        .unique("notes", "notes_pkey", &["id"], None);
+    if let Some(ix) = cat.unique_indexes.last_mut() {
+        ix.deferrable = true;
+    }
+    let snap = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+    let out = rewrite("INSERT INTO notes (id) VALUES (1)", &snap, &session()).unwrap();
+    assert!(out.is_unchanged(), "{}", out.sql);
+}
