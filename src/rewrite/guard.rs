@@ -24,8 +24,18 @@ impl<'a> Walker<'a> {
         if !schema.is_empty() {
             return None;
         }
-        let table = self.snap.table(self.resolve(rv)?);
-        (table.schema == TOMBSTONE_SCHEMA).then(|| table.name.clone())
+        match self.resolve(rv) {
+            Some(id) => {
+                let table = self.snap.table(id);
+                (table.schema == TOMBSTONE_SCHEMA).then(|| table.name.clone())
+            }
+            // Not in the snapshot (yet): tombstone's own names with
+            // `tombstone` in the path are taken to be tombstone's.
+            None => (TOMBSTONE_TABLES.contains(&name)
+                && !self.scopes.iter().any(|s| s.iter().any(|n| n == name))
+                && self.search_path.iter().any(|s| s == TOMBSTONE_SCHEMA))
+            .then(|| name.to_string()),
+        }
     }
 
     /// Refuses `what` (a write) when `rv` is a table this session must not
@@ -89,6 +99,9 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 }
+
+/// The tables `migrate` creates in schema `tombstone`.
+const TOMBSTONE_TABLES: &[&str] = &["audit", "operations", "operation_rows", "audit_settings"];
 
 /// The audit table and its partitions (`audit_default`, `audit_2026_11`, …).
 fn is_audit_table(name: &str) -> bool {

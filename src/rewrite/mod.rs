@@ -199,6 +199,8 @@ pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
 /// `EXECUTE` (a prepared soft delete), session settings the proxy follows
 /// or guards (`search_path`, `tombstone.*`, `set_config`, `RESET ALL`,
 /// `DISCARD ALL`).
+/// tombstone's table names are listed too (the snapshot adds the actual
+/// ones), so that they are parsed even before the snapshot knows them.
 const PRECHECK_WORDS: &[&str] = &[
     "execute",
     "tombstone",
@@ -206,6 +208,10 @@ const PRECHECK_WORDS: &[&str] = &[
     "set_config",
     "reset",
     "discard",
+    "audit",
+    "operations",
+    "operation_rows",
+    "audit_settings",
 ];
 
 /// Rewrite `sql` (one or more statements) for a session.
