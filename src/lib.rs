@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod migrate;
+pub mod ops;
 pub mod protect;
 pub mod rewrite;
 pub mod schema;

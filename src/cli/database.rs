@@ -44,3 +44,11 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
     });
     Ok(client)
 }
+
+/// The OS login name (`$USER`, `$LOGNAME`): the default actor of the
+/// operations commands.
+pub fn os_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+}

@@ -2,9 +2,13 @@
 //! struct and `run`.
 
 mod database;
+mod erase;
 mod migrate;
+mod purge;
+mod restore;
 pub mod rewrite;
 mod serve;
+mod trash;
 
 use std::process::ExitCode;
 
@@ -27,6 +31,14 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Print what a statement becomes through tombstone.
     Rewrite(rewrite::RewriteArgs),
+    /// List the operations that can be restored, newest first.
+    Trash(trash::TrashArgs),
+    /// Bring back what one operation soft-deleted.
+    Restore(restore::RestoreArgs),
+    /// Physically delete what was soft-deleted longer ago than the retention.
+    Purge(purge::PurgeArgs),
+    /// Physically delete one record and its cascade now; redact its audit rows.
+    Erase(erase::EraseArgs),
 }
 
 /// Parses the arguments and runs the subcommand; the exit code says how it
@@ -47,6 +59,10 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Trash(args) => trash::run(args).await,
+            Command::Restore(args) => restore::run(args).await,
+            Command::Purge(args) => purge::run(args).await,
+            Command::Erase(args) => erase::run(args).await,
             Command::Rewrite(args) => match rewrite::run(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

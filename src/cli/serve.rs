@@ -40,6 +40,10 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             }
         },
     };
+    if let (Some(url), Some(_)) = (&config.database.url, &protection) {
+        let schedule = crate::ops::schedule::run(url.clone(), std::sync::Arc::new(config.clone()));
+        tokio::spawn(schedule);
+    }
     let shared = match Shared::from_config(&config, protection.clone()) {
         Ok(s) => s,
         Err(e) => {

@@ -11,6 +11,7 @@ mod database;
 mod duration;
 mod listen;
 mod log;
+mod retention;
 mod roles;
 mod soft_delete;
 mod timeouts;
@@ -25,6 +26,7 @@ pub use cache::CacheConfig;
 pub use database::{DatabaseConfig, redact_url};
 pub use listen::{ListenConfig, ListenTls};
 pub use log::{LogConfig, LogFormat};
+pub use retention::{RetentionConfig, RetentionTable};
 pub use roles::RolesConfig;
 pub use soft_delete::{EdgeAction, EdgeConfig, SoftDeleteConfig};
 pub use timeouts::TimeoutsConfig;
@@ -61,6 +63,9 @@ pub struct Config {
     /// The rewrite cache.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// How long soft-deleted rows are kept; the purge schedule.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// Why a configuration could not be used. Every variant names the file and,
@@ -121,6 +126,7 @@ impl Config {
         self.soft_delete.validate()?;
         self.roles.validate()?;
         self.audit.validate()?;
+        self.retention.validate()?;
         Ok(())
     }
 }

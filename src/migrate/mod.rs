@@ -6,10 +6,14 @@
 //! one transaction.
 
 mod audit;
+mod guard;
+mod ops;
 mod support;
 mod triggers;
 
 pub use audit::AUDIT_DDL;
+pub use guard::{GUARD_DDL, guard_triggers};
+pub use ops::OPS_DDL;
 pub use support::{REFUSE_DDL, schema_change_trigger};
 pub use triggers::{AUDIT_FUNCTIONS_DDL, audit_triggers};
 
@@ -32,6 +36,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             sql: crate::schema::ddl::REWRITER_DDL.to_string(),
         },
         Step {
+            name: "restore and trash (tombstone.restore, tombstone.restore_row, tombstone.trash, tombstone.bypass_roles)",
+            sql: OPS_DDL.to_string(),
+        },
+        Step {
             name: "audit trail (tombstone.audit, monthly partitions)",
             sql: AUDIT_DDL.to_string(),
         },
@@ -47,11 +55,19 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             name: "audit functions (tombstone.audit_changes, tombstone.current_actor, tombstone.audit_settings)",
             sql: AUDIT_FUNCTIONS_DDL.to_string(),
         },
+        Step {
+            name: "hard-delete guard, purge and erase (tombstone.guard_hard_delete, tombstone.purge_batch, tombstone.erase)",
+            sql: GUARD_DDL.to_string(),
+        },
     ];
     if let Some(snapshot) = snapshot {
         steps.push(Step {
             name: "audit triggers on protected tables",
             sql: audit_triggers(snapshot),
+        });
+        steps.push(Step {
+            name: "hard-delete guard triggers on protected tables",
+            sql: guard_triggers(snapshot),
         });
     }
     steps
@@ -83,7 +99,7 @@ pub async fn apply(
 pub async fn missing_objects(
     client: &tokio_postgres::Client,
 ) -> Result<Vec<&'static str>, tokio_postgres::Error> {
-    const REQUIRED: [(&str, &str); 7] = [
+    const REQUIRED: [(&str, &str); 10] = [
         (
             "tombstone.audit_settings",
             "SELECT to_regclass('tombstone.audit_settings') IS NOT NULL",
@@ -107,6 +123,18 @@ pub async fn missing_objects(
         (
             "tombstone.refuse(text, text, text)",
             "SELECT to_regprocedure('tombstone.refuse(text,text,text)') IS NOT NULL",
+        ),
+        (
+            "tombstone.bypass_roles",
+            "SELECT to_regclass('tombstone.bypass_roles') IS NOT NULL",
+        ),
+        (
+            "tombstone.restore(uuid, text)",
+            "SELECT to_regprocedure('tombstone.restore(uuid,text)') IS NOT NULL",
+        ),
+        (
+            "tombstone.purge_batch(regclass, interval, integer, text)",
+            "SELECT to_regprocedure('tombstone.purge_batch(regclass,interval,integer,text)') IS NOT NULL",
         ),
         (
             "tombstone.ensure_audit_partitions(integer)",

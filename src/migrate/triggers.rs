@@ -318,7 +318,10 @@ fn update_function(
                             AND to_jsonb(o) - {sdl} - {byl} = to_jsonb(n) - {sdl} - {byl}))\n      \
                AND NOT EXISTS (\n        \
                  SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id\n        \
-                 WHERE op.xact_id = pg_current_xact_id() AND r.action IN ('set_null', 'set_default')\n          \
+                 WHERE (op.xact_id = pg_current_xact_id()\n                \
+                        OR EXISTS (SELECT 1 FROM tombstone.restores s\n                \
+                                    WHERE s.op_id = op.id AND s.xact_id = pg_current_xact_id()))\n          \
+                   AND r.action IN ('set_null', 'set_default')\n          \
                    AND r.table_schema = {s} AND r.table_name = {t} AND r.pk = {pk_new});\n  \
            END IF;\n  \
            RETURN NULL;\n\

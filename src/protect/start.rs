@@ -35,6 +35,9 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     sync_audit_settings(&client, &config.audit)
         .await
         .map_err(|e| format!("database.url: cannot write tombstone.audit_settings: {e}"))?;
+    crate::ops::roles::sync_bypass_roles(&client, &config.roles.bypass)
+        .await
+        .map_err(|e| format!("database.url: cannot write tombstone.bypass_roles: {e}"))?;
     let options = super::snapshot_options(config);
     let (catalog, snapshot) = watch::load_snapshot(&client, &options)
         .await

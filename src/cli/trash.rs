@@ -1,0 +1,115 @@
+//! `tombstone trash [--table T] [--since …] [--format table|json]`: the
+//! operations that can be restored, newest first.
+
+use std::process::ExitCode;
+
+use super::database::{DatabaseArgs, connect};
+use crate::ops::trash::{Entry, Filter, Since, list};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrashArgs {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    /// Only deletes on this table (`schema.table` or a name).
+    #[arg(long)]
+    table: Option<String>,
+    /// Only deletes since: a duration back from now ("2h", "7days") or a
+    /// timestamp ("2026-01-31 12:00+00").
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+pub async fn run(args: TrashArgs) -> ExitCode {
+    let (_, url) = match args.db.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match connect(&url).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = Filter {
+        table: args.table,
+        since: args.since.as_deref().map(Since::parse),
+    };
+    let entries = match list(&client, &filter).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match args.format {
+        Format::Json => println!("{}", json(&entries)),
+        Format::Table => print!("{}", table(&entries)),
+    }
+    ExitCode::SUCCESS
+}
+
+fn json(entries: &[Entry]) -> serde_json::Value {
+    serde_json::Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "operation": e.operation,
+                    "table": e.table,
+                    "keys": e.keys,
+                    "target_rows": e.target_rows,
+                    "deleted_at": e.deleted_at,
+                    "actor": e.actor,
+                    "login_role": e.login_role,
+                    "rows": e.cascaded.iter().map(|(t, n)| (t.clone(), serde_json::json!(n)))
+                        .collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn table(entries: &[Entry]) -> String {
+    if entries.is_empty() {
+        return "the trash is empty\n".to_string();
+    }
+    let mut out = format!(
+        "{:<36}  {:<20}  {:<20}  {:<16}  {}\n",
+        "operation", "deleted at (UTC)", "table", "actor", "key"
+    );
+    for e in entries {
+        let mut key = e
+            .keys
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if e.target_rows > e.keys.len() as i64 {
+            key.push_str(&format!(" … ({} rows)", e.target_rows));
+        }
+        out.push_str(&format!(
+            "{:<36}  {:<20}  {:<20}  {:<16}  {}\n",
+            e.operation, e.deleted_at, e.table, e.actor, key
+        ));
+        let rows = e
+            .cascaded
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!("{:<36}  rows: {rows}\n", ""));
+    }
+    out
+}

@@ -1,0 +1,56 @@
+//! The purge schedule `serve` runs: every `retention.purge_interval`,
+//! one purge over the schema as it is then. Several proxies on one
+//! database take turns by the advisory lock; the one that finds it taken
+//! skips its turn.
+
+use std::sync::Arc;
+
+use super::purge::{Options, PurgeError, purge};
+use crate::config::Config;
+
+/// Runs forever (spawn it); the first purge waits one interval.
+pub async fn run(url: String, config: Arc<Config>) {
+    let Some(every) = config.retention.purge_interval else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match once(&url, &config).await {
+            Ok(Some(rows)) if rows > 0 => tracing::info!(rows, "scheduled purge removed rows"),
+            Ok(_) => tracing::debug!("scheduled purge: nothing to do or another proxy purges"),
+            Err(e) => tracing::warn!(error = %e, "scheduled purge failed; will retry"),
+        }
+    }
+}
+
+/// One scheduled purge; `None` when another purge holds the lock.
+async fn once(url: &str, config: &Config) -> Result<Option<i64>, String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(connection);
+    let options = crate::protect::snapshot_options(config);
+    let result = async {
+        let snapshot = crate::schema::load::load(&client, &options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let opts = Options {
+            batch_size: config.retention.purge_batch_size,
+            dry_run: false,
+            max_batches: None,
+            actor: Some("tombstone purge (scheduled)".to_string()),
+        };
+        match purge(&client, &snapshot, &config.retention, &opts).await {
+            Ok(report) => Ok(Some(report.tables.iter().map(|t| t.rows).sum())),
+            Err(PurgeError::Busy) => Ok(None),
+            Err(PurgeError::Ops(e)) => Err(e.to_string()),
+        }
+    }
+    .await;
+    drop(client);
+    let _ = driver.await;
+    result
+}
