@@ -1,0 +1,173 @@
+//! Rewriter micro-benchmarks (criterion): for the scenario's typical ORM
+//! statements — a three-table SELECT with a LEFT JOIN, a DELETE with a
+//! cascade, an UPDATE, an INSERT … ON CONFLICT — the cost through the
+//! rewrite cache on a miss (parse + rewrite + fill), on an exact hit, and on
+//! a literal-normalized hit (same shape, other literals).
+//!
+//! `cargo bench --bench rewrite_cache`. No database needed: the snapshot is
+//! built by hand.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use tombstone::config::Config;
+use tombstone::protect::{Protection, cache_context};
+use tombstone::rewrite::SessionContext;
+use tombstone::schema::{Catalog, FkAction, SchemaSnapshot, SnapshotOptions};
+
+fn snapshot() -> SchemaSnapshot {
+    let ts = "deleted_at timestamp with time zone";
+    let catalog = Catalog::default()
+        .table(
+            "public.users",
+            &["id uuid", "email text", "name text", ts],
+            &["id"],
+        )
+        .table(
+            "public.projects",
+            &["id bigint", "owner_id uuid", "name text", ts],
+            &["id"],
+        )
+        .table(
+            "public.tasks",
+            &[
+                "id bigint",
+                "project_id bigint",
+                "assignee_id uuid",
+                "title text",
+                "done boolean",
+                ts,
+            ],
+            &["id"],
+        )
+        .table(
+            "public.comments",
+            &["id bigint", "task_id bigint", "body text", ts],
+            &["id"],
+        )
+        .table(
+            "public.attachments",
+            &["id uuid", "task_id bigint", "filename text", ts],
+            &["id"],
+        )
+        .fk(
+            "projects_owner_id_fkey",
+            "public.projects",
+            &["owner_id"],
+            "public.users",
+            &["id"],
+            FkAction::SetNull,
+        )
+        .fk(
+            "tasks_project_id_fkey",
+            "public.tasks",
+            &["project_id"],
+            "public.projects",
+            &["id"],
+            FkAction::Cascade,
+        )
+        .fk(
+            "tasks_assignee_id_fkey",
+            "public.tasks",
+            &["assignee_id"],
+            "public.users",
+            &["id"],
+            FkAction::SetNull,
+        )
+        .fk(
+            "comments_task_id_fkey",
+            "public.comments",
+            &["task_id"],
+            "public.tasks",
+            &["id"],
+            FkAction::Cascade,
+        )
+        .fk(
+            "attachments_task_id_fkey",
+            "public.attachments",
+            &["task_id"],
+            "public.tasks",
+            &["id"],
+            FkAction::Cascade,
+        )
+        .unique(
+            "public.users",
+            "users_email_active",
+            &["email"],
+            Some("(deleted_at IS NULL)"),
+        );
+    SchemaSnapshot::build(catalog, &SnapshotOptions::default())
+}
+
+/// (name, statement with literals, the same shape with other literals, the
+/// same statement with parameters as ORMs send it in the extended protocol)
+const STATEMENTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "select_3_join_left",
+        "SELECT t.id, t.title, p.name, c.body FROM tasks t JOIN projects p ON p.id = t.project_id LEFT JOIN comments c ON c.task_id = t.id WHERE p.id = 7 ORDER BY t.id LIMIT 50",
+        "SELECT t.id, t.title, p.name, c.body FROM tasks t JOIN projects p ON p.id = t.project_id LEFT JOIN comments c ON c.task_id = t.id WHERE p.id = 8 ORDER BY t.id LIMIT 20",
+        "SELECT t.id, t.title, p.name, c.body FROM tasks t JOIN projects p ON p.id = t.project_id LEFT JOIN comments c ON c.task_id = t.id WHERE p.id = $1 ORDER BY t.id LIMIT $2",
+    ),
+    (
+        "delete_cascade",
+        "DELETE FROM projects WHERE id = 7",
+        "DELETE FROM projects WHERE id = 8",
+        "DELETE FROM projects WHERE id = $1",
+    ),
+    (
+        "update",
+        "UPDATE tasks SET done = true, title = 'x' WHERE id = 7",
+        "UPDATE tasks SET done = false, title = 'y' WHERE id = 8",
+        "UPDATE tasks SET done = $1, title = $2 WHERE id = $3",
+    ),
+    (
+        "insert_on_conflict",
+        "INSERT INTO users (id, email, name) VALUES ('5f0c8c1e-0000-0000-0000-000000000001', 'a@example.com', 'A') ON CONFLICT (email) DO UPDATE SET name = excluded.name",
+        "INSERT INTO users (id, email, name) VALUES ('5f0c8c1e-0000-0000-0000-000000000002', 'b@example.com', 'B') ON CONFLICT (email) DO UPDATE SET name = excluded.name",
+        "INSERT INTO users (id, email, name) VALUES ($1, $2, $3) ON CONFLICT (email) DO UPDATE SET name = excluded.name",
+    ),
+];
+
+fn bench(c: &mut Criterion) {
+    let session = SessionContext::normal("app");
+    let context = cache_context(&session);
+    let config = Config::default();
+    for (name, sql, other, parameterized) in STATEMENTS {
+        let mut group = c.benchmark_group(*name);
+        // A miss: parse, rewrite (twice: the statement and its normalized
+        // shape) and fill the cache. An empty cache every iteration.
+        group.bench_function("miss", |b| {
+            b.iter_batched(
+                || Protection::new("db".into(), snapshot(), &config),
+                |protection| black_box(protection.rewrite(sql, &session, &context).ok()),
+                BatchSize::SmallInput,
+            )
+        });
+        let protection = Protection::new("db".into(), snapshot(), &config);
+        let _ = protection.rewrite(sql, &session, &context);
+        let _ = protection.rewrite(parameterized, &session, &context);
+        // The same text again (a prepared or ORM statement with $n).
+        group.bench_function("exact_hit", |b| {
+            b.iter(|| {
+                black_box(
+                    protection
+                        .rewrite(black_box(parameterized), &session, &context)
+                        .ok(),
+                )
+            })
+        });
+        group.bench_function("normalized_hit", |b| {
+            b.iter(|| {
+                black_box(
+                    protection
+                        .rewrite(black_box(other), &session, &context)
+                        .ok(),
+                )
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
