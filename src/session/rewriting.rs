@@ -386,6 +386,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn search_paths_follow_set_local_until_the_transaction_ends() {
+        let v = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut paths = SearchPaths {
+            login: v(&["$user", "public"]),
+            session: v(&["$user", "public"]),
+            local: None,
+        };
+        paths.apply(&SessionChange::SearchPath(v(&["app"])), 1);
+        assert_eq!(paths.current(), v(&["app"]));
+        // SET LOCAL in the message ended by ReadyForQuery 3.
+        paths.apply(&SessionChange::LocalSearchPath(v(&["billing"])), 3);
+        paths.transaction_ended(2); // an earlier message's idle RFQ
+        assert_eq!(paths.current(), v(&["billing"]));
+        paths.transaction_ended(5);
+        assert_eq!(paths.current(), v(&["app"]));
+        paths.apply(&SessionChange::LocalResetSearchPath, 6);
+        assert_eq!(paths.current(), v(&["$user", "public"]));
+        paths.apply(&SessionChange::SearchPath(v(&["x"])), 6);
+        assert_eq!(paths.current(), v(&["x"]));
+        paths.apply(&SessionChange::ResetSearchPath, 7);
+        assert_eq!(paths.current(), v(&["$user", "public"]));
+    }
+
+    #[test]
     fn refusal_sql_quotes_and_keeps_parameters() {
         let e = RewriteError::FailClosed {
             what: "DO block naming \"projects\" with it's \\ quote".into(),
