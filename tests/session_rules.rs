@@ -391,6 +391,22 @@ async fn inserting_the_key_of_a_soft_deleted_row_behaves_like_a_hard_delete() {
         count(&app, "SELECT count(*) FROM tasks WHERE id = 7").await,
         1
     );
+    // The revive is audited as an update of the soft-deleted row.
+    let audited: Vec<String> = direct
+        .query(
+            "SELECT action FROM tombstone.audit WHERE table_name = 'tasks' AND pk = '{\"id\": 7}' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        audited.last().map(String::as_str),
+        Some("update"),
+        "{audited:?}"
+    );
     // Its comments stay deleted.
     assert_eq!(
         count(&app, "SELECT count(*) FROM comments WHERE task_id = 7").await,
