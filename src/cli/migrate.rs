@@ -1,11 +1,15 @@
-//! `tombstone migrate [--apply]`: print, or apply in one transaction, the
-//! DDL that creates the `tombstone` schema and the audit triggers of the
-//! protected tables.
+//! `tombstone migrate [--apply] [--fix] [--tables …]`: print, or apply in
+//! one transaction, the DDL that creates the `tombstone` schema, the audit
+//! and guard triggers of the protected tables and, with `--fix` (or
+//! `--tables`), the changes to the application's tables that `doctor`
+//! reports (soft-delete columns, partial unique indexes, FK indexes).
 
 use std::process::ExitCode;
 
 use super::database::{DatabaseArgs, connect};
-use crate::migrate;
+use crate::migrate::{self, Step};
+use crate::ops::doctor::{Fix, examine, select_fixes};
+use crate::schema::{Column, SchemaSnapshot, load};
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
@@ -14,6 +18,12 @@ pub struct MigrateArgs {
     /// Apply the DDL (in one transaction) instead of printing it.
     #[arg(long)]
     apply: bool,
+    /// Also fix the application's tables as `tombstone doctor` reports.
+    #[arg(long)]
+    fix: bool,
+    /// Fix only these tables (`schema.table` or a name; implies --fix).
+    #[arg(long, value_delimiter = ',')]
+    tables: Vec<String>,
 }
 
 pub async fn run(args: MigrateArgs) -> ExitCode {
@@ -32,14 +42,73 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
         }
     };
     let options = crate::protect::snapshot_options(&config);
-    let snapshot = match crate::schema::load::load(&client, &options).await {
-        Ok(s) => s,
+    let catalog = match load::load_catalog(&client).await {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("tombstone: cannot read the schema: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let steps = migrate::plan(&config, Some(&snapshot));
+    let snapshot = SchemaSnapshot::build(catalog.clone(), &options);
+    let fixes: Vec<Fix> = match examine(&client, &config, &snapshot).await {
+        Ok(report) if args.fix || !args.tables.is_empty() => {
+            let only = (!args.tables.is_empty()).then_some(args.tables.as_slice());
+            select_fixes(&report, only)
+        }
+        Ok(report) => {
+            if !report.fixes.is_empty() {
+                eprintln!(
+                    "tombstone: {} schema fixes not included (see tombstone doctor); add --fix to include them",
+                    report.fixes.len()
+                );
+            }
+            Vec::new()
+        }
+        Err(e) => {
+            eprintln!("tombstone: cannot read the catalog: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The triggers are planned for the tables as they will be: a table
+    // getting its soft-delete column is protected from this migration on.
+    let mut after = catalog;
+    for fix in &fixes {
+        let Some(column) = &fix.adds_column else {
+            continue;
+        };
+        let Some((schema, name)) = fix.table.split_once('.') else {
+            continue;
+        };
+        for t in after.tables.iter_mut() {
+            if t.schema == schema && t.name == name && !t.columns.iter().any(|c| &c.name == column)
+            {
+                t.columns.push(Column {
+                    name: column.clone(),
+                    type_sql: "timestamp with time zone".to_string(),
+                    default_only: false,
+                });
+            }
+        }
+    }
+    let after = SchemaSnapshot::build(after, &options);
+    let mut steps = migrate::plan(&config, Some(&after));
+    if !fixes.is_empty() {
+        let sql: Vec<String> = fixes
+            .iter()
+            .map(|f| format!("-- {}\n{}", f.table, f.sql))
+            .collect();
+        let at = steps
+            .iter()
+            .position(|s| s.name == migrate::AUDIT_TRIGGERS_STEP)
+            .unwrap_or(steps.len());
+        steps.insert(
+            at,
+            Step {
+                name: "schema fixes (tombstone doctor)",
+                sql: sql.join("\n"),
+            },
+        );
+    }
     if !args.apply {
         print!("{}", migrate::script(&steps));
         return ExitCode::SUCCESS;

@@ -2,6 +2,7 @@
 //! struct and `run`.
 
 mod database;
+mod doctor;
 mod erase;
 mod migrate;
 mod purge;
@@ -31,6 +32,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Print what a statement becomes through tombstone.
     Rewrite(rewrite::RewriteArgs),
+    /// Report what is wrong with the database for soft delete.
+    Doctor(doctor::DoctorArgs),
     /// List the operations that can be restored, newest first.
     Trash(trash::TrashArgs),
     /// Bring back what one operation soft-deleted.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Trash(args) => trash::run(args).await,
             Command::Restore(args) => restore::run(args).await,
             Command::Purge(args) => purge::run(args).await,

@@ -20,6 +20,9 @@ pub use triggers::{AUDIT_FUNCTIONS_DDL, audit_triggers};
 use crate::config::Config;
 use crate::schema::SchemaSnapshot;
 
+/// The name of the step with the audit triggers (schema fixes go before it).
+pub const AUDIT_TRIGGERS_STEP: &str = "audit triggers on protected tables";
+
 /// One named piece of DDL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -62,7 +65,7 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
     ];
     if let Some(snapshot) = snapshot {
         steps.push(Step {
-            name: "audit triggers on protected tables",
+            name: AUDIT_TRIGGERS_STEP,
             sql: audit_triggers(snapshot),
         });
         steps.push(Step {

@@ -4,6 +4,7 @@
 //! (`src/migrate/ops.rs`, `src/migrate/guard.rs`), so the CLI and a bypass
 //! session's `SELECT tombstone.restore(…)` share one implementation.
 
+pub mod doctor;
 pub mod erase;
 pub mod purge;
 pub mod restore;

@@ -1,0 +1,67 @@
+//! `tombstone doctor`: report in plain words what is wrong with the
+//! database for soft delete; exit status 1 when something needs fixing.
+
+use std::process::ExitCode;
+
+use super::database::{DatabaseArgs, connect};
+use crate::ops::doctor::examine;
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+pub async fn run(args: DoctorArgs) -> ExitCode {
+    let (config, url) = match args.db.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match connect(&url).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = crate::protect::snapshot_options(&config);
+    let report = match crate::schema::load::load(&client, &options).await {
+        Ok(snapshot) => examine(&client, &config, &snapshot).await,
+        Err(e) => Err(e),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tombstone: cannot read the catalog: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("Protected tables ({}):", report.protected.len());
+    for t in &report.protected {
+        println!("  {t}");
+    }
+    println!("\nCascade plan (what a soft delete of a row does):");
+    for tree in &report.cascade {
+        for line in tree.lines() {
+            println!("  {line}");
+        }
+    }
+    if report.problems.is_empty() {
+        println!("\nNothing needs fixing.");
+        return ExitCode::SUCCESS;
+    }
+    println!("\nNeeds fixing ({}):", report.problems.len());
+    for p in &report.problems {
+        println!("  - {}", p.describe());
+    }
+    if !report.fixes.is_empty() {
+        println!(
+            "\n{} of these have DDL: tombstone migrate --fix prints it, --fix --apply applies it.",
+            report.fixes.len()
+        );
+    }
+    ExitCode::FAILURE
+}

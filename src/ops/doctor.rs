@@ -1,0 +1,565 @@
+//! `tombstone doctor`: what is wrong with a database for soft delete, read
+//! from the catalog, and the DDL that fixes what can be fixed (which
+//! `tombstone migrate --fix` applies).
+
+use std::collections::BTreeSet;
+
+use tokio_postgres::Client;
+
+use crate::config::Config;
+use crate::schema::{FkAction, SchemaSnapshot, TableId};
+
+/// One thing that needs fixing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The tombstone schema lacks these objects (`migrate --apply`).
+    SchemaMissing(Vec<String>),
+    /// Protected tables without the hard-delete guard trigger.
+    GuardMissing { tables: Vec<String> },
+    /// A unique index that is not partial on `<soft-delete column> IS NULL`:
+    /// re-creating a deleted row's key fails.
+    NonPartialUnique {
+        table: String,
+        index: String,
+        definition: String,
+        /// Why it cannot be replaced automatically (a foreign key uses it).
+        blocked: Option<String>,
+    },
+    /// Foreign-key columns with no index starting with them: cascades and
+    /// purges scan the child table.
+    FkWithoutIndex {
+        table: String,
+        constraint: String,
+        columns: Vec<String>,
+    },
+    /// `ON DELETE CASCADE` from a protected table into one without the
+    /// soft-delete column: its rows are left alone by soft deletes.
+    ChildWithoutSoftDelete {
+        table: String,
+        parent: String,
+        constraint: String,
+    },
+    /// A view reading a protected table: the proxy cannot see inside it,
+    /// so it shows deleted rows.
+    ViewReads { view: String, table: String },
+    /// A function whose body reads (or deletes from) a protected table.
+    FunctionUses {
+        function: String,
+        table: String,
+        deletes: bool,
+    },
+}
+
+/// A fix: DDL for one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// `schema.table` it changes.
+    pub table: String,
+    pub sql: String,
+    /// The soft-delete column it adds, if any (the table becomes protected).
+    pub adds_column: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// `schema.table (column)`.
+    pub protected: Vec<String>,
+    /// The cascade plan, one tree per protected table with children.
+    pub cascade: Vec<String>,
+    pub problems: Vec<Problem>,
+    /// DDL fixing the fixable problems (not the schema and guard, which
+    /// `migrate` always installs).
+    pub fixes: Vec<Fix>,
+}
+
+impl Problem {
+    /// The problem in plain words.
+    pub fn describe(&self) -> String {
+        match self {
+            Problem::SchemaMissing(objects) => format!(
+                "the tombstone schema is missing or incomplete (missing: {}); run tombstone migrate --apply",
+                objects.join(", ")
+            ),
+            Problem::GuardMissing { tables } => format!(
+                "no hard-delete guard trigger on {}: a DELETE run directly against PostgreSQL removes their rows for good; run tombstone migrate --apply",
+                tables.join(", ")
+            ),
+            Problem::NonPartialUnique {
+                table,
+                index,
+                definition,
+                blocked,
+            } => {
+                let mut s = format!(
+                    "{table}: unique index {index} is not partial on the soft-delete column IS NULL, so a deleted row's value cannot be used again ({definition})"
+                );
+                if let Some(why) = blocked {
+                    s.push_str(&format!("; not fixed automatically: {why}"));
+                }
+                s
+            }
+            Problem::FkWithoutIndex {
+                table,
+                constraint,
+                columns,
+            } => format!(
+                "{table}: foreign key {constraint} ({}) has no index: cascades and purges scan the whole table",
+                columns.join(", ")
+            ),
+            Problem::ChildWithoutSoftDelete {
+                table,
+                parent,
+                constraint,
+            } => format!(
+                "{table} has no soft-delete column but {parent} cascades into it ({constraint}): its rows stay when their parent is soft-deleted"
+            ),
+            Problem::ViewReads { view, table } => format!(
+                "view {view} reads protected table {table}: tombstone cannot filter inside it, so it shows deleted rows"
+            ),
+            Problem::FunctionUses {
+                function,
+                table,
+                deletes,
+            } => format!(
+                "function {function} {} protected table {table}: tombstone cannot see inside function bodies",
+                if *deletes { "deletes from" } else { "reads" }
+            ),
+        }
+    }
+}
+
+/// A SQL identifier, quoted.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", ident(schema), ident(table))
+}
+
+/// Reads the catalog and reports.
+pub async fn examine(
+    client: &Client,
+    config: &Config,
+    snapshot: &SchemaSnapshot,
+) -> Result<Report, tokio_postgres::Error> {
+    let mut report = Report::default();
+    for t in snapshot.tables().iter().filter(|t| t.is_protected()) {
+        let column = t
+            .soft_delete
+            .as_ref()
+            .map(|s| s.column.as_str())
+            .unwrap_or_default();
+        report
+            .protected
+            .push(format!("{}.{} ({column})", t.schema, t.name));
+    }
+    report.cascade = cascade_trees(snapshot);
+
+    let mut missing: Vec<String> = crate::migrate::missing_objects(client)
+        .await?
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let event: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'tombstone_schema_change')",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !event {
+        missing.push("the schema-change event trigger".to_string());
+    }
+    if !missing.is_empty() {
+        report.problems.push(Problem::SchemaMissing(missing));
+    }
+    guards(client, snapshot, &mut report).await?;
+    unique_indexes(client, snapshot, &mut report).await?;
+    fk_indexes(client, snapshot, &mut report).await?;
+    children_without_column(config, snapshot, &mut report);
+    views(client, snapshot, &mut report).await?;
+    functions(client, snapshot, &mut report).await?;
+    Ok(report)
+}
+
+fn protected_name(snapshot: &SchemaSnapshot, schema: &str, table: &str) -> Option<TableId> {
+    snapshot
+        .lookup(schema, table)
+        .filter(|&id| snapshot.table(id).is_protected())
+}
+
+async fn guards(
+    client: &Client,
+    snapshot: &SchemaSnapshot,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let guarded: BTreeSet<(String, String)> = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text FROM pg_trigger t
+               JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE t.tgname = 'tombstone_guard_delete'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let tables: Vec<String> = snapshot
+        .tables()
+        .iter()
+        .filter(|t| t.is_protected() && matches!(t.kind, 'r' | 'p'))
+        .filter(|t| !guarded.contains(&(t.schema.clone(), t.name.clone())))
+        .map(|t| format!("{}.{}", t.schema, t.name))
+        .collect();
+    if !tables.is_empty() {
+        report.problems.push(Problem::GuardMissing { tables });
+    }
+    Ok(())
+}
+
+async fn unique_indexes(
+    client: &Client,
+    snapshot: &SchemaSnapshot,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text, ic.relname::text, pg_get_indexdef(i.indexrelid),
+                    pg_get_expr(i.indpred, i.indrelid), con.conname::text,
+                    (SELECT string_agg(f.conname || ' on ' || f.conrelid::regclass::text, ', ')
+                       FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class ic ON ic.oid = i.indexrelid
+               LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+                                          AND con.contype = 'u'
+              WHERE i.indisunique AND NOT i.indisprimary
+              ORDER BY 1, 2, 3",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (schema, table, index): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let Some(id) = protected_name(snapshot, &schema, &table) else {
+            continue;
+        };
+        let Some(sd) = snapshot
+            .table(id)
+            .soft_delete
+            .as_ref()
+            .map(|s| s.column.clone())
+        else {
+            continue;
+        };
+        let definition: String = row.get(3);
+        let predicate: Option<String> = row.get(4);
+        let live_only = predicate
+            .as_deref()
+            .is_some_and(|p| p.contains(&format!("{sd} IS NULL")));
+        if live_only {
+            continue;
+        }
+        let constraint: Option<String> = row.get(5);
+        let used_by: Option<String> = row.get(6);
+        let name = format!("{schema}.{table}");
+        let blocked = used_by.map(|fks| format!("foreign keys need it whole ({fks})"));
+        if blocked.is_none() {
+            let (base, new_predicate) = match &predicate {
+                Some(p) => (
+                    definition
+                        .find(" WHERE ")
+                        .map(|at| definition[..at].to_string())
+                        .unwrap_or_else(|| definition.clone()),
+                    format!("({p}) AND {} IS NULL", ident(&sd)),
+                ),
+                None => (definition.clone(), format!("{} IS NULL", ident(&sd))),
+            };
+            let drop = match &constraint {
+                Some(c) => format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {};",
+                    qualified(&schema, &table),
+                    ident(c)
+                ),
+                None => format!("DROP INDEX {};", qualified(&schema, &index)),
+            };
+            report.fixes.push(Fix {
+                table: name.clone(),
+                sql: format!("{drop}\n{base} WHERE {new_predicate};"),
+                adds_column: None,
+            });
+        }
+        report.problems.push(Problem::NonPartialUnique {
+            table: name,
+            index,
+            definition,
+            blocked,
+        });
+    }
+    Ok(())
+}
+
+async fn fk_indexes(
+    client: &Client,
+    snapshot: &SchemaSnapshot,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT con.conname::text, n.nspname::text, c.relname::text, pn.nspname::text, pc.relname::text,
+                    (SELECT array_agg(a.attname::text ORDER BY k.ord)
+                       FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum)
+               FROM pg_constraint con
+               JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_class pc ON pc.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+              WHERE con.contype = 'f' AND con.conparentid = 0
+                AND NOT EXISTS (
+                  SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid
+                     AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] @> con.conkey
+                     AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] <@ con.conkey)
+              ORDER BY 2, 3, 1",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (pschema, ptable): (String, String) = (row.get(3), row.get(4));
+        if protected_name(snapshot, &pschema, &ptable).is_none() {
+            continue;
+        }
+        let (constraint, schema, table): (String, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        let columns: Vec<String> = row.get::<_, Option<Vec<String>>>(5).unwrap_or_default();
+        let mut index = format!("{table}_{}_idx", columns.join("_"));
+        while index.len() > 63 {
+            index.pop();
+        }
+        let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+        report.fixes.push(Fix {
+            table: format!("{schema}.{table}"),
+            sql: format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({});",
+                ident(&index),
+                qualified(&schema, &table),
+                cols.join(", ")
+            ),
+            adds_column: None,
+        });
+        report.problems.push(Problem::FkWithoutIndex {
+            table: format!("{schema}.{table}"),
+            constraint,
+            columns,
+        });
+    }
+    Ok(())
+}
+
+fn children_without_column(config: &Config, snapshot: &SchemaSnapshot, report: &mut Report) {
+    let mut seen = BTreeSet::new();
+    for fk in snapshot.foreign_keys() {
+        let (parent, child) = (snapshot.table(fk.parent), snapshot.table(fk.child));
+        if !parent.is_protected()
+            || child.is_protected()
+            || fk.on_delete != FkAction::Cascade
+            || !matches!(child.kind, 'r' | 'p')
+        {
+            continue;
+        }
+        let name = format!("{}.{}", child.schema, child.name);
+        if config.soft_delete.exclude.contains(&name) {
+            continue;
+        }
+        if seen.insert(name.clone()) {
+            let column = config
+                .soft_delete
+                .columns
+                .get(&name)
+                .unwrap_or(&config.soft_delete.column)
+                .clone();
+            report.fixes.push(Fix {
+                table: name.clone(),
+                sql: format!(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} timestamptz;",
+                    qualified(&child.schema, &child.name),
+                    ident(&column)
+                ),
+                adds_column: Some(column),
+            });
+        }
+        report.problems.push(Problem::ChildWithoutSoftDelete {
+            table: name,
+            parent: format!("{}.{}", parent.schema, parent.name),
+            constraint: fk.name.clone(),
+        });
+    }
+}
+
+async fn views(
+    client: &Client,
+    snapshot: &SchemaSnapshot,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT vn.nspname::text, v.relname::text, tn.nspname::text, t.relname::text
+               FROM pg_rewrite r
+               JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                               AND d.refclassid = 'pg_class'::regclass
+               JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace
+               JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+              WHERE v.oid <> t.oid AND v.relkind IN ('v', 'm')
+              ORDER BY 1, 2, 3, 4",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (ts, tt): (String, String) = (row.get(2), row.get(3));
+        if protected_name(snapshot, &ts, &tt).is_some() {
+            report.problems.push(Problem::ViewReads {
+                view: format!("{}.{}", row.get::<_, String>(0), row.get::<_, String>(1)),
+                table: format!("{ts}.{tt}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Words of a function body, lower-cased: identifiers with their dots.
+fn words(src: &str) -> Vec<String> {
+    src.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+async fn functions(
+    client: &Client,
+    snapshot: &SchemaSnapshot,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT n.nspname::text || '.' || p.proname::text || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+                    p.prosrc
+               FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+               JOIN pg_language l ON l.oid = p.prolang
+              WHERE l.lanname IN ('sql', 'plpgsql')
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tombstone')
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                                   AND d.objid = p.oid AND d.deptype = 'e')
+              ORDER BY 1",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let function: String = row.get(0);
+        let body = words(row.get::<_, Option<&str>>(1).unwrap_or_default());
+        for t in snapshot.tables().iter().filter(|t| t.is_protected()) {
+            let bare = t.name.to_lowercase();
+            let full = format!("{}.{}", t.schema.to_lowercase(), bare);
+            let names = |w: &str| w == bare || w == full;
+            if !body.iter().any(|w| names(w)) {
+                continue;
+            }
+            let deletes = body
+                .windows(3)
+                .any(|w| w[0] == "delete" && w[1] == "from" && names(&w[2]))
+                || body
+                    .windows(4)
+                    .any(|w| w[0] == "delete" && w[1] == "from" && w[2] == "only" && names(&w[3]));
+            report.problems.push(Problem::FunctionUses {
+                function: function.clone(),
+                table: format!("{}.{}", t.schema, t.name),
+                deletes,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn action_word(action: FkAction) -> &'static str {
+    match action {
+        FkAction::Cascade => "cascade",
+        FkAction::SetNull => "set null",
+        FkAction::SetDefault => "set default",
+        FkAction::Restrict => "restrict",
+        FkAction::NoAction => "no action",
+    }
+}
+
+/// One tree per protected table with children: what a soft delete of one
+/// of its rows does, following CASCADE edges down.
+pub fn cascade_trees(snapshot: &SchemaSnapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in 0..snapshot.tables().len() {
+        let t = snapshot.table(id);
+        if !t.is_protected() || snapshot.children_of(id).next().is_none() {
+            continue;
+        }
+        let mut tree = format!("{}.{}\n", t.schema, t.name);
+        let mut path = vec![id];
+        branch(snapshot, id, "", &mut path, &mut tree);
+        out.push(tree);
+    }
+    out
+}
+
+fn branch(
+    snapshot: &SchemaSnapshot,
+    id: TableId,
+    prefix: &str,
+    path: &mut Vec<TableId>,
+    out: &mut String,
+) {
+    let mut children: Vec<_> = snapshot.children_of(id).collect();
+    children.sort_by_key(|fk| {
+        let c = snapshot.table(fk.child);
+        (c.schema.clone(), c.name.clone(), fk.name.clone())
+    });
+    let last = children.len().saturating_sub(1);
+    for (i, fk) in children.into_iter().enumerate() {
+        let child = snapshot.table(fk.child);
+        let (elbow, more) = if i == last {
+            ("└─", "   ")
+        } else {
+            ("├─", "│  ")
+        };
+        let note = if !child.is_protected() {
+            match fk.on_delete {
+                FkAction::Cascade => "  (no soft-delete column: left alone)",
+                _ => "",
+            }
+        } else if path.contains(&fk.child) {
+            "  (recursive)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{prefix}{elbow} {} {}.{} ({}){note}\n",
+            action_word(fk.on_delete),
+            child.schema,
+            child.name,
+            fk.child_columns.join(", ")
+        ));
+        if fk.on_delete == FkAction::Cascade && child.is_protected() && !path.contains(&fk.child) {
+            path.push(fk.child);
+            branch(snapshot, fk.child, &format!("{prefix}{more}"), path, out);
+            path.pop();
+        }
+    }
+}
+
+/// The fixes for `tables` (`schema.table` names; all when `None`).
+pub fn select_fixes(report: &Report, tables: Option<&[String]>) -> Vec<Fix> {
+    report
+        .fixes
+        .iter()
+        .filter(|f| {
+            tables.is_none_or(|ts| {
+                ts.iter()
+                    .any(|t| *t == f.table || f.table.split_once('.').is_some_and(|(_, n)| n == t))
+            })
+        })
+        .cloned()
+        .collect()
+}
