@@ -348,3 +348,39 @@ async fn sql_surface_through_the_proxy_for_bypass_sessions_only() {
     .await;
     assert!(actors >= 1, "{actors}");
 }
+
+/// The brief's project (1 project, 8 members, 500 tasks, 2,000 comments,
+/// 300 attachments, 250 time entries, 10 documents, 50 versions, 3
+/// invoices = 3,122 rows): deleted by the application and restored by an
+/// admin, both through the proxy. Prints the times (`--nocapture`).
+#[tokio::test]
+async fn the_brief_project_is_deleted_and_restored_in_well_under_seconds() {
+    let p = Protected::start("ops_timing", 3, "");
+    let direct = common::connect(&p.db.url).await;
+    let app = p.connect_as(&p.app).await;
+    let admin = p.connect_as(&p.admin).await;
+    let before = deleted_rows(&direct).await;
+    assert_eq!(before, 0);
+    let started = Instant::now();
+    let n = app
+        .execute("DELETE FROM projects WHERE id = 2", &[])
+        .await
+        .unwrap();
+    let delete_time = started.elapsed();
+    assert_eq!(n, 1);
+    assert_eq!(deleted_rows(&direct).await, 3122);
+    let op = last_op(&direct, "projects").await;
+    let started = Instant::now();
+    let rows: i64 = one(
+        &admin,
+        &format!("SELECT (tombstone.restore('{op}') ->> 'rows')::bigint"),
+    )
+    .await;
+    let restore_time = started.elapsed();
+    assert_eq!(rows, 3122);
+    assert_eq!(deleted_rows(&direct).await, 0);
+    eprintln!(
+        "brief project (3,122 rows) through the proxy: delete {delete_time:?}, restore {restore_time:?}"
+    );
+    assert!(restore_time.as_secs() < 10, "{restore_time:?}");
+}

@@ -58,8 +58,8 @@ BEGIN
   keyx := tombstone.key_of(TG_RELID, 'o');
   EXECUTE format(
     'WITH d AS (SELECT %1$s AS pk FROM tombstone_old o),
-          r AS (DELETE FROM tombstone.operation_rows r USING d
-                 WHERE r.table_schema = %2$L AND r.table_name = %3$L AND r.pk = d.pk
+          r AS (DELETE FROM tombstone.operation_rows r
+                 WHERE r.table_schema = %2$L AND r.table_name = %3$L AND r.pk = ANY (ARRAY(SELECT pk FROM d))
                  RETURNING r.pk, r.op_id),
           a AS (INSERT INTO tombstone.audit (table_schema, table_name, pk, action, actor, op_id)
                 SELECT %2$L, %3$L, d.pk, %4$L, %5$L, ro.op_id
@@ -70,8 +70,8 @@ BEGIN
   IF g.reason = 'erase' THEN
     EXECUTE format(
       'UPDATE tombstone.audit a SET old_values = NULL, new_values = NULL
-         FROM (SELECT %1$s AS pk FROM tombstone_old o) d
-        WHERE a.table_schema = %2$L AND a.table_name = %3$L AND a.pk = d.pk
+        WHERE a.table_schema = %2$L AND a.table_name = %3$L
+          AND a.pk = ANY (ARRAY(SELECT %1$s FROM tombstone_old o))
           AND (a.old_values IS NOT NULL OR a.new_values IS NOT NULL)',
       keyx, TG_TABLE_SCHEMA, TG_TABLE_NAME);
   END IF;

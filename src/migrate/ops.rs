@@ -169,12 +169,14 @@ BEGIN
       CONTINUE WHEN psd IS NULL;
       child_key := NULL;
       EXECUTE format(
-        'SELECT r.pk, %1$s FROM tombstone.operation_rows r JOIN %2$s c ON %3$s JOIN %4$s p ON %5$s
-          WHERE r.op_id = $1 AND r.action = ''soft_delete'' AND r.table_schema = %6$L AND r.table_name = %7$L
+        'SELECT r.pk, %1$s
+           FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
+           JOIN %2$s c ON %3$s JOIN %4$s p ON %5$s
+          WHERE r.action = ''soft_delete'' AND r.table_schema = %6$L AND r.table_name = %7$L
             AND p.%8$I IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM tombstone.operation_rows pr
-                             WHERE pr.op_id = $1 AND pr.action = ''soft_delete''
-                               AND pr.table_schema = %9$L AND pr.table_name = %10$L AND pr.pk = %1$s)
+            AND NOT coalesce((SELECT true FROM tombstone.operation_rows pr
+                               WHERE pr.table_schema = %9$L AND pr.table_name = %10$L AND pr.pk = %1$s
+                                 AND pr.op_id = $1 AND pr.action = ''soft_delete'' LIMIT 1), false)
           LIMIT 1',
         tombstone.key_of(fk.parent, 'p'), rel, tombstone.key_match(rel, 'c', 'r.pk'), fk.parent, fk.on_clause,
         t.table_schema, t.table_name, psd, fk.pschema, fk.pname)
@@ -207,17 +209,23 @@ BEGIN
     sd := tombstone.soft_delete_column(rel);
     CONTINUE WHEN sd IS NULL;
     by_col := tombstone.deleted_by_column(rel);
-    -- Still deleted, and not deleted again by a later operation since.
+    -- Still deleted, and not deleted again by a later operation since (a
+    -- row deleted by this operation has its deleted_at = the operation's
+    -- time, so the exact check runs only for the others). The op_id
+    -- subqueries are fenced (OFFSET 0) so the plan stays a scan of this
+    -- operation's rows whatever the statistics say.
     EXECUTE format(
       'WITH s AS (SELECT y.ctid AS row_id, r.pk, to_jsonb(y) AS old_row
-                    FROM tombstone.operation_rows r JOIN %1$s y ON %2$s
-                   WHERE r.op_id = $1 AND r.action = ''soft_delete''
+                    FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
+                    JOIN %1$s y ON %2$s
+                   WHERE r.action = ''soft_delete''
                      AND r.table_schema = %3$L AND r.table_name = %4$L AND y.%5$I IS NOT NULL
-                     AND NOT EXISTS (
-                       SELECT 1 FROM tombstone.operation_rows r2 JOIN tombstone.operations o2 ON o2.id = r2.op_id
-                        WHERE r2.table_schema = r.table_schema AND r2.table_name = r.table_name AND r2.pk = r.pk
+                     AND (y.%5$I = $2 OR NOT coalesce((
+                       SELECT true FROM tombstone.operation_rows r2 JOIN tombstone.operations o2 ON o2.id = r2.op_id
+                        WHERE r2.table_schema = %3$L AND r2.table_name = %4$L AND r2.pk = r.pk
                           AND r2.action = ''soft_delete'' AND o2.created_at > $2
-                          AND NOT EXISTS (SELECT 1 FROM tombstone.restores s2 WHERE s2.op_id = o2.id))),
+                          AND NOT EXISTS (SELECT 1 FROM tombstone.restores s2 WHERE s2.op_id = o2.id)
+                        LIMIT 1), false))),
             u AS (UPDATE %1$s x SET %5$I = NULL%6$s FROM s WHERE x.ctid = s.row_id
                   RETURNING s.pk, s.old_row, to_jsonb(x) AS new_row)
        INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor, op_id)
@@ -248,8 +256,9 @@ BEGIN
     CONTINUE WHEN sets IS NULL;
     EXECUTE format(
       'WITH s AS (SELECT y.ctid AS row_id, r.pk, r.action, r.old_values, to_jsonb(y) AS old_row
-                    FROM tombstone.operation_rows r JOIN %1$s y ON %2$s
-                   WHERE r.op_id = $1 AND r.action IN (''set_null'', ''set_default'')
+                    FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
+                    JOIN %1$s y ON %2$s
+                   WHERE r.action IN (''set_null'', ''set_default'')
                      AND r.table_schema = %3$L AND r.table_name = %4$L),
             u AS (UPDATE %1$s x SET %5$s FROM s WHERE x.ctid = s.row_id
                   RETURNING s.pk, s.old_row, to_jsonb(x) AS new_row)
