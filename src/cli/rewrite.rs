@@ -56,8 +56,9 @@ pub async fn run(args: RewriteArgs) -> Result<(), RewriteCliError> {
     let mut session = SessionContext::normal(&user);
     session.search_path = parse_search_path(&search_path);
     if args.role == RoleArg::Bypass {
+        // As the proxy does: the server-side `tombstone.visibility` decides.
         session.role = Role::Bypass {
-            visibility: Visibility::All,
+            visibility: Visibility::Setting,
         };
     }
     let out = rewrite(&args.sql, &snapshot, &session).map_err(|e| RewriteCliError::Rewrite {
