@@ -77,3 +77,50 @@ impl RetentionConfig {
             .fold(self.keep, Duration::min)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+
+    #[test]
+    fn defaults_and_per_table_keep() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.retention.keep, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.retention.purge_interval, Some(Duration::from_secs(3600)));
+        let c = Config::parse(
+            "[retention]\nkeep = \"10days\"\npurge_interval = \"0s\"\n\
+             [retention.tables.\"public.sessions\"]\nkeep = \"1day\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.retention.keep_for("public", "tasks"),
+            Duration::from_secs(864_000)
+        );
+        assert_eq!(
+            c.retention.keep_for("public", "sessions"),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(c.retention.shortest(), Duration::from_secs(86_400));
+        assert_eq!(c.retention.purge_interval, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (toml, key) in [
+            ("[retention]\nkeep = \"soon\"\n", "retention.keep"),
+            (
+                "[retention]\npurge_batch_size = 0\n",
+                "retention.purge_batch_size",
+            ),
+            (
+                "[retention.tables.sessions]\nkeep = \"1day\"\n",
+                "retention.tables",
+            ),
+        ] {
+            let e = Config::parse(toml).unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+    }
+}
