@@ -76,7 +76,14 @@ fn protected_env(p: &common::protected::Protected) -> Vec<(&'static str, String)
 fn protected_python_suite_through_the_proxy() {
     let p = common::protected::Protected::start("clients_protected_py", 3, "");
     let (ok, out, err) = run(Command::new("python3")
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/clients/python/protected"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/clients/python/protected",
+        ])
         .current_dir(repo())
         .envs(protected_env(&p)));
     assert!(
@@ -94,6 +101,10 @@ fn protected_node_suite_through_the_proxy() {
         .args(["run", "test:protected", "--silent"])
         .current_dir(repo().join("tests/clients/node"))
         .envs(protected_env(&p)));
-    assert!(ok, "protected node suite failed:\n{out}\n{err}\n--- proxy log ---\n{}", p.proxy.log());
+    assert!(
+        ok,
+        "protected node suite failed:\n{out}\n{err}\n--- proxy log ---\n{}",
+        p.proxy.log()
+    );
     assert!(out.contains("# fail 0"), "{out}");
 }
