@@ -32,6 +32,23 @@ impl DatabaseArgs {
     }
 }
 
+impl DatabaseArgs {
+    /// Resolves the URL and connects: what every database subcommand does
+    /// first. On failure the message is printed and the exit code returned
+    /// (2 for bad arguments or config, 1 when the database is unreachable).
+    pub async fn open(&self) -> Result<(Config, tokio_postgres::Client), std::process::ExitCode> {
+        let (config, url) = self.resolve().map_err(|e| {
+            eprintln!("tombstone: {e}");
+            std::process::ExitCode::from(2)
+        })?;
+        let client = connect(&url).await.map_err(|e| {
+            eprintln!("tombstone: {e}");
+            std::process::ExitCode::FAILURE
+        })?;
+        Ok((config, client))
+    }
+}
+
 /// Connects with tokio-postgres, driving the connection in the background.
 pub async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::database::{DatabaseArgs, connect};
+use super::database::DatabaseArgs;
 use crate::ops::doctor::examine;
 
 #[derive(Debug, clap::Args)]
@@ -13,19 +13,9 @@ pub struct DoctorArgs {
 }
 
 pub async fn run(args: DoctorArgs) -> ExitCode {
-    let (config, url) = match args.db.resolve() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let client = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (config, client) = match args.db.open().await {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let options = crate::protect::snapshot_options(&config);
     let report = match crate::schema::load::load(&client, &options).await {

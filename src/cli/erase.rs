@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::database::{DatabaseArgs, connect, os_user};
+use super::database::{DatabaseArgs, os_user};
 use crate::ops::erase::erase;
 
 #[derive(Debug, clap::Args)]
@@ -23,19 +23,9 @@ pub struct EraseArgs {
 }
 
 pub async fn run(args: EraseArgs) -> ExitCode {
-    let (_, url) = match args.db.resolve() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let client = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (_, client) = match args.db.open().await {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let actor = args.actor.or_else(os_user);
     match erase(&client, &args.table, &args.key, actor.as_deref()).await {

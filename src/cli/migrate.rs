@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use super::database::{DatabaseArgs, connect};
+use super::database::DatabaseArgs;
 use crate::migrate::{self, Step};
 use crate::ops::doctor::{Fix, examine, select_fixes};
 use crate::schema::{Column, SchemaSnapshot, load};
@@ -27,19 +27,9 @@ pub struct MigrateArgs {
 }
 
 pub async fn run(args: MigrateArgs) -> ExitCode {
-    let (config, url) = match args.db.resolve() {
-        Ok(resolved) => resolved,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut client = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (config, mut client) = match args.db.open().await {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let options = crate::protect::snapshot_options(&config);
     let catalog = match load::load_catalog(&client).await {

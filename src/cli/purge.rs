@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::database::{DatabaseArgs, connect, os_user};
+use super::database::{DatabaseArgs, os_user};
 use crate::ops::purge::{Options, PurgeError, purge};
 
 #[derive(Debug, clap::Args)]
@@ -26,19 +26,9 @@ pub struct PurgeArgs {
 }
 
 pub async fn run(args: PurgeArgs) -> ExitCode {
-    let (config, url) = match args.db.resolve() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let client = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (config, client) = match args.db.open().await {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let snapshot = match crate::schema::load::load(
         &client,

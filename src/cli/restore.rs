@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::database::{DatabaseArgs, connect, os_user};
+use super::database::{DatabaseArgs, os_user};
 use crate::ops::restore::{Status, Target, restore};
 
 #[derive(Debug, clap::Args)]
@@ -34,19 +34,9 @@ pub async fn run(args: RestoreArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (_, url) = match args.db.resolve() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let client = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (_, client) = match args.db.open().await {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let actor = args.actor.or_else(os_user);
     match restore(&client, &target, actor.as_deref()).await {

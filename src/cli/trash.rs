@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::database::{DatabaseArgs, connect};
+use super::database::DatabaseArgs;
 use crate::ops::trash::{Entry, Filter, Since, list};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -28,19 +28,9 @@ pub struct TrashArgs {
 }
 
 pub async fn run(args: TrashArgs) -> ExitCode {
-    let (_, url) = match args.db.resolve() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let client = match connect(&url).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tombstone: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (_, client) = match args.db.open().await {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let filter = Filter {
         table: args.table,
