@@ -368,14 +368,19 @@ def main():
                             done += 1
                             log(f"[{done}/{total}] round {r + 1} {script:6} {mode:8} c={clients:<2} "
                                 f"{name:20} {tps:10.0f} tps  p99 {p99:7.2f} ms")
-        # PgBouncer keeps its server connections after its clients leave
-        # (session pools idle until server_idle_timeout): measure it last so
-        # its pool cannot use up max_connections before tombstone's turn.
+        # PgBouncer keeps its session pool's server connections after its
+        # clients leave: restart it, so that 90 idle clients of each proxy
+        # fit in max_connections.
         memory = {}
         try:
+            bouncer.stop()
+            proxies.remove(bouncer)
+            time.sleep(1)
             memory.update(idle_memory([relay], server, plain_db))
             memory.update(idle_memory([guarded], server, prot_db))
-            memory.update(idle_memory([bouncer], server, plain_db))
+            fresh = start_pgbouncer(server, workdir)
+            proxies.append(fresh)
+            memory.update(idle_memory([fresh], server, plain_db))
         except Exception as e:  # reported, never fatal: the matrix is kept
             log(f"memory measurement failed: {e}")
         try:
