@@ -55,7 +55,7 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             sql: schema_change_trigger(&config.database.notify_channel),
         },
         Step {
-            name: "audit functions (tombstone.audit_changes, tombstone.current_actor, tombstone.audit_settings)",
+            name: "audit functions (tombstone.current_actor, tombstone.audit_settings, tombstone.audit_operation_rows)",
             sql: AUDIT_FUNCTIONS_DDL.to_string(),
         },
         Step {
@@ -108,8 +108,8 @@ pub async fn missing_objects(
             "SELECT to_regclass('tombstone.audit_settings') IS NOT NULL",
         ),
         (
-            "tombstone.audit_changes()",
-            "SELECT to_regprocedure('tombstone.audit_changes()') IS NOT NULL",
+            "tombstone.current_actor()",
+            "SELECT to_regprocedure('tombstone.current_actor()') IS NOT NULL",
         ),
         (
             "tombstone.operations",

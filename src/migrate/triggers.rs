@@ -13,7 +13,8 @@
 
 use crate::schema::SchemaSnapshot;
 
-/// The settings table, the actor function and the generic trigger function.
+/// The settings table, the actor and settings functions, and the audit of
+/// soft deletes from `tombstone.operation_rows`.
 pub const AUDIT_FUNCTIONS_DDL: &str = r#"
 CREATE SCHEMA IF NOT EXISTS tombstone;
 
@@ -65,71 +66,6 @@ LANGUAGE sql STABLE AS $fn$
     (SELECT CASE WHEN op = 'INSERT' THEN inserts ELSE updates END
        FROM tombstone.audit_settings WHERE table_schema = '*' AND table_name = '*'),
     true)
-$fn$;
-
--- Trigger arguments: the soft-delete column, the deleted-by column, then the
--- primary-key columns. UPDATE pairs old and new rows by primary key and
--- skips soft-delete transitions by comparing the other columns as text
--- (cheap), turning only the audited rows into jsonb; the actor is computed
--- once per statement.
-CREATE OR REPLACE FUNCTION tombstone.audit_changes() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  sd text := TG_ARGV[0];
-  by_col text := TG_ARGV[1];
-  pk_new text := '';
-  join_on text := '';
-  first_pk text;
-  rest_old text;
-  rest_new text;
-  col text;
-  actor text;
-BEGIN
-  IF NOT tombstone.audit_enabled(TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP) THEN
-    RETURN NULL;
-  END IF;
-  -- Once per statement: the actor regex over current_query() is not cheap.
-  actor := tombstone.current_actor();
-  FOR i IN 2 .. TG_NARGS - 1 LOOP
-    col := TG_ARGV[i];
-    first_pk := coalesce(first_pk, col);
-    pk_new := pk_new || format('%L, %s.%I, ', col, '%1$s', col);
-    join_on := join_on || format(' AND n.%I = o.%I', col, col);
-  END LOOP;
-  pk_new := 'jsonb_build_object(' || rtrim(pk_new, ', ') || ')';
-  IF TG_OP = 'INSERT' THEN
-    EXECUTE format(
-      'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, new_values, actor)
-       SELECT %L, %L, %s, ''insert'', to_jsonb(n), %L FROM tombstone_new n',
-      TG_TABLE_SCHEMA, TG_TABLE_NAME, format(pk_new, 'n'), actor);
-    RETURN NULL;
-  END IF;
-  -- UPDATE.
-  SELECT string_agg(format('o.%I::text', attname), ', ' ORDER BY attnum),
-         string_agg(format('n.%I::text', attname), ', ' ORDER BY attnum)
-    INTO rest_old, rest_new
-    FROM pg_attribute
-   WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped AND attname NOT IN (sd, by_col);
-  EXECUTE format(
-    'INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor)
-     SELECT %L, %L, CASE WHEN n.%I IS NULL THEN %s ELSE %s END, ''update'', to_jsonb(o), to_jsonb(n), %L
-     FROM tombstone_new n FULL JOIN tombstone_old o ON %s
-     WHERE (o.%I IS NULL OR n.%I IS NULL
-            OR NOT ((o.%I IS NULL) <> (n.%I IS NULL) AND ROW(%s, NULL) IS NOT DISTINCT FROM ROW(%s, NULL)))
-       AND NOT EXISTS (
-         SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id
-         WHERE (op.xact_id = pg_current_xact_id()
-                OR EXISTS (SELECT 1 FROM tombstone.restores s
-                            WHERE s.op_id = op.id AND s.xact_id = pg_current_xact_id()))
-           AND r.action IN (''set_null'', ''set_default'')
-           AND r.table_schema = %L AND r.table_name = %L AND r.pk = %s)',
-    TG_TABLE_SCHEMA, TG_TABLE_NAME, coalesce(first_pk, sd), format(pk_new, 'o'), format(pk_new, 'n'), actor,
-    CASE WHEN join_on = '' THEN 'false' ELSE substr(join_on, 6) END,
-    coalesce(first_pk, sd), coalesce(first_pk, sd), sd, sd,
-    coalesce(rest_old, 'NULL'), coalesce(rest_new, 'NULL'),
-    TG_TABLE_SCHEMA, TG_TABLE_NAME, format(pk_new, 'n'));
-  RETURN NULL;
-END
 $fn$;
 
 -- Soft deletes are audited from what the rewritten statement records in
@@ -195,9 +131,9 @@ fn literal(s: &str) -> String {
 
 /// The INSERT and UPDATE triggers of every protected table in `snapshot`,
 /// each with a function of its own: static SQL, so PL/pgSQL plans it once
-/// per session instead of at every statement (the generic
-/// `tombstone.audit_changes()` stays for tables added before the next
-/// migrate). The triggers carry the soft-delete column, the deleted-by
+/// per session instead of at every statement. A table protected after the
+/// last migrate has no audit triggers until migrate runs again. The
+/// triggers carry the soft-delete column, the deleted-by
 /// column and the key columns as arguments, which the operation-rows audit
 /// reads.
 pub fn audit_triggers(snapshot: &SchemaSnapshot) -> String {
