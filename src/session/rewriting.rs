@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound};
 use super::replies::{Expect, ReplyTracker, TagRename};
 use crate::protect::Protection;
+use crate::protect::cache::CachedRewrite;
 use crate::rewrite::parse::constants;
 use crate::rewrite::{ReplyPlan, RewriteError, SessionChange, SessionContext, StatementPlan};
 use crate::wire::extended::{self, Parse, Target};
@@ -211,13 +212,13 @@ impl RewritingFrontend {
                 )]));
             }
         };
-        let Some((sql, plans)) = rewritten else {
+        let Some(result) = rewritten else {
             self.expect(Expect::Query(Default::default()));
             return Ok(Outbound::Forward(frame));
         };
-        let renames = plans.iter().map(|p| self.reply_change(p)).collect();
+        let renames = result.plans.iter().map(|p| self.reply_change(p)).collect();
         self.expect(Expect::Query(renames));
-        Ok(match sql {
+        Ok(match &result.sql {
             Some(sql) => Outbound::Replace(vec![extended::query(sql.as_bytes())]),
             None => Outbound::Forward(frame),
         })
@@ -227,7 +228,10 @@ impl RewritingFrontend {
         let parse = Parse::decode(&frame)?;
         let (plan, replacement) = match self.rewrite(parse.query) {
             Ok(None) => (None, None),
-            Ok(Some((sql, plans))) => (plans.first().and_then(|p| self.reply_change(p)), sql),
+            Ok(Some(result)) => (
+                result.plans.first().and_then(|p| self.reply_change(p)),
+                result.sql.clone(),
+            ),
             Err(e) => {
                 let params = std::str::from_utf8(parse.query)
                     .ok()
@@ -246,12 +250,9 @@ impl RewritingFrontend {
     }
 
     /// `Ok(None)`: forward unchanged with no reply changes.
-    /// `Ok(Some((sql, plans)))`: `sql` is the replacement text, if any.
-    #[allow(clippy::type_complexity)]
-    fn rewrite(
-        &mut self,
-        text: &[u8],
-    ) -> Result<Option<(Option<String>, Vec<StatementPlan>)>, RewriteError> {
+    /// `Ok(Some(r))`: the shared cache entry; `r.sql` is the replacement
+    /// text, if any.
+    fn rewrite(&mut self, text: &[u8]) -> Result<Option<Arc<CachedRewrite>>, RewriteError> {
         let sql = match std::str::from_utf8(text) {
             Ok(s) => s,
             Err(_) => {
@@ -286,7 +287,7 @@ impl RewritingFrontend {
         if result.sql.is_none() && result.plans.is_empty() {
             return Ok(None);
         }
-        Ok(Some((result.sql.clone(), result.plans.clone())))
+        Ok(Some(result))
     }
 
     /// Drops a `SET LOCAL` search path whose transaction has ended.
