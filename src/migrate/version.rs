@@ -240,8 +240,11 @@ pub async fn installed_locked(
     client: &mut tokio_postgres::Client,
 ) -> Result<Option<Installed>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_catalog.pg_advisory_xact_lock_shared($1)", &[&LOCK_KEY])
-        .await?;
+    tx.execute(
+        "SELECT pg_catalog.pg_advisory_xact_lock_shared($1)",
+        &[&LOCK_KEY],
+    )
+    .await?;
     let found = installed(&tx).await?;
     tx.commit().await?;
     Ok(found)

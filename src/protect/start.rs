@@ -25,7 +25,9 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     let driver = tokio::spawn(connection);
     let installed = crate::migrate::version::installed_locked(&mut client)
         .await
-        .map_err(|e| format!("database.url: cannot read the tombstone schema version of {shown}: {e}"))?;
+        .map_err(|e| {
+            format!("database.url: cannot read the tombstone schema version of {shown}: {e}")
+        })?;
     if let Some(refusal) = crate::migrate::version::mismatch(installed.as_ref(), &shown) {
         return Err(format!("database `{database}`: {refusal}"));
     }
