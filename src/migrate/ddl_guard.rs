@@ -306,7 +306,8 @@ BEGIN
       SELECT * INTO p FROM tombstone.protected_tables pt
        WHERE pt.table_schema = o.address_names[1] AND pt.table_name = o.address_names[2];
       CONTINUE WHEN NOT FOUND OR p.table_oid = ANY (dropped)
-                    OR NOT ((p.state -> (kind || 's')) ? o.address_names[3]);
+                    OR NOT coalesce((p.state -> CASE kind WHEN 'trigger' THEN 'triggers' ELSE 'policies' END)
+                                    ? o.address_names[3], false);
       IF NOT allowed THEN
         PERFORM tombstone.refuse_ddl(pg_catalog.format(
           'drop %s %I of protected table %I.%I', kind, o.address_names[3], p.table_schema, p.table_name));
