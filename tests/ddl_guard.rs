@@ -98,6 +98,10 @@ const REFUSED: &[(&str, &str)] = &[
     ),
     ("ALTER TABLE tasks INHERIT parent_t", "inherit"),
     (
+        "ALTER TABLE parent_p ATTACH PARTITION tasks FOR VALUES FROM (MINVALUE) TO (MAXVALUE)",
+        "partition of",
+    ),
+    (
         "ALTER TABLE teams DISABLE ROW LEVEL SECURITY",
         "row level security",
     ),
@@ -234,7 +238,9 @@ async fn protection_removing_ddl_is_refused_and_ordinary_migrations_pass() {
                  ALTER FUNCTION public.touch_row() OWNER TO \"{owner}\";
                  CREATE TRIGGER touch BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION touch_row();
                  CREATE TABLE public.parent_t (LIKE tasks);
-                 ALTER TABLE public.parent_t OWNER TO \"{owner}\";",
+                 ALTER TABLE public.parent_t OWNER TO \"{owner}\";
+                 CREATE TABLE public.parent_p (LIKE tasks) PARTITION BY RANGE (id);
+                 ALTER TABLE public.parent_p OWNER TO \"{owner}\";",
                 app = p.app
             ),
         ],
@@ -337,7 +343,9 @@ async fn protection_removing_ddl_is_refused_and_ordinary_migrations_pass() {
     // PostgreSQL's (it holds TRIGGER on tasks).
     let e = sessions[3]
         .2
-        .batch_execute(REFUSED[12].0)
+        .batch_execute(
+            "CREATE TRIGGER keep BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION keep_row()",
+        )
         .await
         .expect_err("app's BEFORE UPDATE trigger");
     assert!(

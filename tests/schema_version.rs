@@ -328,36 +328,42 @@ async fn upgrade_from_version_0_equals_a_fresh_install_and_keeps_the_data() {
     common::psql_admin(&format!("DROP ROLE IF EXISTS \"{app}\""));
 }
 
-/// Runs `tombstone serve` on `db` and returns (exit code, stderr) when it
-/// exits within 20 s; `None` when it keeps running (it is then killed).
-fn serve_exit(db: &TestDb) -> Option<(Option<i32>, String)> {
+/// A `tombstone serve` on `db`, its port, and the directory holding its
+/// config and stderr.
+fn spawn_serve(db: &TestDb) -> (std::process::Child, u16, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (host, port) = common::upstream_host_port();
+    let listen = common::free_port();
     let config = dir.path().join("rules.toml");
     std::fs::write(
         &config,
         format!(
-            "[listen]\naddress = \"127.0.0.1:{}\"\n[upstream]\nhost = \"{host}\"\nport = {port}\n[database]\nurl = \"{}\"\n",
-            common::free_port(),
+            "[listen]\naddress = \"127.0.0.1:{listen}\"\n[upstream]\nhost = \"{host}\"\nport = {port}\n[database]\nurl = \"{}\"\n",
             db.url
         ),
     )
     .expect("write config");
-    let stderr = dir.path().join("stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tombstone"))
         .args(["serve", "--config"])
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .stderr(std::fs::File::create(dir.path().join("stderr")).expect("stderr file"))
         .spawn()
         .expect("start tombstone serve");
+    (child, listen, dir)
+}
+
+/// Runs `tombstone serve` on `db` and returns (exit code, stderr) when it
+/// exits within 20 s; `None` when it keeps running (it is then killed).
+fn serve_exit(db: &TestDb) -> Option<(Option<i32>, String)> {
+    let (mut child, _, dir) = spawn_serve(db);
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
             return Some((
                 status.code(),
-                std::fs::read_to_string(&stderr).unwrap_or_default(),
+                std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default(),
             ));
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -464,4 +470,33 @@ async fn migrate_waits_for_the_schema_lock() {
         .await
         .expect("version");
     assert_eq!(installed.map(|i| i.version), Some(SCHEMA_VERSION));
+}
+
+#[tokio::test]
+async fn serve_waits_for_a_migration_in_progress() {
+    let db = scenario_db("sv_serve_lock");
+    migrate_apply(&db);
+    let mut holder = db.connect().await;
+    let tx = holder.transaction().await.expect("begin");
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await
+        .expect("lock");
+    let (mut child, port, _dir) = spawn_serve(&db);
+    std::thread::sleep(Duration::from_millis(1500));
+    let listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let running = matches!(child.try_wait(), Ok(None));
+    tx.commit().await.expect("release");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut up = false;
+    while Instant::now() < deadline && !up {
+        up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        running && !listening,
+        "serve started while migrate held the schema lock"
+    );
+    assert!(up, "serve did not start after the lock was released");
 }

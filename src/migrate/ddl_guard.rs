@@ -163,6 +163,19 @@ BEGIN
       END IF;
     END IF;
     CONTINUE WHEN rel IS NULL;
+    -- ALTER TABLE parent ATTACH PARTITION protected: the command names the parent.
+    IF NOT allowed AND cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+      SELECT pg_catalog.format('%I.%I', pt.table_schema, pt.table_name) AS tbl INTO t
+        FROM pg_catalog.pg_inherits i JOIN tombstone.protected_tables pt ON pt.table_oid = i.inhrelid
+       WHERE i.inhparent = rel
+         AND NOT coalesce((pt.state -> 'parents') ? (i.inhparent::pg_catalog.regclass::text), false)
+       LIMIT 1;
+      IF FOUND THEN
+        PERFORM tombstone.refuse_ddl(pg_catalog.format(
+          'make protected table %s inherit from or become a partition of %s (its soft-deleted rows would show through the parent)',
+          t.tbl, rel::pg_catalog.regclass));
+      END IF;
+    END IF;
     SELECT ns.nspname::text AS s, c.relname::text AS t INTO cur
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = rel;
     CONTINUE WHEN NOT FOUND;
