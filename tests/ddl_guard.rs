@@ -439,4 +439,27 @@ async fn protection_removing_ddl_is_refused_and_ordinary_migrations_pass() {
         .await
         .expect("a bypass member's DDL passes");
     assert!(protection(&admin).await.iter().all(|(_, _, same)| *same));
+
+    // doctor names a table protected since the last migrate, and a
+    // disabled guard.
+    admin
+        .batch_execute(
+            "CREATE TABLE fresh_t (id int PRIMARY KEY, deleted_at timestamptz);
+             ALTER EVENT TRIGGER tombstone_ddl_guard DISABLE",
+        )
+        .await
+        .expect("superuser DDL");
+    let (ok, out, err) = common::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tombstone")).args([
+            "doctor",
+            "--database-url",
+            &p.db.url,
+        ]),
+    );
+    assert!(!ok, "{out}{err}");
+    assert!(
+        out.contains("the DDL guard's record of public.fresh_t")
+            && out.contains("the DDL guard event triggers"),
+        "{out}"
+    );
 }
