@@ -52,7 +52,7 @@ BEGIN
   IF pg_catalog.to_regclass('tombstone.schema_version') IS NULL THEN
     installed := 0;
   ELSE
-    EXECUTE 'SELECT coalesce(max(version), 0) FROM tombstone.schema_version' INTO installed;
+    EXECUTE 'SELECT coalesce(pg_catalog.max(version), 0) FROM tombstone.schema_version' INTO installed;
   END IF;
   IF installed > {SCHEMA_VERSION} THEN
     RAISE EXCEPTION 'tombstone schema version % is installed, newer than this binary''s %: refusing to downgrade it', installed, {SCHEMA_VERSION}
