@@ -122,6 +122,15 @@ const REFUSED: &[(&str, &str)] = &[
         "CREATE POLICY see_all ON teams USING (true)",
         "permissive policy",
     ),
+    // Server-side code runs the same DDL: the guard is in the database.
+    (
+        "DO $$BEGIN EXECUTE 'ALTER TABLE tasks DISABLE TRIGGER USER'; END$$",
+        "disable trigger",
+    ),
+    (
+        "DO $$BEGIN EXECUTE format('ALTER TABLE %I DROP COLUMN %I', 'tasks', 'deleted_at'); END$$",
+        "soft-delete column",
+    ),
     ("DROP SCHEMA tombstone CASCADE", ""),
     ("DROP TABLE tombstone.audit", ""),
     ("DROP FUNCTION tombstone.refuse(text, text, text)", ""),
@@ -321,8 +330,15 @@ async fn protection_removing_ddl_is_refused_and_ordinary_migrations_pass() {
             let message = e.as_db_error().map(|d| d.message()).unwrap_or_default();
             // The owner (and the app role where it holds the privilege
             // PostgreSQL checks first) meets tombstone's refusal; otherwise
-            // PostgreSQL's own ownership check refuses first.
-            if message.starts_with("tombstone: cannot") || (*role == owner && !about.is_empty()) {
+            // PostgreSQL's own ownership check refuses first. Through the
+            // proxy, a DO block naming a protected table is refused by the
+            // rewriter before it reaches the server (same SQLSTATE).
+            let by_rewriter = who.contains("proxy") && sql.starts_with("DO ");
+            if by_rewriter {
+                assert!(message.contains("DO block"), "{who}: `{sql}`: {message}");
+            } else if message.starts_with("tombstone: cannot")
+                || (*role == owner && !about.is_empty())
+            {
                 assert!(
                     message.starts_with("tombstone: cannot")
                         && message.contains(about)
@@ -338,6 +354,23 @@ async fn protection_removing_ddl_is_refused_and_ordinary_migrations_pass() {
             );
         }
     }
+    // The extended protocol meets the same refusals.
+    for (sql, about) in REFUSED.iter().filter(|(sql, _)| !sql.starts_with("DO ")) {
+        let e = sessions[0]
+            .2
+            .execute(*sql, &[])
+            .await
+            .expect_err(&format!("extended protocol: `{sql}` must be refused"));
+        assert_eq!(sqlstate(&e), "42501", "extended: `{sql}`: {e:?}");
+        if !about.is_empty() {
+            let message = e.as_db_error().map(|d| d.message()).unwrap_or_default();
+            assert!(
+                message.contains(about) && message.contains(&may),
+                "extended: `{sql}`: {message}"
+            );
+        }
+    }
+    assert_eq!(protection(&admin).await, protection_before);
     assert_eq!(row_counts(&admin).await, counts_before);
     // The app role's BEFORE trigger meets tombstone's refusal, not only
     // PostgreSQL's (it holds TRIGGER on tasks).
