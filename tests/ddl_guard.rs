@@ -354,6 +354,28 @@ async fn protection_removing_ddl_is_refused_and_ordinary_migrations_pass() {
             );
         }
     }
+    // The record cannot be forged, even with INSERT granted on it (the
+    // harness grants the old quick start's INSERT on tombstone's tables).
+    for (who, _, session) in &sessions {
+        let e = session
+            .batch_execute(
+                "INSERT INTO tombstone.protected_tables (table_oid, table_schema, table_name, column_name, state)
+                 VALUES (1, 'public', 'tasks', 'deleted_at', '{}')",
+            )
+            .await
+            .expect_err("registry write");
+        assert_eq!(sqlstate(&e), "42501", "{who}: {e:?}");
+        let message = e.as_db_error().map(|d| d.message()).unwrap_or_default();
+        // Through the proxy the rewriter refuses it first (tombstone's
+        // tables are read-only there); directly, the registry's trigger.
+        let expected = if who.contains("proxy") {
+            "is read-only"
+        } else {
+            "only tombstone migrate and the DDL guard write it"
+        };
+        assert!(message.contains(expected), "{who}: {message}");
+    }
+
     // The extended protocol meets the same refusals.
     for (sql, about) in REFUSED.iter().filter(|(sql, _)| !sql.starts_with("DO ")) {
         let e = sessions[0]

@@ -59,6 +59,27 @@ CREATE TABLE IF NOT EXISTS tombstone.protected_tables (
 );
 REVOKE ALL ON tombstone.protected_tables FROM PUBLIC;
 
+-- Only its owner (migrate, and the guard functions, which run as it) and
+-- superusers write it, whatever has been granted on it.
+CREATE OR REPLACE FUNCTION tombstone.protected_tables_write() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF current_user <> (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID)
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = current_user AND rolsuper) THEN
+    RAISE EXCEPTION 'tombstone: % on tombstone.protected_tables is refused: only tombstone migrate and the DDL guard write it', TG_OP
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER tombstone_protected_tables_write
+  BEFORE INSERT OR UPDATE OR DELETE ON tombstone.protected_tables
+  FOR EACH ROW EXECUTE FUNCTION tombstone.protected_tables_write();
+CREATE OR REPLACE TRIGGER tombstone_protected_tables_truncate
+  BEFORE TRUNCATE ON tombstone.protected_tables
+  FOR EACH STATEMENT EXECUTE FUNCTION tombstone.protected_tables_write();
+
 -- May this session change protection? (session_user: SET ROLE does not help.)
 CREATE OR REPLACE FUNCTION tombstone.ddl_allowed() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
