@@ -273,3 +273,27 @@ mod tests {
         assert!(newer.contains("newer than this binary"), "{newer}");
     }
 }
+
+#[cfg(test)]
+mod plan_tests {
+    use crate::config::Config;
+
+    #[test]
+    fn every_plan_starts_with_the_upgrade_and_ends_with_the_version() {
+        let steps = crate::migrate::plan(&Config::default(), None);
+        let first = steps.first().map(|s| s.name).unwrap_or_default();
+        assert_eq!(first, crate::migrate::UPGRADE_STEP);
+        assert!(
+            steps
+                .first()
+                .is_some_and(|s| s.sql.contains("pg_advisory_xact_lock")),
+            "the lock comes first"
+        );
+        assert!(
+            steps
+                .last()
+                .is_some_and(|s| s.sql.contains("INSERT INTO tombstone.schema_version")),
+            "the version is recorded last"
+        );
+    }
+}
