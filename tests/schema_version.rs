@@ -500,3 +500,51 @@ async fn serve_waits_for_a_migration_in_progress() {
     );
     assert!(up, "serve did not start after the lock was released");
 }
+
+#[tokio::test]
+async fn an_upgrade_blocked_by_an_application_object_changes_nothing() {
+    let db = scenario_db("sv_blocked");
+    psql(&db.url, &["-f", fixture().to_str().expect("path")]);
+    psql(
+        &db.url,
+        &[
+            "-c",
+            "CREATE VIEW public.who_am_i AS SELECT tombstone.current_actor() AS actor",
+        ],
+    );
+    let client = db.connect().await;
+    let before = catalog_without_registry(&client).await;
+    let (ok, out, err) = tombstone(&["migrate", "--apply", "--database-url", &db.url]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("migration failed, nothing was changed")
+            && err.contains("tombstone.current_actor()")
+            && err.contains("who_am_i"),
+        "{err}"
+    );
+    assert_eq!(catalog_without_registry(&client).await, before);
+    let installed = tombstone::migrate::version::installed(&client)
+        .await
+        .expect("version");
+    assert_eq!(installed.map(|i| i.version), Some(0));
+}
+
+/// [`catalog`] for a schema that may lack the tables version 1 added.
+async fn catalog_without_registry(client: &tokio_postgres::Client) -> Vec<String> {
+    let mut out: Vec<String> = client
+        .query(
+            "SELECT p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
+              WHERE p.pronamespace = 'tombstone'::regnamespace
+             UNION ALL SELECT t.tgrelid::regclass::text || ' ' || t.tgname FROM pg_trigger t WHERE NOT t.tgisinternal
+             UNION ALL SELECT evtname FROM pg_event_trigger
+             UNION ALL SELECT relname FROM pg_class WHERE relnamespace = 'tombstone'::regnamespace",
+            &[],
+        )
+        .await
+        .expect("catalog")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    out.sort();
+    out
+}
