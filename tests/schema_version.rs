@@ -548,3 +548,35 @@ async fn catalog_without_registry(client: &tokio_postgres::Client) -> Vec<String
     out.sort();
     out
 }
+
+#[tokio::test]
+async fn a_running_serve_reports_a_version_changed_under_it() {
+    let db = scenario_db("sv_running");
+    migrate_apply(&db);
+    let (mut child, port, dir) = spawn_serve(&db);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let client = db.connect().await;
+    client
+        .batch_execute(
+            "UPDATE tombstone.schema_version SET version = version + 1;
+             CREATE TABLE trigger_a_reload (id int)",
+        )
+        .await
+        .expect("bump version");
+    let expected = format!(
+        "tombstone schema version {} is installed, newer than this binary's {SCHEMA_VERSION}",
+        SCHEMA_VERSION + 1
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut log = String::new();
+    while Instant::now() < deadline && !log.contains(&expected) {
+        std::thread::sleep(Duration::from_millis(100));
+        log = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains(&expected), "{log}");
+}
