@@ -1,6 +1,6 @@
 //! Turning protection on at `serve` startup: check the database has the
-//! tombstone schema at this binary's version, load the first snapshot, start the schema watcher and
-//! the audit maintenance task.
+//! tombstone schema at this binary's version, load the first snapshot,
+//! start the schema watcher and the audit maintenance task.
 
 use std::sync::Arc;
 use std::time::Duration;
