@@ -373,7 +373,13 @@ async fn protection_removing_ddl_is_refused_and_ordinary_migrations_pass() {
         } else {
             "only tombstone migrate and the DDL guard write it"
         };
-        assert!(message.contains(expected), "{who}: {message}");
+        // A role without privileges on tombstone's tables (what migrate
+        // leaves normal roles) is stopped by the privilege check first.
+        assert!(
+            message.contains(expected)
+                || message.contains("permission denied for table protected_tables"),
+            "{who}: {message}"
+        );
     }
 
     // The extended protocol meets the same refusals.

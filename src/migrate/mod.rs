@@ -11,6 +11,7 @@ mod audit;
 mod ddl_guard;
 mod guard;
 mod ops;
+pub mod privileges;
 mod support;
 mod triggers;
 pub mod version;
@@ -94,6 +95,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
     steps.push(Step {
         name: "protected tables as installed (tombstone.protected_tables)",
         sql: protected_tables_registry(snapshot),
+    });
+    steps.push(Step {
+        name: "privileges (no rights on tombstone's tables for normal roles, fixed search_path, SECURITY DEFINER audit triggers)",
+        sql: privileges::privileges_step(),
     });
     steps.push(Step {
         name: "schema version (tombstone.schema_version)",

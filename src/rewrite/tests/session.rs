@@ -385,13 +385,13 @@ fn hard_delete_for_bypass_sessions_when_configured() {
     assert!(
         result("DELETE FROM tasks WHERE id = 1", &soft)
             .unwrap()
-            .contains("SET deleted_at = now()")
+            .contains("SET deleted_at = pg_catalog.now()")
     );
     let mut normal = session();
     normal.hard_delete = true;
     assert!(
         result("DELETE FROM tasks WHERE id = 1", &normal)
             .unwrap()
-            .contains("SET deleted_at = now()")
+            .contains("SET deleted_at = pg_catalog.now()")
     );
 }
