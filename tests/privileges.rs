@@ -164,3 +164,40 @@ async fn shadowed_built_ins_change_nothing_tombstone_writes() {
     assert!(recent, "deleted_at was back-dated by a shadowing now()");
     assert_eq!(audited, 1, "audit row with real old values and actor");
 }
+
+#[tokio::test]
+async fn hand_written_hides_and_unhides_leave_a_trace() {
+    let p = Protected::start("hide", 1, "");
+    let app = direct(&p, &p.app).await;
+    app.batch_execute(
+        "DO $$BEGIN UPDATE tasks SET deleted_at = pg_catalog.now() WHERE id = 5; END$$;
+         UPDATE tasks SET deleted_at = NULL WHERE id = 5;",
+    )
+    .await
+    .expect("hand-written hide and un-hide");
+    // A soft delete through the proxy is audited once, as a soft delete.
+    let proxied = p.connect_as(&p.app).await;
+    proxied
+        .execute("DELETE FROM tasks WHERE id = 6", &[])
+        .await
+        .expect("soft delete");
+    let admin = connect(&url_for(&p.db.name)).await;
+    let actions = |id: i64| {
+        let admin = &admin;
+        async move {
+            admin
+                .query(
+                    "SELECT action FROM tombstone.audit WHERE table_name = 'tasks'
+                      AND pk = pg_catalog.jsonb_build_object('id', $1::bigint) ORDER BY id",
+                    &[&id],
+                )
+                .await
+                .expect("audit")
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(actions(5).await, vec!["update", "update"]);
+    assert_eq!(actions(6).await, vec!["soft_delete"]);
+}
