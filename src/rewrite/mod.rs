@@ -18,7 +18,7 @@ pub mod tokens;
 pub mod tree;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -167,6 +167,13 @@ pub struct Rewritten<'a> {
     /// One plan per statement when any statement needs reply changes;
     /// empty when every statement's reply is forwarded unchanged.
     pub statements: Vec<StatementPlan>,
+    /// The decision read the content of a literal (a DO body, a
+    /// `set_config` or `SET` value, the text of a statement kind checked by
+    /// its words) or the text could not be parsed: a statement that
+    /// differs only in its literals may be decided differently, so the
+    /// rewrite cache must never share this result by literal-normalized
+    /// shape (see `protect::cache`).
+    pub reads_literals: bool,
 }
 
 impl Rewritten<'_> {
@@ -230,6 +237,7 @@ pub fn rewrite<'a>(
         return Ok(Rewritten {
             sql: Cow::Borrowed(sql),
             statements: Vec::new(),
+            reads_literals: false,
         });
     }
     if sql.len() > session.limits.max_statement_bytes {
@@ -258,9 +266,12 @@ fn rewrite_parsed<'a>(
             if snapshot.may_mention_watched(sql) {
                 return Err(RewriteError::Syntax { message });
             }
+            // Not understood: whatever decided this, it was not a walk of
+            // the tree, so the literals may matter.
             return Ok(Rewritten {
                 sql: Cow::Borrowed(sql),
                 statements: Vec::new(),
+                reads_literals: true,
             });
         }
         Err(ParseError::TooComplex(detail)) => return Err(RewriteError::TooComplex { detail }),
@@ -277,6 +288,7 @@ fn rewrite_parsed<'a>(
         cte_start: None,
         soft_deletes: 0,
         session_change: None,
+        reads_literals: false,
     };
     let mut plans = Vec::with_capacity(parsed.statements.len());
     for stmt in &parsed.statements {
@@ -309,11 +321,13 @@ fn rewrite_parsed<'a>(
         return Ok(Rewritten {
             sql: Cow::Borrowed(sql),
             statements,
+            reads_literals: walker.reads_literals,
         });
     }
     let text = walker.render(0, sql.len())?;
     Ok(Rewritten {
         sql: Cow::Owned(text),
         statements,
+        reads_literals: walker.reads_literals,
     })
 }

@@ -52,6 +52,10 @@ pub(crate) struct Walker<'a> {
     pub soft_deletes: usize,
     /// A setting change found inside the statement (`set_config`).
     pub session_change: Option<super::SessionChange>,
+    /// A decision so far read a literal's content (see
+    /// [`super::Rewritten::reads_literals`]). Set by every reader of
+    /// constant values ([`Walker::const_string`], [`Walker::literal_text`]).
+    pub reads_literals: bool,
 }
 
 impl<'a> Walker<'a> {

@@ -58,7 +58,7 @@ impl<'a> Walker<'a> {
                 }
                 if kind == VAR_SET_VALUE {
                     let value = match list(n, "args") {
-                        [v] => const_string(v),
+                        [v] => self.const_string(v),
                         _ => None,
                     };
                     check_visibility(value)?;
@@ -70,7 +70,7 @@ impl<'a> Walker<'a> {
                     let path: Option<Vec<String>> = list(n, "args")
                         .iter()
                         .map(|a| {
-                            const_string(a)
+                            self.const_string(a)
                                 .filter(|s| !s.is_empty())
                                 .map(str::to_string)
                         })
@@ -111,14 +111,14 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         let args = list(f, "args");
-        let Some(name) = args.first().and_then(const_string) else {
+        let Some(name) = args.first().and_then(|v| self.const_string(v)) else {
             return Err(RewriteError::FailClosed {
                 what: "set_config with a setting name that is not a literal".into(),
             });
         };
         let name = name.to_lowercase();
-        let value = args.get(1).and_then(const_string);
-        let local = args.get(2).and_then(const_bool);
+        let value = args.get(1).and_then(|v| self.const_string(v));
+        let local = args.get(2).and_then(|v| self.const_bool(v));
         match name.as_str() {
             CLIENT_ADDR => Err(RewriteError::SettingDenied {
                 name,
@@ -163,8 +163,26 @@ fn is_const(v: &Value) -> bool {
     matches!(node(v), Some(("AConst", _)))
 }
 
-/// A string constant (`'x'`, or an identifier in `SET`), possibly cast
-/// (`'x'::text`).
+impl<'a> Walker<'a> {
+    /// A string constant (`'x'`, or an identifier in `SET`), possibly cast
+    /// (`'x'::text`). Reading one makes the decision depend on literals.
+    pub(crate) fn const_string<'v>(&mut self, v: &'v Value) -> Option<&'v str> {
+        self.reads_literals = true;
+        const_string(v)
+    }
+
+    fn const_bool(&mut self, v: &Value) -> Option<bool> {
+        self.reads_literals = true;
+        const_bool(v)
+    }
+
+    /// The text of a `String` node that came from a literal (a DO body).
+    pub(crate) fn literal_text<'v>(&mut self, s: &'v Value) -> &'v str {
+        self.reads_literals = true;
+        text(s, "sval")
+    }
+}
+
 fn const_string(v: &Value) -> Option<&str> {
     match node(v)? {
         ("AConst", c) => field(field(c, "val"), "Sval")

@@ -110,7 +110,7 @@ impl<'a> Walker<'a> {
                 for arg in list(n, "args") {
                     if let Some((_, d)) = node(arg)
                         && let Some(("String", s)) = node(field(d, "arg"))
-                        && self.snap.may_mention_watched(text(s, "sval"))
+                        && self.snap.may_mention_watched(self.literal_text(s))
                     {
                         return Err(RewriteError::FailClosed {
                             what: "a DO block naming a protected table".into(),
@@ -121,6 +121,8 @@ impl<'a> Walker<'a> {
             }
             k if PASSTHROUGH.contains(&k) => StatementPlan::default(),
             other => {
+                // Decided by the words of the text, literals included.
+                self.reads_literals = true;
                 let body = self.sql.get(start..end).unwrap_or("");
                 if self.snap.may_mention_watched(body) {
                     return Err(RewriteError::FailClosed {
