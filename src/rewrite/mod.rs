@@ -13,6 +13,7 @@ mod reads;
 mod returning;
 mod revive;
 mod settings;
+pub(crate) mod sql_text;
 mod statements;
 pub mod tokens;
 pub mod tree;
@@ -205,7 +206,8 @@ pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
 /// Words besides table names that make a statement worth parsing:
 /// `EXECUTE` (a prepared soft delete), session settings the proxy follows
 /// or guards (`search_path`, `tombstone.*`, `set_config`, `RESET ALL`,
-/// `DISCARD ALL`).
+/// `DISCARD ALL`), and the functions that run SQL text (`sql_text`; a
+/// test checks that every one is listed here).
 /// tombstone's table names are listed too (the snapshot adds the actual
 /// ones), so that they are parsed even before the snapshot knows them.
 const PRECHECK_WORDS: &[&str] = &[
@@ -219,6 +221,34 @@ const PRECHECK_WORDS: &[&str] = &[
     "operations",
     "operation_rows",
     "audit_settings",
+    // sql_text::SQL_TEXT_FUNCTIONS and ts_rewrite
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
+    "crosstab",
+    "crosstab2",
+    "crosstab3",
+    "crosstab4",
+    "connectby",
+    "dblink",
+    "dblink_exec",
+    "dblink_open",
+    "dblink_fetch",
+    "dblink_send_query",
+    "dblink_get_result",
 ];
 
 /// Rewrite `sql` (one or more statements) for a session.

@@ -480,6 +480,7 @@ impl<'a> Walker<'a> {
                             return self.dml(kind, n, true).map(|_| ());
                         }
                         "FuncCall" => {
+                            self.sql_text_call(n)?;
                             self.function_call(n)?;
                             return self.expr(n);
                         }

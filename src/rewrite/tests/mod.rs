@@ -4,6 +4,7 @@ mod delete;
 mod revive;
 mod select;
 mod session;
+mod sql_text;
 mod writes;
 
 use super::{Role, SessionContext, Visibility, rewrite};
