@@ -198,12 +198,15 @@ impl<'a> Walker<'a> {
         };
         let (name_start, name_end, qual) = self.rangevar_span(rv)?;
         let has_alias = !text(field(rv, "alias"), "aliasname").is_empty();
+        // Targets take no column alias list in the grammar; read it anyway.
+        let column = self.column_through_alias(rv, table)?;
         Ok(Some(Pending {
             table,
             qual,
             name_start,
             name_end,
             has_alias,
+            column,
         }))
     }
 

@@ -1,5 +1,6 @@
 //! Table-driven rewriter tests: `check(sql, expected)` on the scenario schema.
 
+mod aliases;
 mod delete;
 mod revive;
 mod select;
