@@ -7,6 +7,7 @@
 //! cache.
 
 pub mod cache;
+pub mod pool;
 mod start;
 pub mod watch;
 
@@ -19,9 +20,10 @@ use std::sync::atomic::Ordering;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
-use crate::rewrite::{RewriteError, SessionContext, rewrite};
+use crate::rewrite::{RewriteError, SessionContext, rewrite, rewrite_on_parser_stack};
 use crate::schema::{ExtraEdge, FkAction, SchemaSnapshot, SnapshotOptions};
-use cache::{CacheStats, CachedRewrite, Lookup, RewriteCache};
+use cache::{CacheStats, CachedRewrite, Lookup, Normalized, RewriteCache};
+use pool::ParserPool;
 
 /// One schema snapshot and its cache.
 pub struct Generation {
@@ -33,7 +35,7 @@ pub struct Generation {
 pub struct Protection {
     current: ArcSwap<Generation>,
     capacity: usize,
-    pub stats: CacheStats,
+    pub stats: Arc<CacheStats>,
     /// The protected database's name.
     pub database: String,
     pub options: SnapshotOptions,
@@ -42,23 +44,31 @@ pub struct Protection {
     pub bypass_hard_delete: bool,
     /// Asks the watcher to re-read the schema now (e.g. after DDL).
     pub refresh: tokio::sync::Notify,
+    /// Where cache misses are parsed (never on an async worker).
+    pub parsers: ParserPool,
 }
 
 impl Protection {
-    pub fn new(database: String, snapshot: SchemaSnapshot, config: &Config) -> Protection {
-        Protection {
+    /// Fails only if the parser threads cannot be started.
+    pub fn new(
+        database: String,
+        snapshot: SchemaSnapshot,
+        config: &Config,
+    ) -> std::io::Result<Protection> {
+        Ok(Protection {
             current: ArcSwap::from_pointee(Generation {
                 snapshot,
                 cache: RewriteCache::new(config.cache.capacity),
             }),
             capacity: config.cache.capacity,
-            stats: CacheStats::default(),
+            stats: Arc::new(CacheStats::default()),
             database,
             options: snapshot_options(config),
             bypass_roles: config.roles.bypass.clone(),
             bypass_hard_delete: config.roles.bypass_hard_delete,
             refresh: tokio::sync::Notify::new(),
-        }
+            parsers: ParserPool::new(config.parser.thread_count(), config.parser.queue_len())?,
+        })
     }
 
     /// The generation in force now.
@@ -76,26 +86,145 @@ impl Protection {
 
     /// Rewrites `sql` for a session, through the cache. `context` must
     /// identify everything about the session the rewrite depends on (see
-    /// [`cache_context`]).
+    /// [`cache_context`]). Cache hits are answered here; a miss (and every
+    /// statement too long to cache) is parsed on the parser pool while the
+    /// caller's async worker goes on serving others.
+    pub async fn rewrite_async(
+        &self,
+        sql: &str,
+        session: &SessionContext,
+        context: &str,
+    ) -> Result<Arc<CachedRewrite>, RewriteError> {
+        let generation = self.current.load_full();
+        let normalized = match self.lookup(&generation, sql, context) {
+            Ok(hit) => return Ok(hit),
+            Err(n) => n,
+        };
+        let job = MissJob {
+            generation,
+            sql: sql.to_string(),
+            session: session.clone(),
+            context: context.to_string(),
+            normalized,
+        };
+        let stats = self.stats_handle();
+        match self
+            .parsers
+            .run(move || job.run(&stats, rewrite_on_parser_stack))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(RewriteError::TooComplex {
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// The same as [`Self::rewrite_async`], parsing on a thread of its own
+    /// (for the CLI, tests and benchmarks, never for sessions).
     pub fn rewrite(
         &self,
         sql: &str,
         session: &SessionContext,
         context: &str,
     ) -> Result<Arc<CachedRewrite>, RewriteError> {
-        let generation = self.current.load();
-        let snapshot = &generation.snapshot;
-        if !crate::rewrite::may_need_rewrite(sql, snapshot) {
-            return Ok(Arc::new(CachedRewrite {
-                sql: None,
-                plans: Vec::new(),
-            }));
-        }
-        let normalized = match generation.cache.lookup(context, sql, &self.stats) {
-            Lookup::Hit(hit) => return Ok(hit),
-            Lookup::Miss(n) => n,
+        let generation = self.current.load_full();
+        let normalized = match self.lookup(&generation, sql, context) {
+            Ok(hit) => return Ok(hit),
+            Err(n) => n,
         };
-        let direct = rewrite(sql, snapshot, session)?;
+        let job = MissJob {
+            generation,
+            sql: sql.to_string(),
+            session: session.clone(),
+            context: context.to_string(),
+            normalized,
+        };
+        job.run(&self.stats_handle(), rewrite)
+    }
+
+    /// The cheap part, run where the caller is: the precheck and the cache.
+    /// Statements too long to cache are not even scanned here (the job
+    /// does the precheck). `Err`: a miss, with the normalized shape if any.
+    fn lookup(
+        &self,
+        generation: &Generation,
+        sql: &str,
+        context: &str,
+    ) -> Result<Arc<CachedRewrite>, Option<Normalized>> {
+        if sql.len() > cache::MAX_CACHED_BYTES {
+            return Err(None);
+        }
+        if !crate::rewrite::may_need_rewrite(sql, &generation.snapshot) {
+            return Ok(unchanged());
+        }
+        match generation.cache.lookup(context, sql, &self.stats) {
+            Lookup::Hit(hit) => Ok(hit),
+            Lookup::Miss(n) => Err(n),
+        }
+    }
+
+    fn stats_handle(&self) -> Arc<CacheStats> {
+        self.stats.clone()
+    }
+
+    /// Hit rate so far, as (exact hits, normalized hits, misses).
+    pub fn cache_counts(&self) -> (u64, u64, u64) {
+        self.stats.snapshot()
+    }
+
+    /// Resets the counters (benchmarks measure one run at a time).
+    pub fn reset_counts(&self) {
+        self.stats.exact_hits.store(0, Ordering::Relaxed);
+        self.stats.normalized_hits.store(0, Ordering::Relaxed);
+        self.stats.misses.store(0, Ordering::Relaxed);
+    }
+}
+
+fn unchanged() -> Arc<CachedRewrite> {
+    Arc::new(CachedRewrite {
+        sql: None,
+        plans: Vec::new(),
+    })
+}
+
+/// A cache miss to rewrite, owning what it needs (it runs on a parser
+/// thread).
+struct MissJob {
+    generation: Arc<Generation>,
+    sql: String,
+    session: SessionContext,
+    context: String,
+    normalized: Option<Normalized>,
+}
+
+type RewriteFn = for<'a> fn(
+    &'a str,
+    &SchemaSnapshot,
+    &SessionContext,
+) -> Result<crate::rewrite::Rewritten<'a>, RewriteError>;
+
+impl MissJob {
+    /// Rewrites the statement (and its normalized shape) with `rewrite`
+    /// and fills the cache.
+    fn run(
+        self,
+        stats: &CacheStats,
+        rewrite: RewriteFn,
+    ) -> Result<Arc<CachedRewrite>, RewriteError> {
+        let MissJob {
+            generation,
+            sql,
+            session,
+            context,
+            normalized,
+        } = self;
+        let snapshot = &generation.snapshot;
+        if sql.len() > cache::MAX_CACHED_BYTES {
+            // Not looked up: count it here.
+            stats.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        let direct = rewrite(&sql, snapshot, &session)?;
         // A decision that read a literal is only ever cached for the exact
         // text: sharing it by shape would hand it to statements with other
         // literals (a harmless DO body's pass to any DO block).
@@ -109,11 +238,11 @@ impl Protection {
         });
         if shareable
             && let Some(n) = normalized
-            && let Ok(shape) = rewrite(&n.text, snapshot, session)
+            && let Ok(shape) = rewrite(&n.text, snapshot, &session)
             && !shape.reads_literals
             && generation.cache.insert_template(
-                context,
-                sql,
+                &context,
+                &sql,
                 &n,
                 (shape.sql, shape.statements),
                 &direct,
@@ -121,20 +250,10 @@ impl Protection {
         {
             return Ok(direct);
         }
-        generation.cache.insert_exact(context, sql, direct.clone());
+        generation
+            .cache
+            .insert_exact(&context, &sql, direct.clone());
         Ok(direct)
-    }
-
-    /// Hit rate so far, as (exact hits, normalized hits, misses).
-    pub fn cache_counts(&self) -> (u64, u64, u64) {
-        self.stats.snapshot()
-    }
-
-    /// Resets the counters (benchmarks measure one run at a time).
-    pub fn reset_counts(&self) {
-        self.stats.exact_hits.store(0, Ordering::Relaxed);
-        self.stats.normalized_hits.store(0, Ordering::Relaxed);
-        self.stats.misses.store(0, Ordering::Relaxed);
     }
 }
 
@@ -194,7 +313,10 @@ mod tests {
 
     fn protection() -> Protection {
         let snapshot = crate::rewrite::tests::scenario();
-        Protection::new("db".into(), snapshot, &Config::default())
+        match Protection::new("db".into(), snapshot, &Config::default()) {
+            Ok(p) => p,
+            Err(e) => panic!("parser threads: {e}"),
+        }
     }
 
     fn through_cache(

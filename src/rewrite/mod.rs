@@ -285,6 +285,30 @@ pub fn rewrite<'a>(
     }
 }
 
+/// [`rewrite`] for a caller already running on a thread with a
+/// [`parse::PARSER_STACK`] stack (the proxy's parser pool): the same
+/// result, without starting a thread of its own.
+pub fn rewrite_on_parser_stack<'a>(
+    sql: &'a str,
+    snapshot: &SchemaSnapshot,
+    session: &SessionContext,
+) -> Result<Rewritten<'a>, RewriteError> {
+    if !may_need_rewrite(sql, snapshot) {
+        return Ok(Rewritten {
+            sql: Cow::Borrowed(sql),
+            statements: Vec::new(),
+            reads_literals: false,
+        });
+    }
+    if sql.len() > session.limits.max_statement_bytes {
+        return Err(RewriteError::TooLarge {
+            size: sql.len(),
+            limit: session.limits.max_statement_bytes,
+        });
+    }
+    rewrite_parsed(sql, snapshot, session)
+}
+
 fn rewrite_parsed<'a>(
     sql: &'a str,
     snapshot: &SchemaSnapshot,

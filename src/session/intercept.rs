@@ -30,11 +30,19 @@ pub enum Inbound {
 }
 
 /// The client-to-server half.
+///
+/// [`Self::statement`] is asynchronous: a rewriter hands parsing to its
+/// thread pool and awaits the answer, so the async worker serves other
+/// sessions meanwhile. The relay awaits it before reading the client's next
+/// message, which keeps the messages in order.
 pub trait FrontendIntercept: Send {
     /// Every Query and Parse. An error means the message is malformed: the
     /// connection is closed with SQLSTATE 08P01.
-    fn statement(&mut self, frame: Frame) -> Result<Outbound, WireError> {
-        Ok(Outbound::Forward(frame))
+    fn statement(
+        &mut self,
+        frame: Frame,
+    ) -> impl Future<Output = Result<Outbound, WireError>> + Send {
+        async move { Ok(Outbound::Forward(frame)) }
     }
 
     /// Every other message (Bind, Describe, Execute, Sync, CopyData…), so
@@ -44,10 +52,15 @@ pub trait FrontendIntercept: Send {
     }
 
     /// Routes one message to [`Self::statement`] or [`Self::other`].
-    fn on_message(&mut self, frame: Frame) -> Result<Outbound, WireError> {
-        match frame.tag() {
-            tag::QUERY | tag::PARSE => self.statement(frame),
-            _ => self.other(frame),
+    fn on_message(
+        &mut self,
+        frame: Frame,
+    ) -> impl Future<Output = Result<Outbound, WireError>> + Send {
+        async move {
+            match frame.tag() {
+                tag::QUERY | tag::PARSE => self.statement(frame).await,
+                _ => self.other(frame),
+            }
         }
     }
 }

@@ -166,7 +166,11 @@ async fn client_to_server(
         }
         activity.client_sent(frame.tag());
         let io = |e| SessionError::Server(WireError::Io(e));
-        match front.on_message(frame).map_err(SessionError::Client)? {
+        match front
+            .on_message(frame)
+            .await
+            .map_err(SessionError::Client)?
+        {
             Outbound::Forward(f) => server.write_all(f.as_bytes()).await.map_err(io)?,
             Outbound::Replace(frames) => {
                 for f in frames {

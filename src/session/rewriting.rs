@@ -145,10 +145,10 @@ pub struct RewritingBackend {
 }
 
 impl FrontendIntercept for RewritingFrontend {
-    fn statement(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+    async fn statement(&mut self, frame: Frame) -> Result<Outbound, WireError> {
         match frame.tag() {
-            tag::QUERY => self.query(frame),
-            _ => self.parse(frame),
+            tag::QUERY => self.query(frame).await,
+            _ => self.parse(frame).await,
         }
     }
 
@@ -199,9 +199,9 @@ impl RewritingFrontend {
         self.portals.insert(name, plan);
     }
 
-    fn query(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+    async fn query(&mut self, frame: Frame) -> Result<Outbound, WireError> {
         let text = extended::query_text(&frame)?;
-        let rewritten = self.rewrite(text);
+        let rewritten = self.rewrite(text).await;
         self.ready_sent += 1;
         let rewritten = match rewritten {
             Ok(r) => r,
@@ -224,20 +224,34 @@ impl RewritingFrontend {
         })
     }
 
-    fn parse(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+    async fn parse(&mut self, frame: Frame) -> Result<Outbound, WireError> {
         let parse = Parse::decode(&frame)?;
-        let (plan, replacement) = match self.rewrite(parse.query) {
+        let (plan, replacement) = match self.rewrite(parse.query).await {
             Ok(None) => (None, None),
             Ok(Some(result)) => (
                 result.plans.first().and_then(|p| self.reply_change(p)),
                 result.sql.clone(),
             ),
             Err(e) => {
-                let params = std::str::from_utf8(parse.query)
-                    .ok()
-                    .and_then(|q| constants(q).ok())
-                    .map(|c| c.params.iter().map(|p| p.2).max().unwrap_or(0))
-                    .unwrap_or(0);
+                // Scanning may take long (a refused statement can be huge):
+                // on the parser pool too.
+                let params = match std::str::from_utf8(parse.query) {
+                    Ok(q) => {
+                        let q = q.to_string();
+                        self.protection
+                            .parsers
+                            .run(move || {
+                                constants(&q)
+                                    .ok()
+                                    .and_then(|c| c.params.iter().map(|p| p.2).max())
+                            })
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or(0)
+                    }
+                    Err(_) => 0,
+                };
                 (None, Some(refusal(&e, params)))
             }
         };
@@ -252,7 +266,7 @@ impl RewritingFrontend {
     /// `Ok(None)`: forward unchanged with no reply changes.
     /// `Ok(Some(r))`: the shared cache entry; `r.sql` is the replacement
     /// text, if any.
-    fn rewrite(&mut self, text: &[u8]) -> Result<Option<Arc<CachedRewrite>>, RewriteError> {
+    async fn rewrite(&mut self, text: &[u8]) -> Result<Option<Arc<CachedRewrite>>, RewriteError> {
         let sql = match std::str::from_utf8(text) {
             Ok(s) => s,
             Err(_) => {
@@ -269,7 +283,10 @@ impl RewritingFrontend {
             }
         };
         self.follow_transaction_end();
-        let result = self.protection.rewrite(sql, &self.session, &self.context)?;
+        let result = self
+            .protection
+            .rewrite_async(sql, &self.session, &self.context)
+            .await?;
         let mut path_changed = false;
         for plan in &result.plans {
             if let Some((name, prepared)) = &plan.prepared {
