@@ -88,6 +88,15 @@ pub struct SessionContext {
     /// `roles.bypass_hard_delete`: a bypass session's DELETE is a real
     /// DELETE. Ignored for normal sessions.
     pub hard_delete: bool,
+    /// The session cannot know the server's `search_path` for this
+    /// statement (it may have changed and could not be re-read): a
+    /// statement that names a protected (or tombstone) table without a
+    /// schema is refused, since the name could mean another table.
+    pub search_path_unknown: bool,
+    /// The path was changed inside the current transaction: a `COMMIT`,
+    /// `ROLLBACK` or `ROLLBACK TO` inside the statement string may undo the
+    /// change, so later statements of the string resolve as unknown.
+    pub search_path_provisional: bool,
 }
 
 impl SessionContext {
@@ -100,6 +109,8 @@ impl SessionContext {
             actor: None,
             limits: Limits::default(),
             hard_delete: false,
+            search_path_unknown: false,
+            search_path_provisional: false,
         }
     }
 
@@ -148,6 +159,12 @@ pub enum SessionChange {
     /// `SET LOCAL search_path TO DEFAULT`: the session's start value until
     /// the transaction ends.
     LocalResetSearchPath,
+    /// The statement may change `search_path` (or what `$user` means) in
+    /// a way the proxy cannot follow: `set_config('search_path', …)`
+    /// (it runs only where and when the expression is evaluated), a value
+    /// that is not a constant, `DO`, `CALL`, `SET ROLE`,
+    /// `SET SESSION AUTHORIZATION`. The session re-reads the server's value.
+    Unknown,
 }
 
 /// The plan for one statement of the input, in order.
@@ -221,6 +238,11 @@ const PRECHECK_WORDS: &[&str] = &[
     "operations",
     "operation_rows",
     "audit_settings",
+    // Statements that may change search_path or what `$user` means.
+    "do",
+    "call",
+    "role",
+    "authorization",
     // sql_text::SQL_TEXT_FUNCTIONS and ts_rewrite
     "query_to_xml",
     "query_to_xmlschema",
@@ -345,24 +367,40 @@ fn rewrite_parsed<'a>(
         reads_literals: false,
     };
     let mut plans = Vec::with_capacity(parsed.statements.len());
+    let mut path_unknown = session.search_path_unknown;
+    let mut provisional = session.search_path_provisional;
     for stmt in &parsed.statements {
         walker.soft_deletes = 0;
         walker.session_change = None;
+        if path_unknown {
+            walker.refuse_path_dependent(&stmt.tree)?;
+        }
         let mut plan = walker.statement(&stmt.tree, stmt.start, stmt.end)?;
         if plan.session.is_none() {
             plan.session = walker.session_change.take();
         }
         // Later statements of the same string resolve names with the new
-        // path (a reset is followed by the wire layer, which knows the
-        // session's start value).
-        if let Some(SessionChange::SearchPath(p) | SessionChange::LocalSearchPath(p)) =
-            &plan.session
-        {
-            walker.search_path = SessionContext {
-                search_path: p.clone(),
-                ..session.clone()
+        // path when a plain SET gave it; after anything else that changes
+        // it (a reset to a value the rewriter does not hold, set_config, DO
+        // …) they resolve as unknown.
+        match &plan.session {
+            Some(SessionChange::SearchPath(p) | SessionChange::LocalSearchPath(p)) => {
+                walker.search_path = SessionContext {
+                    search_path: p.clone(),
+                    ..session.clone()
+                }
+                .resolved_search_path();
+                path_unknown = false;
+                provisional = true;
             }
-            .resolved_search_path();
+            Some(_) => {
+                path_unknown = true;
+                provisional = true;
+            }
+            None => {}
+        }
+        if provisional && settings::ends_or_undoes(&stmt.tree) {
+            path_unknown = true;
         }
         plans.push(plan);
     }

@@ -8,7 +8,7 @@ use super::error::RewriteError;
 use super::reads::{Pending, Res, Walker};
 use super::tokens::Clause;
 use super::tree::{self, field, int, list, node, text};
-use super::{ReplyPlan, StatementPlan, Visibility};
+use super::{ReplyPlan, SessionChange, StatementPlan, Visibility};
 
 /// Utility statements that never read or write rows of a protected table
 /// through the proxy's rules (DDL, session and transaction control).
@@ -84,10 +84,12 @@ impl<'a> Walker<'a> {
                 self.check_all_placed(n)?;
                 plan
             }
+            // The prepared statement may be a SET or call set_config.
             "ExecuteStmt" => StatementPlan {
                 reply: ReplyPlan::AsPrepared {
                     name: text(n, "name").to_string(),
                 },
+                session: Some(SessionChange::Unknown),
                 ..StatementPlan::default()
             },
             "TruncateStmt" => {
@@ -106,6 +108,11 @@ impl<'a> Walker<'a> {
                 self.guard_ddl(kind, n)?;
                 StatementPlan::default()
             }
+            // A procedure may change anything, search_path included.
+            "CallStmt" => StatementPlan {
+                session: Some(SessionChange::Unknown),
+                ..StatementPlan::default()
+            },
             "DoStmt" => {
                 for arg in list(n, "args") {
                     if let Some((_, d)) = node(arg)
@@ -117,7 +124,11 @@ impl<'a> Walker<'a> {
                         });
                     }
                 }
-                StatementPlan::default()
+                // It may call set_config('search_path', …).
+                StatementPlan {
+                    session: Some(SessionChange::Unknown),
+                    ..StatementPlan::default()
+                }
             }
             k if PASSTHROUGH.contains(&k) => StatementPlan::default(),
             other => {

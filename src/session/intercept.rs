@@ -9,7 +9,29 @@
 //!
 //! [`PassThrough`] changes nothing: the proxy is then invisible.
 
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
 use crate::wire::{Frame, WireError, tag};
+
+/// The server connection, for an intercept that must ask the server
+/// something of its own before it can decide (the rewriter re-reading
+/// `search_path`). Whatever it sends, the server half must swallow the
+/// answer to.
+pub struct Upstream<'a> {
+    writer: &'a mut (dyn AsyncWrite + Unpin + Send),
+}
+
+impl<'a> Upstream<'a> {
+    pub fn new(writer: &'a mut (dyn AsyncWrite + Unpin + Send)) -> Upstream<'a> {
+        Upstream { writer }
+    }
+
+    /// Sends `frame` after everything written so far, and flushes.
+    pub async fn send(&mut self, frame: &Frame) -> std::io::Result<()> {
+        self.writer.write_all(frame.as_bytes()).await?;
+        self.writer.flush().await
+    }
+}
 
 /// What to send to the server for one client message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +63,9 @@ pub trait FrontendIntercept: Send {
     fn statement(
         &mut self,
         frame: Frame,
+        upstream: &mut Upstream<'_>,
     ) -> impl Future<Output = Result<Outbound, WireError>> + Send {
+        let _ = upstream;
         async move { Ok(Outbound::Forward(frame)) }
     }
 
@@ -55,10 +79,11 @@ pub trait FrontendIntercept: Send {
     fn on_message(
         &mut self,
         frame: Frame,
+        upstream: &mut Upstream<'_>,
     ) -> impl Future<Output = Result<Outbound, WireError>> + Send {
         async move {
             match frame.tag() {
-                tag::QUERY | tag::PARSE => self.statement(frame).await,
+                tag::QUERY | tag::PARSE => self.statement(frame, upstream).await,
                 _ => self.other(frame),
             }
         }

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""What huge statements on some sessions cost everyone else (SPEC S5).
+
+One client runs `SELECT 1` in a loop through a protected tombstone while
+0, 1 and 4 other sessions keep sending a statement with a 100,000-element
+`IN` list on a protected table (about 700 kB: never cached, parsed and
+rewritten every time on tombstone's parser pool). Reports the `SELECT 1`
+client's latency (p50, p99, max) per load, and how much p99 grew over the
+unloaded run. It reports; it never asserts.
+
+    bench/stall.py [--duration S] [--elements N]
+
+Needs a release build (cargo build --release), psql, psycopg, and a
+PostgreSQL superuser at $TOMBSTONE_TEST_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/postgres). Writes
+bench/results/stall-<date>.md and .json.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psycopg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import ROOT, Server, log, start_tombstone  # noqa: E402
+
+
+def huge_statement(elements, salt):
+    ids = ", ".join(str(salt + i) for i in range(elements))
+    return f"SELECT count(*) FROM items WHERE id IN ({ids})"
+
+
+def loader(url, elements, stop, counts, index):
+    with psycopg.connect(url, autocommit=True) as c:
+        salt = 0
+        while not stop.is_set():
+            c.execute(huge_statement(elements, salt % 7)).fetchone()
+            salt += 1
+            counts[index] += 1
+
+
+def probe(url, duration):
+    latencies = []
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            c.execute("SELECT 1").fetchone()
+            latencies.append((time.perf_counter() - t0) * 1000.0)
+            time.sleep(0.002)
+    latencies.sort()
+    return {
+        "samples": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 3),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 3),
+        "max_ms": round(latencies[-1], 3),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=20, help="seconds per load level")
+    ap.add_argument("--elements", type=int, default=100_000)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    args = ap.parse_args()
+    server = Server(os.environ.get("TOMBSTONE_TEST_DATABASE_URL",
+                                   "postgres://postgres@127.0.0.1:5432/postgres"))
+    db = f"tombstone_bench_stall_{os.getpid()}"
+    workdir = tempfile.mkdtemp(prefix="tombstone-stall-")
+    binary = os.path.join(ROOT, "target", "release", "tombstone")
+    started = datetime.datetime.now(datetime.timezone.utc)
+    proxy = None
+    results = []
+    try:
+        server.psql("postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        server.psql("postgres", f'CREATE DATABASE "{db}"')
+        server.psql(db, "CREATE TABLE items (id bigint PRIMARY KEY, deleted_at timestamptz); "
+                        "INSERT INTO items SELECT g, NULL FROM generate_series(1, 1000) g")
+        subprocess.run([binary, "migrate", "--apply", "--database-url", server.url(db)],
+                       check=True, stdout=subprocess.DEVNULL)
+        proxy = start_tombstone("tombstone-stall", server, db, workdir, protected=True)
+        url = server.url(db, port=proxy.port)
+        for sessions in (0, 1, 4):
+            stop = threading.Event()
+            counts = [0] * sessions
+            threads = [threading.Thread(target=loader, args=(url, args.elements, stop, counts, i))
+                       for i in range(sessions)]
+            for t in threads:
+                t.start()
+            time.sleep(1.0 if sessions else 0.0)
+            row = probe(url, args.duration)
+            stop.set()
+            for t in threads:
+                t.join()
+            row["huge_sessions"] = sessions
+            row["huge_statements"] = sum(counts)
+            results.append(row)
+            log(f"{sessions} huge sessions: {row}")
+    finally:
+        if proxy:
+            proxy.stop()
+        server.psql("postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    base = results[0]["p99_ms"]
+    for r in results:
+        r["p99_added_ms"] = round(r["p99_ms"] - base, 3)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    meta = {
+        "command": " ".join(["bench/stall.py"] + sys.argv[1:]),
+        "started": started.isoformat(timespec="seconds"),
+        "commit": commit,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "postgres": server.version(),
+        "duration_s": args.duration,
+        "elements": args.elements,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"stall-{started.date().isoformat()}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=2)
+    with open(stem + ".md", "w") as f:
+        f.write("# Huge statements vs. everyone else's `SELECT 1`\n\n")
+        f.write(f"`{meta['command']}` — commit {commit}, {meta['machine']}, "
+                f"PostgreSQL {meta['postgres']}, {args.duration} s per row, "
+                f"{args.elements:,}-element `IN` lists on a protected table.\n\n")
+        f.write("| huge sessions | huge statements done | SELECT 1 samples | p50 ms | p99 ms | max ms | p99 added ms |\n")
+        f.write("|---:|---:|---:|---:|---:|---:|---:|\n")
+        for r in results:
+            f.write(f"| {r['huge_sessions']} | {r['huge_statements']} | {r['samples']} | {r['p50_ms']} "
+                    f"| {r['p99_ms']} | {r['max_ms']} | {r['p99_added_ms']} |\n")
+    log(f"wrote {stem}.md")
+
+
+if __name__ == "__main__":
+    main()
