@@ -130,14 +130,35 @@ impl<'a> Walker<'a> {
         let (name_start, name_end, qual) = self.rangevar_span(rv)?;
         let has_alias = !text(field(rv, "alias"), "aliasname").is_empty();
         let column = self.column_through_alias(rv, table)?;
-        Ok(vec![Pending {
+        let pending = Pending {
             table,
             qual,
             name_start,
             name_end,
             has_alias,
             column,
-        }])
+        };
+        // `tasks AS t(id, project_id, deleted_at)`: the list stops before
+        // the soft-delete column but gives its name to another one, so
+        // `t.deleted_at` would be ambiguous. Filter inside instead.
+        if self.alias_shadows_column(rv, &pending) {
+            self.wrap(&pending);
+            return Ok(Vec::new());
+        }
+        Ok(vec![pending])
+    }
+
+    /// An alias list names another column like the soft-delete column.
+    fn alias_shadows_column(&self, rv: &Value, p: &Pending) -> bool {
+        let aliases = list(field(rv, "alias"), "colnames");
+        let t = self.snap.table(p.table);
+        let Some(sd) = t.soft_delete.as_ref() else {
+            return false;
+        };
+        let position = t.columns.iter().position(|c| c.name == sd.column);
+        aliases.iter().enumerate().any(|(i, a)| {
+            Some(i) != position && node(a).is_some_and(|(_, s)| text(s, "sval") == p.column)
+        })
     }
 
     /// The name under which `rv` (a reference to protected `table`) shows

@@ -7,9 +7,16 @@ use super::*;
 fn column_alias_lists() {
     // tasks: id, project_id, assignee_id, title, done, deleted_at.
     let cases: &[(&str, &str)] = &[
+        // The list gives the column's name to another column before
+        // reaching it: `t.deleted_at` would be ambiguous, so the filter
+        // goes inside.
         (
             "SELECT title FROM tasks AS t(id, project_id, deleted_at, title)",
-            "SELECT title FROM tasks AS t(id, project_id, deleted_at, title) WHERE t.deleted_at IS NULL",
+            "SELECT title FROM (SELECT * FROM tasks WHERE deleted_at IS NULL) AS t(id, project_id, deleted_at, title)",
+        ),
+        (
+            "SELECT * FROM projects p LEFT JOIN tasks t(deleted_at) ON t.deleted_at = p.id",
+            "SELECT * FROM projects p LEFT JOIN (SELECT * FROM tasks WHERE deleted_at IS NULL) t(deleted_at) ON t.deleted_at = p.id WHERE p.deleted_at IS NULL",
         ),
         (
             "SELECT a FROM tasks AS t(a, b, c, d, e, gone)",
