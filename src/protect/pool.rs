@@ -8,6 +8,10 @@
 //! beyond that waits, asynchronously, for a slot — one client sending huge
 //! statements fills the queue for itself, not the workers for everyone.
 //! A job that panics is answered with `None` and its thread goes on.
+//!
+//! Parser threads run at a lower CPU priority (nice +10 on Linux) than the
+//! async workers: on a machine whose cores are all parsing, the workers
+//! still get the CPU to answer other sessions at once.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -46,7 +50,10 @@ impl ParserPool {
             std::thread::Builder::new()
                 .name(format!("tombstone-parse-{i}"))
                 .stack_size(PARSER_STACK)
-                .spawn(move || worker(&receiver))?;
+                .spawn(move || {
+                    lower_priority();
+                    worker(&receiver)
+                })?;
         }
         Ok(ParserPool {
             jobs,
@@ -86,6 +93,24 @@ impl ParserPool {
         }
     }
 }
+
+/// Nice value of parser threads (Linux: per thread).
+const PARSER_NICE: i32 = 10;
+
+/// Best effort: a thread whose priority cannot be lowered still parses.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no
+    // memory of ours; on Linux PRIO_PROCESS with a thread id sets that
+    // thread's nice value.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, PARSER_NICE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 fn worker(receiver: &Mutex<mpsc::Receiver<Job>>) {
     loop {
@@ -130,6 +155,17 @@ mod tests {
             Err(PoolError::Panicked)
         );
         assert_eq!(pool.run(|| 7).await, Ok(7));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn parser_threads_yield_the_cpu_to_the_async_workers() {
+        let pool = ParserPool::new(1, 1).expect("threads");
+        // SAFETY: plain integer arguments, no memory shared.
+        let nice = pool
+            .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) })
+            .await;
+        assert!(matches!(nice, Ok(n) if n >= PARSER_NICE), "{nice:?}");
     }
 
     #[tokio::test]

@@ -190,15 +190,14 @@ impl FrontendIntercept for RewritingFrontend {
         upstream: &mut Upstream<'_>,
     ) -> Result<Outbound, WireError> {
         let at_boundary = !self.in_batch;
-        let out = match frame.tag() {
+        match frame.tag() {
             tag::QUERY => self.query(frame, at_boundary, upstream).await,
             _ => {
                 let out = self.parse(frame, at_boundary, upstream).await;
                 self.in_batch = true;
                 out
             }
-        };
-        out
+        }
     }
 
     fn other(&mut self, frame: Frame) -> Result<Outbound, WireError> {
@@ -493,25 +492,28 @@ impl BackendIntercept for RewritingBackend {
         if let Some(swallowed) = self.learn_reply(&frame) {
             // Published after the bookkeeping, so that the client half
             // sees this ReadyForQuery's effects once it wakes up.
-            self.ready_tx.send_replace(self.ready_seen);
+            if frame.tag() == tag::READY_FOR_QUERY {
+                self.ready_tx.send_replace(self.ready_seen);
+            }
             return swallowed;
         }
         match frame.tag() {
             tag::COMMAND_COMPLETE if extended::command_tag(&frame).is_ok_and(is_ddl) => {
                 self.ddl_seen = true;
             }
-            tag::READY_FOR_QUERY => {
-                if frame.body().first() == Some(&b'I') && self.ddl_seen {
-                    // Committed (or rolled back): let the watcher look now
-                    // rather than at its next notification or tick.
-                    self.ddl_seen = false;
-                    self.protection.refresh.notify_one();
-                }
+            // Committed (or rolled back): let the watcher look now rather
+            // than at its next notification or tick.
+            tag::READY_FOR_QUERY if frame.body().first() == Some(&b'I') && self.ddl_seen => {
+                self.ddl_seen = false;
+                self.protection.refresh.notify_one();
             }
             _ => {}
         }
+        let ready = frame.tag() == tag::READY_FOR_QUERY;
         let out = Inbound::Forward(self.tracker.on_server(frame));
-        self.ready_tx.send_replace(self.ready_seen);
+        if ready {
+            self.ready_tx.send_replace(self.ready_seen);
+        }
         out
     }
 }
