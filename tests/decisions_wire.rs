@@ -96,7 +96,10 @@ async fn drift_setup(p: &Protected) -> (Client, i64) {
              GRANT SELECT ON billing.projects TO \"{app}\";
              CREATE FUNCTION public.in_billing() RETURNS int LANGUAGE sql
                SET search_path = billing AS $$SELECT count(*)::int FROM projects$$;
-             GRANT EXECUTE ON FUNCTION public.in_billing() TO \"{app}\";",
+             GRANT EXECUTE ON FUNCTION public.in_billing() TO \"{app}\";
+             CREATE FUNCTION public.go_billing() RETURNS text LANGUAGE sql
+               AS $$SELECT set_config('search_path', 'billing', false)$$;
+             GRANT EXECUTE ON FUNCTION public.go_billing() TO \"{app}\";",
             app = p.app
         ))
         .await
@@ -172,6 +175,9 @@ async fn search_path_follows_the_server_through_every_drift() {
         (&["SET search_path = billing", "RESET ALL"], &live),
         // A function's own SET clause ends with the function.
         (&["SELECT public.in_billing()"], &live),
+        // A user-defined function that sets it for the session.
+        (&["SELECT public.go_billing()"], &billing),
+        (&["SELECT 1 WHERE go_billing() IS NOT NULL"], &billing),
         (
             &[
                 "PREPARE go AS SELECT set_config('search_path', 'billing', false)",

@@ -217,7 +217,7 @@ pub fn parse_search_path(s: &str) -> Vec<String> {
 /// True when `rewrite` would have to parse `sql`; false means it comes back
 /// unchanged. Cheap: one pass over the text, no parse.
 pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
-    snapshot.may_mention_guarded(sql, PRECHECK_WORDS)
+    snapshot.may_mention_guarded(sql, PRECHECK_WORDS) || snapshot.may_call_user_function(sql)
 }
 
 /// Words besides table names that make a statement worth parsing:

@@ -116,6 +116,12 @@ impl<'a> Walker<'a> {
             _ => false,
         };
         if !is_set_config {
+            // A user-defined function may call set_config('search_path', …).
+            if let Some(name) = names.last()
+                && self.snap.is_user_function(name)
+            {
+                self.session_change = Some(SessionChange::Unknown);
+            }
             return Ok(());
         }
         let args = list(f, "args");

@@ -482,3 +482,36 @@ fn later_statements_after_an_unfollowable_change_are_refused_when_names_depend_o
     );
     assert!(result("SELECT name FROM projects", &provisional).is_ok());
 }
+
+#[test]
+fn calls_of_user_defined_functions_may_change_the_search_path() {
+    let snap = SchemaSnapshot::build(
+        scenario_catalog().function("go_billing"),
+        &SnapshotOptions::default(),
+    );
+    let s = session();
+    for sql in [
+        "SELECT go_billing()",
+        "SELECT public.GO_BILLING()",
+        "SELECT \"go_billing\"() FROM tags",
+        "SELECT * FROM tags WHERE go_billing() IS NULL",
+    ] {
+        assert!(crate::rewrite::may_need_rewrite(sql, &snap), "{sql}");
+        let plans = rewrite(sql, &snap, &s).unwrap().statements;
+        assert_eq!(
+            plans.first().and_then(|p| p.session.clone()),
+            Some(SessionChange::Unknown),
+            "{sql}"
+        );
+    }
+    assert!(!crate::rewrite::may_need_rewrite(
+        "SELECT now(), count(*) FROM tags",
+        &snap
+    ));
+    assert!(
+        rewrite("SELECT now() FROM tasks", &snap, &s)
+            .unwrap()
+            .statements
+            .is_empty()
+    );
+}
