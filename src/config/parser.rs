@@ -14,7 +14,9 @@ pub const MAX_QUEUE: usize = 65_536;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParserConfig {
-    /// Parser threads. Default `0`: one per CPU core the process may use.
+    /// Parser threads. Default `0`: one per CPU core the process may use,
+    /// less one (at least one), so that a core is always left for the
+    /// async workers.
     pub threads: usize,
     /// Statements admitted to wait for a parser thread besides those
     /// running; a session beyond that waits for a slot (asynchronously).
@@ -26,7 +28,9 @@ impl ParserConfig {
     /// Threads to start.
     pub fn thread_count(&self) -> usize {
         match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         }
     }
@@ -43,7 +47,7 @@ impl ParserConfig {
         if self.threads > MAX_THREADS {
             return Err(ConfigError::key(
                 "parser.threads",
-                format!("at most {MAX_THREADS} (0: one per CPU core)"),
+                format!("at most {MAX_THREADS} (0: one per CPU core but one)"),
             ));
         }
         if self.queue > MAX_QUEUE {
