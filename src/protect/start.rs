@@ -59,7 +59,10 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     let _ = driver.await;
     tracing::info!(%database, protected_tables = protected, "schema snapshot loaded");
 
-    let protection = Arc::new(Protection::new(database, snapshot, config));
+    let protection = Arc::new(
+        Protection::new(database, snapshot, config)
+            .map_err(|e| format!("cannot start the parser threads ([parser]): {e}"))?,
+    );
     tokio::spawn(watch::run(
         protection.clone(),
         url.to_string(),
