@@ -224,7 +224,7 @@ async fn installed_objects_work() {
 }
 
 #[tokio::test]
-async fn audit_triggers_record_inserts_and_updates_but_not_soft_deletes() {
+async fn audit_triggers_record_inserts_updates_and_hand_written_hides() {
     let db = TestDb::new("migrate_audit");
     let client = common::connect(&db_url(&db)).await;
     client
@@ -284,8 +284,17 @@ async fn audit_triggers_record_inserts_and_updates_but_not_soft_deletes() {
                 Some("uno".into()),
                 "bob@example.com".into()
             ),
+            // Setting deleted_at by hand is no operation of tombstone's:
+            // it is audited as the update it is (SPEC W9), never skipped.
+            (
+                "update".into(),
+                r#"{"a": 1, "b": 2}"#.into(),
+                Some("two".into()),
+                Some("two".into()),
+                "alice".into()
+            ),
         ],
-        "the soft delete and the unprotected table are not audited by the triggers"
+        "a hand-written hide is audited as an update; the unprotected table is not audited"
     );
 
     // Settings switch auditing off per table, and a rollback removes rows.
@@ -302,5 +311,5 @@ async fn audit_triggers_record_inserts_and_updates_but_not_soft_deletes() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 3);
+    assert_eq!(n, 4, "the four rows above, nothing more");
 }
