@@ -138,12 +138,12 @@ fn bench(c: &mut Criterion) {
         // shape) and fill the cache. An empty cache every iteration.
         group.bench_function("miss", |b| {
             b.iter_batched(
-                || Protection::new("db".into(), snapshot(), &config),
+                || Protection::new("db".into(), snapshot(), &config).expect("parser threads"),
                 |protection| black_box(protection.rewrite(sql, &session, &context).ok()),
                 BatchSize::SmallInput,
             )
         });
-        let protection = Protection::new("db".into(), snapshot(), &config);
+        let protection = Protection::new("db".into(), snapshot(), &config).expect("parser threads");
         let _ = protection.rewrite(sql, &session, &context);
         let _ = protection.rewrite(parameterized, &session, &context);
         // The same text again (a prepared or ORM statement with $n).

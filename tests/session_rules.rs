@@ -60,8 +60,18 @@ async fn audit_trail_and_operations_are_read_only_through_the_proxy() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "42501", "{e:?}");
+    // Normal roles cannot even read the trail (SPEC S1); the session goes on.
+    let e = app
+        .query_one("SELECT count(*) FROM tombstone.audit", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501", "{e:?}");
     assert_eq!(
-        count(&app, "SELECT count(*) FROM tombstone.audit").await,
+        count(&app, "SELECT count(*) FROM tasks WHERE id = 1").await,
+        0
+    );
+    assert_eq!(
+        count(&direct, "SELECT count(*) FROM tombstone.audit").await,
         audit
     );
 

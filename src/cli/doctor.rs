@@ -29,6 +29,28 @@ pub async fn run(args: DoctorArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let installed = match crate::migrate::version::installed(&client).await {
+        Ok(installed) => installed,
+        Err(e) => {
+            eprintln!("tombstone: cannot read the tombstone schema version: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let needed = crate::migrate::SCHEMA_VERSION;
+    match &installed {
+        Some(i) => {
+            let how = match (&i.installed_at, &i.installed_by) {
+                (Some(at), Some(by)) => format!(", installed {at} by {by}"),
+                _ => String::new(),
+            };
+            println!(
+                "Tombstone schema: version {}{how} (this binary needs {needed})\n",
+                i.version
+            );
+        }
+        None => println!("Tombstone schema: not installed (this binary needs version {needed})\n"),
+    }
+    let version_problem = crate::migrate::version::mismatch(installed.as_ref(), "…");
     println!("Protected tables ({}):", report.protected.len());
     for t in &report.protected {
         println!("  {t}");
@@ -39,11 +61,15 @@ pub async fn run(args: DoctorArgs) -> ExitCode {
             println!("  {line}");
         }
     }
-    if report.problems.is_empty() {
+    if report.problems.is_empty() && version_problem.is_none() {
         println!("\nNothing needs fixing.");
         return ExitCode::SUCCESS;
     }
-    println!("\nNeeds fixing ({}):", report.problems.len());
+    let count = report.problems.len() + usize::from(version_problem.is_some());
+    println!("\nNeeds fixing ({count}):");
+    if let Some(v) = &version_problem {
+        println!("  - {v}");
+    }
     for p in &report.problems {
         println!("  - {}", p.describe());
     }

@@ -111,10 +111,19 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let detail = e
-                .as_db_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string());
+            let detail = match e.as_db_error() {
+                Some(d) => {
+                    let mut text = d.message().to_string();
+                    if let Some(detail) = d.detail() {
+                        text.push_str(&format!("\n  detail: {detail}"));
+                    }
+                    if let Some(hint) = d.hint().filter(|h| !h.is_empty()) {
+                        text.push_str(&format!("\n  hint: {hint}"));
+                    }
+                    text
+                }
+                None => e.to_string(),
+            };
             eprintln!("tombstone: migration failed, nothing was changed: {detail}");
             ExitCode::FAILURE
         }

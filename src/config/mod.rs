@@ -11,6 +11,7 @@ mod database;
 mod duration;
 mod listen;
 mod log;
+mod parser;
 mod retention;
 mod roles;
 mod soft_delete;
@@ -26,6 +27,7 @@ pub use cache::CacheConfig;
 pub use database::{DatabaseConfig, redact_url};
 pub use listen::{ListenConfig, ListenTls};
 pub use log::{LogConfig, LogFormat};
+pub use parser::ParserConfig;
 pub use retention::{RetentionConfig, RetentionTable};
 pub use roles::RolesConfig;
 pub use soft_delete::{EdgeAction, EdgeConfig, SoftDeleteConfig};
@@ -63,6 +65,9 @@ pub struct Config {
     /// The rewrite cache.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// The parser thread pool.
+    #[serde(default)]
+    pub parser: ParserConfig,
     /// How long soft-deleted rows are kept; the purge schedule.
     #[serde(default)]
     pub retention: RetentionConfig,
@@ -127,6 +132,7 @@ impl Config {
         self.roles.validate()?;
         self.audit.validate()?;
         self.retention.validate()?;
+        self.parser.validate()?;
         Ok(())
     }
 }

@@ -193,3 +193,16 @@ fn protection_errors_name_their_key() {
         assert!(e.contains(key), "error for {text:?} should name {key}: {e}");
     }
 }
+
+#[test]
+fn parser_pool_keys() {
+    let c = Config::parse("[parser]\nthreads = 3\nqueue = 10\n").unwrap();
+    assert_eq!((c.parser.thread_count(), c.parser.queue_len()), (3, 10));
+    let d = Config::parse("").unwrap();
+    assert!(d.parser.thread_count() >= 1);
+    assert_eq!(d.parser.queue_len(), 64 * d.parser.thread_count());
+    assert!(err("[parser]\nthreads = 100000\n").contains("parser.threads"));
+    assert!(err("[parser]\nqueue = 1000000\n").contains("parser.queue"));
+    assert!(err("[parser]\nthreads = -1\n").contains("parser.threads"));
+    assert!(err("[parser]\nsize = 1\n").contains("size"));
+}

@@ -3,25 +3,36 @@
 //!
 //! Every step is idempotent (`IF NOT EXISTS`, `CREATE OR REPLACE`), so
 //! running the migration twice changes nothing; `apply` runs all steps in
-//! one transaction.
+//! one transaction. The plan starts with the version check and upgrade
+//! (`version.rs`) and ends by recording the protected tables for the DDL
+//! guard (`ddl_guard.rs`) and the schema version.
 
 mod audit;
+mod ddl_guard;
 mod guard;
 mod ops;
+pub mod privileges;
 mod support;
 mod triggers;
+pub mod version;
 
 pub use audit::AUDIT_DDL;
+pub use ddl_guard::{DDL_GUARD_DDL, protected_tables_registry};
 pub use guard::{GUARD_DDL, guard_triggers};
 pub use ops::OPS_DDL;
 pub use support::{REFUSE_DDL, schema_change_trigger};
 pub use triggers::{AUDIT_FUNCTIONS_DDL, audit_triggers};
+pub use version::SCHEMA_VERSION;
 
 use crate::config::Config;
 use crate::schema::SchemaSnapshot;
 
 /// The name of the step with the audit triggers (schema fixes go before it).
 pub const AUDIT_TRIGGERS_STEP: &str = "audit triggers on protected tables";
+
+/// The name of the first step: the advisory lock, the version check, and
+/// the drops of an older version's objects.
+pub const UPGRADE_STEP: &str = "lock, version check, upgrade of an older tombstone schema";
 
 /// One named piece of DDL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +45,10 @@ pub struct Step {
 /// snapshot, also the audit triggers of its protected tables.
 pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
     let mut steps = vec![
+        Step {
+            name: UPGRADE_STEP,
+            sql: version::upgrade_step(),
+        },
         Step {
             name: "operations (tombstone.operations, tombstone.operation_rows, tombstone.fk_violation)",
             sql: crate::schema::ddl::REWRITER_DDL.to_string(),
@@ -73,6 +88,22 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             sql: guard_triggers(snapshot),
         });
     }
+    steps.push(Step {
+        name: "DDL guard (tombstone.protected_tables, event triggers tombstone_ddl_guard, tombstone_ddl_guard_drop)",
+        sql: DDL_GUARD_DDL.to_string(),
+    });
+    steps.push(Step {
+        name: "protected tables as installed (tombstone.protected_tables)",
+        sql: protected_tables_registry(snapshot),
+    });
+    steps.push(Step {
+        name: "privileges (no rights on tombstone's tables for normal roles, fixed search_path, SECURITY DEFINER audit triggers)",
+        sql: privileges::privileges_step(),
+    });
+    steps.push(Step {
+        name: "schema version (tombstone.schema_version)",
+        sql: version::record_step(),
+    });
     steps
 }
 

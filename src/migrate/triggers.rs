@@ -240,6 +240,25 @@ fn update_function(
         ),
         None => ("false".to_string(), ident(sd)),
     };
+    // A flip of the soft-delete column alone is left to the operation's own
+    // audit only when an operation of this transaction recorded (or a
+    // restore of this transaction brought back) that row; any other flip —
+    // a hide or un-hide written by hand — is audited as an update (SPEC W9).
+    // Tables without a primary key are keyed differently in
+    // `operation_rows`, so their flips are left to the operation as before.
+    let recorded = if key.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n                            AND EXISTS (SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id\n                                        \
+             WHERE r.table_schema = {s} AND r.table_name = {t} AND r.pk = {pk_new} AND r.action = 'soft_delete'\n                                          \
+             AND (op.xact_id = pg_current_xact_id()\n                                               \
+             OR EXISTS (SELECT 1 FROM tombstone.restores s WHERE s.op_id = op.id AND s.xact_id = pg_current_xact_id())))",
+            s = literal(schema),
+            t = literal(table),
+            pk_new = key_object("n", key),
+        )
+    };
     format!(
         "CREATE OR REPLACE FUNCTION tombstone.{name}() RETURNS trigger LANGUAGE plpgsql AS $fn$\n\
          BEGIN\n  \
@@ -251,7 +270,7 @@ fn update_function(
                   (SELECT tombstone.current_actor() AS actor OFFSET 0) a\n    \
              WHERE (o.{first} IS NULL OR n.{first} IS NULL\n            \
                     OR NOT ((o.{sdi} IS NULL) <> (n.{sdi} IS NULL)\n                    \
-                            AND to_jsonb(o) - {sdl} - {byl} = to_jsonb(n) - {sdl} - {byl}))\n      \
+                            AND to_jsonb(o) - {sdl} - {byl} = to_jsonb(n) - {sdl} - {byl}{recorded}))\n      \
                AND NOT EXISTS (\n        \
                  SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id\n        \
                  WHERE (op.xact_id = pg_current_xact_id()\n                \
@@ -269,6 +288,7 @@ fn update_function(
         sdi = ident(sd),
         sdl = literal(sd),
         byl = literal(by),
+        recorded = recorded,
     )
 }
 

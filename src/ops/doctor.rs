@@ -171,6 +171,55 @@ pub async fn examine(
     if !event {
         missing.push("the schema-change event trigger".to_string());
     }
+    let ddl_guards: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_event_trigger
+              WHERE evtname IN ('tombstone_ddl_guard', 'tombstone_ddl_guard_drop') AND evtenabled <> 'D'",
+            &[],
+        )
+        .await?
+        .get(0);
+    if ddl_guards < 2 {
+        missing.push(
+            "the DDL guard event triggers (tombstone_ddl_guard, tombstone_ddl_guard_drop)"
+                .to_string(),
+        );
+    }
+    let recorded: Option<BTreeSet<(String, String)>> = if client
+        .query_one(
+            "SELECT to_regclass('tombstone.protected_tables') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0)
+    {
+        Some(
+            client
+                .query(
+                    "SELECT table_schema, table_name FROM tombstone.protected_tables",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        )
+    } else {
+        None
+    };
+    if let Some(recorded) = recorded {
+        for t in snapshot
+            .tables()
+            .iter()
+            .filter(|t| t.is_protected() && matches!(t.kind, 'r' | 'p'))
+            .filter(|t| !recorded.contains(&(t.schema.clone(), t.name.clone())))
+        {
+            missing.push(format!(
+                "the DDL guard's record of {}.{} (protected since the last migrate)",
+                t.schema, t.name
+            ));
+        }
+    }
     if !missing.is_empty() {
         report.problems.push(Problem::SchemaMissing(missing));
     }

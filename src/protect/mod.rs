@@ -7,6 +7,7 @@
 //! cache.
 
 pub mod cache;
+pub mod pool;
 mod start;
 pub mod watch;
 
@@ -19,9 +20,10 @@ use std::sync::atomic::Ordering;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
-use crate::rewrite::{RewriteError, SessionContext, rewrite};
+use crate::rewrite::{RewriteError, SessionContext, rewrite, rewrite_on_parser_stack};
 use crate::schema::{ExtraEdge, FkAction, SchemaSnapshot, SnapshotOptions};
-use cache::{CacheStats, CachedRewrite, Lookup, RewriteCache};
+use cache::{CacheStats, CachedRewrite, Lookup, Normalized, RewriteCache};
+use pool::ParserPool;
 
 /// One schema snapshot and its cache.
 pub struct Generation {
@@ -33,7 +35,7 @@ pub struct Generation {
 pub struct Protection {
     current: ArcSwap<Generation>,
     capacity: usize,
-    pub stats: CacheStats,
+    pub stats: Arc<CacheStats>,
     /// The protected database's name.
     pub database: String,
     pub options: SnapshotOptions,
@@ -42,23 +44,31 @@ pub struct Protection {
     pub bypass_hard_delete: bool,
     /// Asks the watcher to re-read the schema now (e.g. after DDL).
     pub refresh: tokio::sync::Notify,
+    /// Where cache misses are parsed (never on an async worker).
+    pub parsers: ParserPool,
 }
 
 impl Protection {
-    pub fn new(database: String, snapshot: SchemaSnapshot, config: &Config) -> Protection {
-        Protection {
+    /// Fails only if the parser threads cannot be started.
+    pub fn new(
+        database: String,
+        snapshot: SchemaSnapshot,
+        config: &Config,
+    ) -> std::io::Result<Protection> {
+        Ok(Protection {
             current: ArcSwap::from_pointee(Generation {
                 snapshot,
                 cache: RewriteCache::new(config.cache.capacity),
             }),
             capacity: config.cache.capacity,
-            stats: CacheStats::default(),
+            stats: Arc::new(CacheStats::default()),
             database,
             options: snapshot_options(config),
             bypass_roles: config.roles.bypass.clone(),
             bypass_hard_delete: config.roles.bypass_hard_delete,
             refresh: tokio::sync::Notify::new(),
-        }
+            parsers: ParserPool::new(config.parser.thread_count(), config.parser.queue_len())?,
+        })
     }
 
     /// The generation in force now.
@@ -76,47 +86,86 @@ impl Protection {
 
     /// Rewrites `sql` for a session, through the cache. `context` must
     /// identify everything about the session the rewrite depends on (see
-    /// [`cache_context`]).
+    /// [`cache_context`]). Cache hits are answered here; a miss (and every
+    /// statement too long to cache) is parsed on the parser pool while the
+    /// caller's async worker goes on serving others.
+    pub async fn rewrite_async(
+        &self,
+        sql: &str,
+        session: &SessionContext,
+        context: &str,
+    ) -> Result<Arc<CachedRewrite>, RewriteError> {
+        let generation = self.current.load_full();
+        let normalized = match self.lookup(&generation, sql, context) {
+            Ok(hit) => return Ok(hit),
+            Err(n) => n,
+        };
+        let job = MissJob {
+            generation,
+            sql: sql.to_string(),
+            session: session.clone(),
+            context: context.to_string(),
+            normalized,
+        };
+        let stats = self.stats_handle();
+        match self
+            .parsers
+            .run(move || job.run(&stats, rewrite_on_parser_stack))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(RewriteError::TooComplex {
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// The same as [`Self::rewrite_async`], parsing on a thread of its own
+    /// (for the CLI, tests and benchmarks, never for sessions).
     pub fn rewrite(
         &self,
         sql: &str,
         session: &SessionContext,
         context: &str,
     ) -> Result<Arc<CachedRewrite>, RewriteError> {
-        let generation = self.current.load();
-        let snapshot = &generation.snapshot;
-        if !crate::rewrite::may_need_rewrite(sql, snapshot) {
-            return Ok(Arc::new(CachedRewrite {
-                sql: None,
-                plans: Vec::new(),
-            }));
-        }
-        let normalized = match generation.cache.lookup(context, sql, &self.stats) {
-            Lookup::Hit(hit) => return Ok(hit),
-            Lookup::Miss(n) => n,
+        let generation = self.current.load_full();
+        let normalized = match self.lookup(&generation, sql, context) {
+            Ok(hit) => return Ok(hit),
+            Err(n) => n,
         };
-        let direct = rewrite(sql, snapshot, session)?;
-        let direct = Arc::new(CachedRewrite {
-            sql: match direct.sql {
-                Cow::Borrowed(_) => None,
-                Cow::Owned(s) => Some(s),
-            },
-            plans: direct.statements,
-        });
-        if let Some(n) = normalized
-            && let Ok(shape) = rewrite(&n.text, snapshot, session)
-            && generation.cache.insert_template(
-                context,
-                sql,
-                &n,
-                (shape.sql, shape.statements),
-                &direct,
-            )
-        {
-            return Ok(direct);
+        let job = MissJob {
+            generation,
+            sql: sql.to_string(),
+            session: session.clone(),
+            context: context.to_string(),
+            normalized,
+        };
+        job.run(&self.stats_handle(), rewrite)
+    }
+
+    /// The cheap part, run where the caller is: the precheck and the cache.
+    /// Statements too long to cache are not even scanned here (the job
+    /// does the precheck). `Err`: a miss, with the normalized shape if any.
+    fn lookup(
+        &self,
+        generation: &Generation,
+        sql: &str,
+        context: &str,
+    ) -> Result<Arc<CachedRewrite>, Option<Normalized>> {
+        if sql.len() > cache::MAX_CACHED_BYTES {
+            return Err(None);
         }
-        generation.cache.insert_exact(context, sql, direct.clone());
-        Ok(direct)
+        if !crate::rewrite::may_need_rewrite(sql, &generation.snapshot) {
+            return Ok(unchanged());
+        }
+        match generation.cache.lookup(context, sql, &self.stats) {
+            Lookup::Hit(hit) => Ok(hit),
+            Lookup::Miss(n) => Err(n),
+        }
+    }
+
+    fn stats_handle(&self) -> Arc<CacheStats> {
+        self.stats.clone()
     }
 
     /// Hit rate so far, as (exact hits, normalized hits, misses).
@@ -132,17 +181,90 @@ impl Protection {
     }
 }
 
-/// What a session's rewrites depend on besides the text: its role,
-/// visibility, hard-delete permission and search path (entries joined with
-/// a NUL, which no name can contain).
+fn unchanged() -> Arc<CachedRewrite> {
+    Arc::new(CachedRewrite {
+        sql: None,
+        plans: Vec::new(),
+    })
+}
+
+/// A cache miss to rewrite, owning what it needs (it runs on a parser
+/// thread).
+struct MissJob {
+    generation: Arc<Generation>,
+    sql: String,
+    session: SessionContext,
+    context: String,
+    normalized: Option<Normalized>,
+}
+
+type RewriteFn = for<'a> fn(
+    &'a str,
+    &SchemaSnapshot,
+    &SessionContext,
+) -> Result<crate::rewrite::Rewritten<'a>, RewriteError>;
+
+impl MissJob {
+    /// Rewrites the statement (and its normalized shape) with `rewrite`
+    /// and fills the cache.
+    fn run(
+        self,
+        stats: &CacheStats,
+        rewrite: RewriteFn,
+    ) -> Result<Arc<CachedRewrite>, RewriteError> {
+        let MissJob {
+            generation,
+            sql,
+            session,
+            context,
+            normalized,
+        } = self;
+        let snapshot = &generation.snapshot;
+        if sql.len() > cache::MAX_CACHED_BYTES {
+            // Not looked up: count it here.
+            stats.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        let direct = rewrite(&sql, snapshot, &session)?;
+        // A decision that read a literal is only ever cached for the exact
+        // text: sharing it by shape would hand it to statements with other
+        // literals (a harmless DO body's pass to any DO block).
+        let shareable = !direct.reads_literals;
+        let direct = Arc::new(CachedRewrite {
+            sql: match direct.sql {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(s) => Some(s),
+            },
+            plans: direct.statements,
+        });
+        if shareable
+            && let Some(n) = normalized
+            && let Ok(shape) = rewrite(&n.text, snapshot, &session)
+            && !shape.reads_literals
+            && generation.cache.insert_template(
+                &context,
+                &sql,
+                &n,
+                (shape.sql, shape.statements),
+                &direct,
+            )
+        {
+            return Ok(direct);
+        }
+        generation
+            .cache
+            .insert_exact(&context, &sql, direct.clone());
+        Ok(direct)
+    }
+}
+
+/// What a session's rewrites depend on besides the text: every field of
+/// the session context (role and visibility, login user, search path,
+/// actor, hard-delete permission, limits). Built from the whole value, so a
+/// field added later is part of the key without anyone remembering to add
+/// it; `Debug` quotes and escapes every string, so no two contexts share a
+/// key.
 pub fn cache_context(session: &SessionContext) -> String {
-    format!(
-        "{:?}|{}|{}|{}",
-        session.role,
-        session.hard_delete,
-        session.user,
-        session.search_path.join("\u{0}")
-    )
+    format!("{session:?}")
 }
 
 /// `[soft_delete]` as the snapshot builder takes it.
@@ -181,5 +303,155 @@ pub fn snapshot_options(config: &Config) -> SnapshotOptions {
                 },
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rewrite::{Role, Visibility};
+
+    fn protection() -> Protection {
+        let snapshot = crate::rewrite::tests::scenario();
+        match Protection::new("db".into(), snapshot, &Config::default()) {
+            Ok(p) => p,
+            Err(e) => panic!("parser threads: {e}"),
+        }
+    }
+
+    fn through_cache(
+        p: &Protection,
+        sql: &str,
+        s: &SessionContext,
+    ) -> Result<Option<String>, String> {
+        p.rewrite(sql, s, &cache_context(s))
+            .map(|r| r.sql.clone())
+            .map_err(|e| e.sqlstate().to_string())
+    }
+
+    /// Every statement is decided as the uncached rewriter decides it, in
+    /// this order, with a warm cache: a harmless first statement of each
+    /// shape must not turn the later ones' refusals into passes.
+    #[test]
+    fn literals_the_decision_reads_are_never_normalized_away() {
+        let p = protection();
+        let s = SessionContext::normal("app");
+        let cases = [
+            "DO $$BEGIN EXECUTE 'SELECT 1'; END$$",
+            "DO $$BEGIN PERFORM * FROM projects; END$$",
+            "DO 'BEGIN NULL; END'",
+            "DO 'BEGIN DELETE FROM tasks; END'",
+            "DO LANGUAGE plpgsql $$BEGIN NULL; END$$",
+            "DO LANGUAGE plpgsql $$BEGIN UPDATE tasks SET done = true; END$$",
+            "SELECT set_config('application_name', 'x', false)",
+            "SELECT set_config('tombstone.client_addr', '6.6.6.6', false)",
+            "SELECT set_config('application_name', 'y', false)",
+            "SELECT set_config('tombstone.visibility', 'all', false)",
+            "SET application_name = 'a'",
+            "SET tombstone.client_addr = '1.2.3.4'",
+            "ALTER SYSTEM SET work_mem = '1MB'",
+            "ALTER SYSTEM SET work_mem = 'projects'",
+        ];
+        for sql in cases {
+            let fresh = crate::rewrite::rewrite(sql, &p.current().snapshot, &s)
+                .map(|r| match r.sql {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(t) => Some(t),
+                })
+                .map_err(|e| e.sqlstate().to_string());
+            assert_eq!(through_cache(&p, sql, &s), fresh, "{sql}");
+        }
+        // The refusals above really are refusals (the test can fail).
+        assert!(through_cache(&p, cases[1], &s).is_err());
+        assert!(through_cache(&p, cases[3], &s).is_err());
+        assert!(through_cache(&p, cases[7], &s).is_err());
+        // Each DO block was cached for its exact text only.
+        let (_, normalized_hits, _) = p.cache_counts();
+        assert_eq!(normalized_hits, 0);
+    }
+
+    #[test]
+    fn plain_literals_still_share_a_template() {
+        let p = protection();
+        let s = SessionContext::normal("app");
+        let a = through_cache(&p, "SELECT name FROM projects WHERE id = 1", &s);
+        let b = through_cache(&p, "SELECT name FROM projects WHERE id = 2", &s);
+        assert_eq!(
+            b,
+            Ok(Some(
+                "SELECT name FROM projects WHERE (id = 2) AND projects.deleted_at IS NULL".into()
+            )),
+            "{a:?}"
+        );
+        assert_eq!(p.cache_counts().1, 1);
+    }
+
+    #[test]
+    fn every_session_field_is_part_of_the_key() {
+        let normal = SessionContext::normal("app");
+        let variants = [
+            SessionContext {
+                role: Role::Bypass {
+                    visibility: Visibility::Setting,
+                },
+                ..normal.clone()
+            },
+            SessionContext {
+                role: Role::Bypass {
+                    visibility: Visibility::All,
+                },
+                ..normal.clone()
+            },
+            SessionContext {
+                user: "other".into(),
+                ..normal.clone()
+            },
+            SessionContext {
+                search_path: vec!["billing".into()],
+                ..normal.clone()
+            },
+            SessionContext {
+                search_path: vec!["a,b".into()],
+                ..normal.clone()
+            },
+            SessionContext {
+                actor: Some("alice".into()),
+                ..normal.clone()
+            },
+            SessionContext {
+                hard_delete: true,
+                ..normal.clone()
+            },
+            SessionContext {
+                limits: crate::rewrite::Limits {
+                    max_statement_bytes: 10,
+                },
+                ..normal.clone()
+            },
+        ];
+        let mut keys: Vec<String> = variants.iter().map(cache_context).collect();
+        keys.push(cache_context(&normal));
+        let count = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), count);
+        // `["a", "b"]` and `["a,b"]` differ too.
+        let two = SessionContext {
+            search_path: vec!["a".into(), "b".into()],
+            ..normal.clone()
+        };
+        assert_ne!(cache_context(&two), cache_context(&variants[4]));
+
+        // A bypass session's cached rewrite never serves a normal one.
+        let p = protection();
+        let sql = "SELECT name FROM projects WHERE id = 1";
+        let bypass = &variants[1];
+        assert_eq!(through_cache(&p, sql, bypass), Ok(None));
+        assert_eq!(
+            through_cache(&p, sql, &normal),
+            Ok(Some(
+                "SELECT name FROM projects WHERE (id = 1) AND projects.deleted_at IS NULL".into()
+            ))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Turning protection on at `serve` startup: check the database has the
-//! tombstone schema, load the first snapshot, start the schema watcher and
-//! the audit maintenance task.
+//! tombstone schema at this binary's version, load the first snapshot,
+//! start the schema watcher and the audit maintenance task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,18 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
         .name()
         .ok_or_else(|| "database.url must name a database".to_string())?;
     let shown = crate::config::redact_url(url);
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .map_err(|e| format!("database.url: cannot connect to {shown}: {e}"))?;
     let driver = tokio::spawn(connection);
+    let installed = crate::migrate::version::installed_locked(&mut client)
+        .await
+        .map_err(|e| {
+            format!("database.url: cannot read the tombstone schema version of {shown}: {e}")
+        })?;
+    if let Some(refusal) = crate::migrate::version::mismatch(installed.as_ref(), &shown) {
+        return Err(format!("database `{database}`: {refusal}"));
+    }
     let missing = crate::migrate::missing_objects(&client)
         .await
         .map_err(|e| format!("database.url: cannot read the catalog of {shown}: {e}"))?;
@@ -51,7 +59,10 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     let _ = driver.await;
     tracing::info!(%database, protected_tables = protected, "schema snapshot loaded");
 
-    let protection = Arc::new(Protection::new(database, snapshot, config));
+    let protection = Arc::new(
+        Protection::new(database, snapshot, config)
+            .map_err(|e| format!("cannot start the parser threads ([parser]): {e}"))?,
+    );
     tokio::spawn(watch::run(
         protection.clone(),
         url.to_string(),

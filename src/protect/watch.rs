@@ -101,6 +101,15 @@ async fn reload(
     reason: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let (catalog, snapshot) = load_snapshot(client, &protection.options).await?;
+    // serve checked the version at startup; a migrate since (another
+    // binary's) is reported on every reload until this proxy is replaced.
+    let installed = crate::migrate::version::installed(client).await?;
+    if let Some(refusal) = crate::migrate::version::mismatch(installed.as_ref(), "…") {
+        tracing::error!(
+            reason,
+            "{refusal}; restart tombstone with a matching binary"
+        );
+    }
     if catalog != *last {
         let protected = snapshot
             .tables()

@@ -25,7 +25,7 @@ impl<'a> Walker<'a> {
     pub(crate) fn actor(&self) -> String {
         match &self.session.actor {
             Some(a) => quote_literal(a),
-            None => "coalesce(nullif(current_setting('tombstone.actor', true), ''), session_user)"
+            None => "coalesce(nullif(pg_catalog.current_setting('tombstone.actor', true), ''), session_user)"
                 .to_string(),
         }
     }
@@ -43,14 +43,14 @@ impl<'a> Walker<'a> {
                 .as_ref()
                 .map(|s| s.column.as_str())
                 .unwrap_or("deleted_at");
-            return format!("(to_jsonb({alias}.*) - {})", quote_literal(col));
+            return format!("(pg_catalog.to_jsonb({alias}.*) - {})", quote_literal(col));
         }
         let parts: Vec<String> = t
             .primary_key
             .iter()
             .map(|c| format!("{}, {alias}.{}", quote_literal(c), quote_ident(c)))
             .collect();
-        format!("jsonb_build_object({})", parts.join(", "))
+        format!("pg_catalog.jsonb_build_object({})", parts.join(", "))
     }
 
     /// The CTEs after `tombstone_target`: cascades, SET NULL, checks, operation.
@@ -223,7 +223,7 @@ impl<'a> Walker<'a> {
             ));
             let by = self.deleted_by(t).unwrap_or_default();
             ctes.push(format!(
-                "tombstone_s AS (UPDATE {q} AS tombstone_c SET {c} = now(){by} WHERE tombstone_c.{c} IS NULL AND {closure} AND NOT EXISTS (SELECT 1 FROM ({target_real}) tombstone_x WHERE {not_target}) RETURNING {ret})",
+                "tombstone_s AS (UPDATE {q} AS tombstone_c SET {c} = pg_catalog.now(){by} WHERE tombstone_c.{c} IS NULL AND {closure} AND NOT EXISTS (SELECT 1 FROM ({target_real}) tombstone_x WHERE {not_target}) RETURNING {ret})",
                 q = self.qualified(t),
                 c = quote_ident(&col),
                 closure = closure(t, &format!(", ({target_real}) tombstone_p"), &step),
@@ -284,7 +284,7 @@ impl<'a> Walker<'a> {
                 closure(t, "", &seed)
             };
             ctes.push(format!(
-                "tombstone_d{} AS (UPDATE {} AS tombstone_c SET {} = now(){by} WHERE tombstone_c.{} IS NULL AND {rows_of} RETURNING {})",
+                "tombstone_d{} AS (UPDATE {} AS tombstone_c SET {} = pg_catalog.now(){by} WHERE tombstone_c.{} IS NULL AND {rows_of} RETURNING {})",
                 i + 1,
                 self.qualified(t),
                 quote_ident(&col),
@@ -336,7 +336,7 @@ impl<'a> Walker<'a> {
                 "set_null"
             };
             ctes.push(format!(
-                "tombstone_n{} AS (UPDATE {} AS tombstone_c SET {} FROM {} tombstone_p WHERE {}{live} RETURNING {} AS tombstone_pk, jsonb_build_object({}) AS tombstone_old)",
+                "tombstone_n{} AS (UPDATE {} AS tombstone_c SET {} FROM {} tombstone_p WHERE {}{live} RETURNING {} AS tombstone_pk, pg_catalog.jsonb_build_object({}) AS tombstone_old)",
                 j + 1,
                 self.qualified(fk.child),
                 sets.join(", "),
@@ -414,7 +414,7 @@ impl<'a> Walker<'a> {
                 .map(|i| format!("tombstone_v.v{i}"))
                 .collect();
             ctes.push(format!(
-                "tombstone_r{} AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk) SELECT NULL, '', '', 'soft_delete', '{{}}' FROM (SELECT {} FROM {} AS tombstone_c JOIN {} tombstone_p ON {}{where_} LIMIT 1) tombstone_v WHERE tombstone.fk_violation({}, {}, {}, {}, concat_ws(', ', {})))",
+                "tombstone_r{} AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk) SELECT NULL, '', '', 'soft_delete', '{{}}' FROM (SELECT {} FROM {} AS tombstone_c JOIN {} tombstone_p ON {}{where_} LIMIT 1) tombstone_v WHERE tombstone.fk_violation({}, {}, {}, {}, pg_catalog.concat_ws(', ', {})))",
                 k + 1,
                 values.join(", "),
                 self.qualified(fk.child),

@@ -261,7 +261,7 @@ impl<'a> Walker<'a> {
         }
         self.edits
             .replace(self.t.start_of(del_kw), self.t.end_of(from_kw), "UPDATE");
-        let mut set = format!(" SET {} = now()", quote_ident(&sd.column));
+        let mut set = format!(" SET {} = pg_catalog.now()", quote_ident(&sd.column));
         if let Some(by) = self.deleted_by(id) {
             set.push_str(&by);
         }

@@ -100,6 +100,11 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// One of the tables `migrate` creates in schema `tombstone`.
+pub(crate) fn is_tombstone_name(name: &str) -> bool {
+    TOMBSTONE_TABLES.contains(&name)
+}
+
 /// The tables `migrate` creates in schema `tombstone`.
 const TOMBSTONE_TABLES: &[&str] = &["audit", "operations", "operation_rows", "audit_settings"];
 

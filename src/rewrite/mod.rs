@@ -13,12 +13,13 @@ mod reads;
 mod returning;
 mod revive;
 mod settings;
+pub(crate) mod sql_text;
 mod statements;
 pub mod tokens;
 pub mod tree;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -87,6 +88,15 @@ pub struct SessionContext {
     /// `roles.bypass_hard_delete`: a bypass session's DELETE is a real
     /// DELETE. Ignored for normal sessions.
     pub hard_delete: bool,
+    /// The session cannot know the server's `search_path` for this
+    /// statement (it may have changed and could not be re-read): a
+    /// statement that names a protected (or tombstone) table without a
+    /// schema is refused, since the name could mean another table.
+    pub search_path_unknown: bool,
+    /// The path was changed inside the current transaction: a `COMMIT`,
+    /// `ROLLBACK` or `ROLLBACK TO` inside the statement string may undo the
+    /// change, so later statements of the string resolve as unknown.
+    pub search_path_provisional: bool,
 }
 
 impl SessionContext {
@@ -99,6 +109,8 @@ impl SessionContext {
             actor: None,
             limits: Limits::default(),
             hard_delete: false,
+            search_path_unknown: false,
+            search_path_provisional: false,
         }
     }
 
@@ -147,6 +159,12 @@ pub enum SessionChange {
     /// `SET LOCAL search_path TO DEFAULT`: the session's start value until
     /// the transaction ends.
     LocalResetSearchPath,
+    /// The statement may change `search_path` (or what `$user` means) in
+    /// a way the proxy cannot follow: `set_config('search_path', …)`
+    /// (it runs only where and when the expression is evaluated), a value
+    /// that is not a constant, `DO`, `CALL`, `SET ROLE`,
+    /// `SET SESSION AUTHORIZATION`. The session re-reads the server's value.
+    Unknown,
 }
 
 /// The plan for one statement of the input, in order.
@@ -167,6 +185,13 @@ pub struct Rewritten<'a> {
     /// One plan per statement when any statement needs reply changes;
     /// empty when every statement's reply is forwarded unchanged.
     pub statements: Vec<StatementPlan>,
+    /// The decision read the content of a literal (a DO body, a
+    /// `set_config` or `SET` value, the text of a statement kind checked by
+    /// its words) or the text could not be parsed: a statement that
+    /// differs only in its literals may be decided differently, so the
+    /// rewrite cache must never share this result by literal-normalized
+    /// shape (see `protect::cache`).
+    pub reads_literals: bool,
 }
 
 impl Rewritten<'_> {
@@ -192,13 +217,14 @@ pub fn parse_search_path(s: &str) -> Vec<String> {
 /// True when `rewrite` would have to parse `sql`; false means it comes back
 /// unchanged. Cheap: one pass over the text, no parse.
 pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
-    snapshot.may_mention_guarded(sql, PRECHECK_WORDS)
+    snapshot.may_mention_guarded(sql, PRECHECK_WORDS) || snapshot.may_call_user_function(sql)
 }
 
 /// Words besides table names that make a statement worth parsing:
 /// `EXECUTE` (a prepared soft delete), session settings the proxy follows
 /// or guards (`search_path`, `tombstone.*`, `set_config`, `RESET ALL`,
-/// `DISCARD ALL`).
+/// `DISCARD ALL`), and the functions that run SQL text (`sql_text`; a
+/// test checks that every one is listed here).
 /// tombstone's table names are listed too (the snapshot adds the actual
 /// ones), so that they are parsed even before the snapshot knows them.
 const PRECHECK_WORDS: &[&str] = &[
@@ -212,6 +238,39 @@ const PRECHECK_WORDS: &[&str] = &[
     "operations",
     "operation_rows",
     "audit_settings",
+    // Statements that may change search_path or what `$user` means.
+    "do",
+    "call",
+    "role",
+    "authorization",
+    // sql_text::SQL_TEXT_FUNCTIONS and ts_rewrite
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
+    "crosstab",
+    "crosstab2",
+    "crosstab3",
+    "crosstab4",
+    "connectby",
+    "dblink",
+    "dblink_exec",
+    "dblink_open",
+    "dblink_fetch",
+    "dblink_send_query",
+    "dblink_get_result",
 ];
 
 /// Rewrite `sql` (one or more statements) for a session.
@@ -230,6 +289,7 @@ pub fn rewrite<'a>(
         return Ok(Rewritten {
             sql: Cow::Borrowed(sql),
             statements: Vec::new(),
+            reads_literals: false,
         });
     }
     if sql.len() > session.limits.max_statement_bytes {
@@ -247,6 +307,30 @@ pub fn rewrite<'a>(
     }
 }
 
+/// [`rewrite`] for a caller already running on a thread with a
+/// [`parse::PARSER_STACK`] stack (the proxy's parser pool): the same
+/// result, without starting a thread of its own.
+pub fn rewrite_on_parser_stack<'a>(
+    sql: &'a str,
+    snapshot: &SchemaSnapshot,
+    session: &SessionContext,
+) -> Result<Rewritten<'a>, RewriteError> {
+    if !may_need_rewrite(sql, snapshot) {
+        return Ok(Rewritten {
+            sql: Cow::Borrowed(sql),
+            statements: Vec::new(),
+            reads_literals: false,
+        });
+    }
+    if sql.len() > session.limits.max_statement_bytes {
+        return Err(RewriteError::TooLarge {
+            size: sql.len(),
+            limit: session.limits.max_statement_bytes,
+        });
+    }
+    rewrite_parsed(sql, snapshot, session)
+}
+
 fn rewrite_parsed<'a>(
     sql: &'a str,
     snapshot: &SchemaSnapshot,
@@ -258,9 +342,12 @@ fn rewrite_parsed<'a>(
             if snapshot.may_mention_watched(sql) {
                 return Err(RewriteError::Syntax { message });
             }
+            // Not understood: whatever decided this, it was not a walk of
+            // the tree, so the literals may matter.
             return Ok(Rewritten {
                 sql: Cow::Borrowed(sql),
                 statements: Vec::new(),
+                reads_literals: true,
             });
         }
         Err(ParseError::TooComplex(detail)) => return Err(RewriteError::TooComplex { detail }),
@@ -277,26 +364,43 @@ fn rewrite_parsed<'a>(
         cte_start: None,
         soft_deletes: 0,
         session_change: None,
+        reads_literals: false,
     };
     let mut plans = Vec::with_capacity(parsed.statements.len());
+    let mut path_unknown = session.search_path_unknown;
+    let mut provisional = session.search_path_provisional;
     for stmt in &parsed.statements {
         walker.soft_deletes = 0;
         walker.session_change = None;
+        if path_unknown {
+            walker.refuse_path_dependent(&stmt.tree)?;
+        }
         let mut plan = walker.statement(&stmt.tree, stmt.start, stmt.end)?;
         if plan.session.is_none() {
             plan.session = walker.session_change.take();
         }
         // Later statements of the same string resolve names with the new
-        // path (a reset is followed by the wire layer, which knows the
-        // session's start value).
-        if let Some(SessionChange::SearchPath(p) | SessionChange::LocalSearchPath(p)) =
-            &plan.session
-        {
-            walker.search_path = SessionContext {
-                search_path: p.clone(),
-                ..session.clone()
+        // path when a plain SET gave it; after anything else that changes
+        // it (a reset to a value the rewriter does not hold, set_config, DO
+        // …) they resolve as unknown.
+        match &plan.session {
+            Some(SessionChange::SearchPath(p) | SessionChange::LocalSearchPath(p)) => {
+                walker.search_path = SessionContext {
+                    search_path: p.clone(),
+                    ..session.clone()
+                }
+                .resolved_search_path();
+                path_unknown = false;
+                provisional = true;
             }
-            .resolved_search_path();
+            Some(_) => {
+                path_unknown = true;
+                provisional = true;
+            }
+            None => {}
+        }
+        if provisional && settings::ends_or_undoes(&stmt.tree) {
+            path_unknown = true;
         }
         plans.push(plan);
     }
@@ -309,11 +413,13 @@ fn rewrite_parsed<'a>(
         return Ok(Rewritten {
             sql: Cow::Borrowed(sql),
             statements,
+            reads_literals: walker.reads_literals,
         });
     }
     let text = walker.render(0, sql.len())?;
     Ok(Rewritten {
         sql: Cow::Owned(text),
         statements,
+        reads_literals: walker.reads_literals,
     })
 }

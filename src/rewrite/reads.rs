@@ -32,6 +32,10 @@ pub(crate) struct Pending {
     pub name_start: usize,
     pub name_end: usize,
     pub has_alias: bool,
+    /// How the query names the soft-delete column through the reference:
+    /// the column itself, or its alias when the reference has a column
+    /// alias list long enough to rename it (`tasks AS t(a, b, c, d, e, f)`).
+    pub column: String,
 }
 
 pub(crate) struct Walker<'a> {
@@ -52,6 +56,10 @@ pub(crate) struct Walker<'a> {
     pub soft_deletes: usize,
     /// A setting change found inside the statement (`set_config`).
     pub session_change: Option<super::SessionChange>,
+    /// A decision so far read a literal's content (see
+    /// [`super::Rewritten::reads_literals`]). Set by every reader of
+    /// constant values ([`Walker::const_string`], [`Walker::literal_text`]).
+    pub reads_literals: bool,
 }
 
 impl<'a> Walker<'a> {
@@ -121,26 +129,76 @@ impl<'a> Walker<'a> {
         }
         let (name_start, name_end, qual) = self.rangevar_span(rv)?;
         let has_alias = !text(field(rv, "alias"), "aliasname").is_empty();
-        Ok(vec![Pending {
+        let column = self.column_through_alias(rv, table)?;
+        let pending = Pending {
             table,
             qual,
             name_start,
             name_end,
             has_alias,
-        }])
+            column,
+        };
+        // `tasks AS t(id, project_id, deleted_at)`: the list stops before
+        // the soft-delete column but gives its name to another one, so
+        // `t.deleted_at` would be ambiguous. Filter inside instead.
+        if self.alias_shadows_column(rv, &pending) {
+            self.wrap(&pending);
+            return Ok(Vec::new());
+        }
+        Ok(vec![pending])
+    }
+
+    /// An alias list names another column like the soft-delete column.
+    fn alias_shadows_column(&self, rv: &Value, p: &Pending) -> bool {
+        let aliases = list(field(rv, "alias"), "colnames");
+        let t = self.snap.table(p.table);
+        let Some(sd) = t.soft_delete.as_ref() else {
+            return false;
+        };
+        let position = t.columns.iter().position(|c| c.name == sd.column);
+        aliases.iter().enumerate().any(|(i, a)| {
+            Some(i) != position && node(a).is_some_and(|(_, s)| text(s, "sval") == p.column)
+        })
+    }
+
+    /// The name under which `rv` (a reference to protected `table`) shows
+    /// the soft-delete column. A column alias list renames the table's
+    /// columns by position (attnum order, dropped columns excluded, as the
+    /// snapshot lists them): the soft-delete column's alias if the list
+    /// reaches it, else its own name.
+    pub fn column_through_alias(&self, rv: &Value, table: TableId) -> Res<String> {
+        let t = self.snap.table(table);
+        let col = t
+            .soft_delete
+            .as_ref()
+            .map(|s| s.column.as_str())
+            .unwrap_or("deleted_at");
+        let aliases = list(field(rv, "alias"), "colnames");
+        if aliases.is_empty() {
+            return Ok(col.to_string());
+        }
+        let position = t
+            .columns
+            .iter()
+            .position(|c| c.name == col)
+            .ok_or_else(|| {
+                Self::unsupported(
+                    "a column alias list on a table whose columns tombstone does not know",
+                )
+            })?;
+        match aliases.get(position) {
+            Some(a) => match node(a) {
+                Some(("String", s)) => Ok(text(s, "sval").to_string()),
+                _ => Err(Self::unsupported("a column alias tombstone cannot read")),
+            },
+            None => Ok(col.to_string()),
+        }
     }
 
     /// `<qual>.deleted_at IS NULL` (or `IS NOT NULL` for the trash view,
     /// or the setting-driven `CASE` for bypass sessions).
     pub fn predicate(&self, p: &Pending) -> String {
-        let col = self
-            .snap
-            .table(p.table)
-            .soft_delete
-            .as_ref()
-            .map(|s| s.column.as_str())
-            .unwrap_or("deleted_at");
-        self.visibility_test(&format!("{}.{}", p.qual, quote_ident(col)))
+        self.visibility_test(&format!("{}.{}", p.qual, quote_ident(&p.column)))
     }
 
     /// The filter on the soft-delete column `col` (as written, qualified
@@ -476,6 +534,7 @@ impl<'a> Walker<'a> {
                             return self.dml(kind, n, true).map(|_| ());
                         }
                         "FuncCall" => {
+                            self.sql_text_call(n)?;
                             self.function_call(n)?;
                             return self.expr(n);
                         }

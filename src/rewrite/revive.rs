@@ -303,7 +303,7 @@ impl<'a> Walker<'a> {
                 .map(|c| format!("EXCLUDED.{}::text", quote_ident(c)))
                 .collect();
             format!(
-                "CASE WHEN {deleted} THEN true ELSE tombstone.unique_violation({}, {}, {}, {}, concat_ws(', ', {})) END",
+                "CASE WHEN {deleted} THEN true ELSE tombstone.unique_violation({}, {}, {}, {}, pg_catalog.concat_ws(', ', {})) END",
                 quote_literal(&table.schema),
                 quote_literal(&table.name),
                 quote_literal(&constraint),

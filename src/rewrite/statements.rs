@@ -8,7 +8,7 @@ use super::error::RewriteError;
 use super::reads::{Pending, Res, Walker};
 use super::tokens::Clause;
 use super::tree::{self, field, int, list, node, text};
-use super::{ReplyPlan, StatementPlan, Visibility};
+use super::{ReplyPlan, SessionChange, StatementPlan, Visibility};
 
 /// Utility statements that never read or write rows of a protected table
 /// through the proxy's rules (DDL, session and transaction control).
@@ -84,10 +84,12 @@ impl<'a> Walker<'a> {
                 self.check_all_placed(n)?;
                 plan
             }
+            // The prepared statement may be a SET or call set_config.
             "ExecuteStmt" => StatementPlan {
                 reply: ReplyPlan::AsPrepared {
                     name: text(n, "name").to_string(),
                 },
+                session: Some(SessionChange::Unknown),
                 ..StatementPlan::default()
             },
             "TruncateStmt" => {
@@ -106,21 +108,32 @@ impl<'a> Walker<'a> {
                 self.guard_ddl(kind, n)?;
                 StatementPlan::default()
             }
+            // A procedure may change anything, search_path included.
+            "CallStmt" => StatementPlan {
+                session: Some(SessionChange::Unknown),
+                ..StatementPlan::default()
+            },
             "DoStmt" => {
                 for arg in list(n, "args") {
                     if let Some((_, d)) = node(arg)
                         && let Some(("String", s)) = node(field(d, "arg"))
-                        && self.snap.may_mention_watched(text(s, "sval"))
+                        && self.snap.may_mention_watched(self.literal_text(s))
                     {
                         return Err(RewriteError::FailClosed {
                             what: "a DO block naming a protected table".into(),
                         });
                     }
                 }
-                StatementPlan::default()
+                // It may call set_config('search_path', …).
+                StatementPlan {
+                    session: Some(SessionChange::Unknown),
+                    ..StatementPlan::default()
+                }
             }
             k if PASSTHROUGH.contains(&k) => StatementPlan::default(),
             other => {
+                // Decided by the words of the text, literals included.
+                self.reads_literals = true;
                 let body = self.sql.get(start..end).unwrap_or("");
                 if self.snap.may_mention_watched(body) {
                     return Err(RewriteError::FailClosed {
@@ -196,12 +209,15 @@ impl<'a> Walker<'a> {
         };
         let (name_start, name_end, qual) = self.rangevar_span(rv)?;
         let has_alias = !text(field(rv, "alias"), "aliasname").is_empty();
+        // Targets take no column alias list in the grammar; read it anyway.
+        let column = self.column_through_alias(rv, table)?;
         Ok(Some(Pending {
             table,
             qual,
             name_start,
             name_end,
             has_alias,
+            column,
         }))
     }
 

@@ -1,4 +1,4 @@
-//! Catalog loader: the only I/O of the schema layer. Three queries on
+//! Catalog loader: the only I/O of the schema layer. Four queries on
 //! `pg_catalog` give a [`Catalog`]; [`SchemaSnapshot::build`] does the rest.
 
 use super::{
@@ -69,6 +69,16 @@ fn unique_indexes_sql() -> String {
     )
 }
 
+/// Names of functions and procedures a statement may call that could
+/// change session settings: all but the system schemas' and tombstone's.
+fn functions_sql() -> String {
+    format!(
+        "SELECT DISTINCT p.proname::text FROM pg_proc p
+         JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE {SKIP_SCHEMAS} AND n.nspname <> 'tombstone'"
+    )
+}
+
 /// Read the catalog facts over an open connection.
 pub async fn load_catalog(
     client: &tokio_postgres::Client,
@@ -114,6 +124,9 @@ pub async fn load_catalog(
             on_delete: FkAction::from_catalog(&action),
             set_columns: row.get(8),
         });
+    }
+    for row in client.query(functions_sql().as_str(), &[]).await? {
+        catalog.functions.push(row.get(0));
     }
     for row in client.query(unique_indexes_sql().as_str(), &[]).await? {
         let has_expressions: bool = row.get(4);

@@ -87,9 +87,18 @@ pub struct Catalog {
     pub tables: Vec<RawTable>,
     pub foreign_keys: Vec<RawForeignKey>,
     pub unique_indexes: Vec<RawUniqueIndex>,
+    /// Names of the functions and procedures outside the system schemas
+    /// and tombstone's (any of them may call `set_config`).
+    pub functions: Vec<String>,
 }
 
 impl Catalog {
+    /// Test helper: add a user-defined function name.
+    pub fn function(mut self, name: &str) -> Catalog {
+        self.functions.push(name.to_string());
+        self
+    }
+
     /// Test helper: add a table; `columns` are `"name type"` strings, with
     /// ` generated` at the end for a generated or identity-always column.
     pub fn table(mut self, qualified: &str, columns: &[&str], primary_key: &[&str]) -> Catalog {
@@ -269,11 +278,14 @@ pub struct SchemaSnapshot {
     /// Lower-cased names of the tables of schema `tombstone` (the audit
     /// trail and the operations, read-only through the proxy).
     guarded: HashSet<String>,
+    /// Lower-cased names of user-defined functions and procedures.
+    user_functions: HashSet<String>,
 }
 
 impl SchemaSnapshot {
     /// Apply `options` to catalog facts.
     pub fn build(catalog: Catalog, options: &SnapshotOptions) -> SchemaSnapshot {
+        let user_functions = catalog.functions.iter().map(|f| f.to_lowercase()).collect();
         let mut tables = Vec::with_capacity(catalog.tables.len());
         let mut by_name = HashMap::new();
         for raw in catalog.tables {
@@ -367,6 +379,7 @@ impl SchemaSnapshot {
             tables,
             by_name,
             foreign_keys,
+            user_functions,
             ..SchemaSnapshot::default()
         };
         snapshot.compute_watched();
@@ -467,6 +480,42 @@ impl SchemaSnapshot {
     /// Foreign keys whose parent is `id`.
     pub fn children_of(&self, id: TableId) -> impl Iterator<Item = &ForeignKey> {
         self.foreign_keys.iter().filter(move |fk| fk.parent == id)
+    }
+
+    /// `name` (as the parser gives it) is a user-defined function or
+    /// procedure, ASCII case-insensitively.
+    pub fn is_user_function(&self, name: &str) -> bool {
+        !self.user_functions.is_empty() && self.user_functions.contains(&name.to_lowercase())
+    }
+
+    /// True when a word of `sql` is the name of a user-defined function
+    /// (which may change session settings). One pass; `U&"…"` counts.
+    pub fn may_call_user_function(&self, sql: &str) -> bool {
+        if self.user_functions.is_empty() {
+            return false;
+        }
+        let bytes = sql.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if is_ident_byte(bytes[i]) {
+                let start = i;
+                while i < bytes.len() && is_ident_byte(bytes[i]) {
+                    i += 1;
+                }
+                let word = &bytes[start..i];
+                if word.eq_ignore_ascii_case(b"u") && bytes.get(i) == Some(&b'&') {
+                    return true;
+                }
+                if let Ok(w) = std::str::from_utf8(word)
+                    && self.user_functions.contains(&w.to_lowercase())
+                {
+                    return true;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        false
     }
 
     /// True when `sql` may mention a watched table. Never false for a

@@ -9,7 +9,29 @@
 //!
 //! [`PassThrough`] changes nothing: the proxy is then invisible.
 
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
 use crate::wire::{Frame, WireError, tag};
+
+/// The server connection, for an intercept that must ask the server
+/// something of its own before it can decide (the rewriter re-reading
+/// `search_path`). Whatever it sends, the server half must swallow the
+/// answer to.
+pub struct Upstream<'a> {
+    writer: &'a mut (dyn AsyncWrite + Unpin + Send),
+}
+
+impl<'a> Upstream<'a> {
+    pub fn new(writer: &'a mut (dyn AsyncWrite + Unpin + Send)) -> Upstream<'a> {
+        Upstream { writer }
+    }
+
+    /// Sends `frame` after everything written so far, and flushes.
+    pub async fn send(&mut self, frame: &Frame) -> std::io::Result<()> {
+        self.writer.write_all(frame.as_bytes()).await?;
+        self.writer.flush().await
+    }
+}
 
 /// What to send to the server for one client message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +52,21 @@ pub enum Inbound {
 }
 
 /// The client-to-server half.
+///
+/// [`Self::statement`] is asynchronous: a rewriter hands parsing to its
+/// thread pool and awaits the answer, so the async worker serves other
+/// sessions meanwhile. The relay awaits it before reading the client's next
+/// message, which keeps the messages in order.
 pub trait FrontendIntercept: Send {
     /// Every Query and Parse. An error means the message is malformed: the
     /// connection is closed with SQLSTATE 08P01.
-    fn statement(&mut self, frame: Frame) -> Result<Outbound, WireError> {
-        Ok(Outbound::Forward(frame))
+    fn statement(
+        &mut self,
+        frame: Frame,
+        upstream: &mut Upstream<'_>,
+    ) -> impl Future<Output = Result<Outbound, WireError>> + Send {
+        let _ = upstream;
+        async move { Ok(Outbound::Forward(frame)) }
     }
 
     /// Every other message (Bind, Describe, Execute, Sync, CopyData…), so
@@ -44,10 +76,16 @@ pub trait FrontendIntercept: Send {
     }
 
     /// Routes one message to [`Self::statement`] or [`Self::other`].
-    fn on_message(&mut self, frame: Frame) -> Result<Outbound, WireError> {
-        match frame.tag() {
-            tag::QUERY | tag::PARSE => self.statement(frame),
-            _ => self.other(frame),
+    fn on_message(
+        &mut self,
+        frame: Frame,
+        upstream: &mut Upstream<'_>,
+    ) -> impl Future<Output = Result<Outbound, WireError>> + Send {
+        async move {
+            match frame.tag() {
+                tag::QUERY | tag::PARSE => self.statement(frame, upstream).await,
+                _ => self.other(frame),
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
 use super::SessionError;
-use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound};
+use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound, Upstream};
 use crate::server::{Phase, shutdown};
 use crate::stream::Stream;
 use crate::wire::{Frame, FrameReader, Limits, WireError, ready_for_query_status, tag};
@@ -166,7 +166,11 @@ async fn client_to_server(
         }
         activity.client_sent(frame.tag());
         let io = |e| SessionError::Server(WireError::Io(e));
-        match front.on_message(frame).map_err(SessionError::Client)? {
+        let outbound = front
+            .on_message(frame, &mut Upstream::new(server))
+            .await
+            .map_err(SessionError::Client)?;
+        match outbound {
             Outbound::Forward(f) => server.write_all(f.as_bytes()).await.map_err(io)?,
             Outbound::Replace(frames) => {
                 for f in frames {
@@ -191,14 +195,21 @@ async fn server_to_client(
         let Some(frame) = server.read_frame().await.map_err(SessionError::Server)? else {
             return Ok(Ending::ServerLeft);
         };
-        if let Some(status) = ready_for_query_status(&frame) {
-            activity.server_ready(status);
-        }
         let io = |e| SessionError::Client(WireError::Io(e));
+        // Only what reaches the client counts: a ReadyForQuery the
+        // intercept swallows answered the proxy's own question.
         match back.on_message(frame) {
-            Inbound::Forward(f) => client.write_all(f.as_bytes()).await.map_err(io)?,
+            Inbound::Forward(f) => {
+                if let Some(status) = ready_for_query_status(&f) {
+                    activity.server_ready(status);
+                }
+                client.write_all(f.as_bytes()).await.map_err(io)?
+            }
             Inbound::Replace(frames) => {
                 for f in frames {
+                    if let Some(status) = ready_for_query_status(&f) {
+                        activity.server_ready(status);
+                    }
                     client.write_all(f.as_bytes()).await.map_err(io)?;
                 }
             }

@@ -5,25 +5,42 @@
 //! Refused statements are replaced by a call to `tombstone.refuse()`, so
 //! the error comes from the server in its proper place in the reply stream
 //! and aborts the client's transaction exactly as a real error would.
+//!
+//! `search_path` (docs/rewrite.md, "search_path"): the proxy does not model
+//! how the server changes it (transactions, savepoints, errors, SET LOCAL,
+//! set_config in expressions, DO blocks, procedures, SET ROLE). After any
+//! statement that may change it, and at every ReadyForQuery of a
+//! transaction that did, the session's value is *stale*; before the next
+//! statement that needs names resolved, the proxy waits for the server to
+//! answer everything sent so far and asks it (`current_schemas(true)`, the
+//! effective path with `$user` expanded and `pg_temp` and `pg_catalog` where
+//! they apply), swallowing the answer. When it cannot ask — mid-pipeline,
+//! in a failed transaction, the question failed — the statement is rewritten
+//! with the path *unknown*: names of protected tables without a schema are
+//! refused.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound};
+use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound, Upstream};
 use super::replies::{Expect, ReplyTracker, TagRename};
 use crate::protect::Protection;
 use crate::protect::cache::CachedRewrite;
 use crate::rewrite::parse::constants;
-use crate::rewrite::{ReplyPlan, RewriteError, SessionChange, SessionContext, StatementPlan};
+use crate::rewrite::{ReplyPlan, RewriteError, SessionContext, StatementPlan, parse_search_path};
 use crate::wire::extended::{self, Parse, Target};
 use crate::wire::{Frame, WireError, tag};
 
 /// Named portals remembered at most; beyond that the oldest are forgotten
 /// (PostgreSQL drops portals at transaction end, the proxy cannot see that).
 const MAX_PORTALS: usize = 4096;
+
+/// The proxy's own question: the schemas names are looked up in, in
+/// order, each quoted as needed, joined with `, `.
+pub const LEARN_SEARCH_PATH: &str = "SELECT pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s) FROM pg_catalog.unnest(pg_catalog.current_schemas(true)) WITH ORDINALITY AS u(s, o) ORDER BY o), ', ')";
 
 /// Builds the two halves for one session.
 pub fn intercepts(
@@ -34,80 +51,94 @@ pub fn intercepts(
     session.hard_delete = protection.bypass_hard_delete;
     let context = crate::protect::cache_context(&session);
     let protection_for_backend = protection.clone();
-    let idle = Arc::new(AtomicU64::new(0));
+    let paths = Arc::new(PathSync::default());
+    let (ready_tx, ready_rx) = watch::channel(0u64);
     (
         RewritingFrontend {
             protection,
-            paths: SearchPaths {
-                login: session.search_path.clone(),
-                session: session.search_path.clone(),
-                local: None,
-            },
             session,
             context,
+            paths: paths.clone(),
             ready_sent: 0,
-            idle: idle.clone(),
+            ready_seen: ready_rx,
+            in_batch: false,
             statements: HashMap::new(),
             portals: HashMap::new(),
+            path_statements: HashSet::new(),
+            path_portals: HashSet::new(),
             portal_order: Vec::new(),
             sql_prepared: HashMap::new(),
             replies: tx,
         },
         RewritingBackend {
             protection: protection_for_backend,
-            expectations: rx,
+            messages: rx,
             tracker: ReplyTracker::default(),
             ddl_seen: false,
             ready_seen: 0,
-            idle,
+            ready_tx,
+            paths,
+            learning: None,
         },
     )
 }
 
-/// The session's `search_path` as the rewriter follows it (see
-/// docs/rewrite.md, "search_path"): the value at login, the value of the
-/// last `SET [SESSION]`, and a `SET LOCAL` value with the number of the
-/// ReadyForQuery that ends the message that set it.
-#[derive(Debug)]
-struct SearchPaths {
-    login: Vec<String>,
-    session: Vec<String>,
-    local: Option<(u64, Vec<String>)>,
+/// What the two halves share about `search_path`.
+#[derive(Debug, Default)]
+struct PathSync {
+    /// The session's value may be wrong: re-read before resolving names.
+    stale: AtomicBool,
+    /// Numbers of the first and the last ReadyForQuery ending a message
+    /// that may have changed the path, while their transaction may still
+    /// undo it (`None`: no such change pending).
+    pending: Mutex<Option<(u64, u64)>>,
+    /// Status of the last ReadyForQuery (`I`, `T`, `E`).
+    status: AtomicU8,
 }
 
-impl SearchPaths {
-    fn current(&self) -> &[String] {
-        self.local.as_ref().map_or(&self.session, |(_, p)| p)
+impl PathSync {
+    /// A message ending with ReadyForQuery `ready` may change the path.
+    fn changed(&self, ready: u64) {
+        self.stale.store(true, Ordering::Release);
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        *p = Some(match *p {
+            Some((first, last)) => (first.min(ready), last.max(ready)),
+            None => (ready, ready),
+        });
     }
 
-    /// `ready`: the number of the ReadyForQuery that will end the message
-    /// carrying the change.
-    fn apply(&mut self, change: &SessionChange, ready: u64) {
-        match change {
-            SessionChange::SearchPath(p) => {
-                self.session = p.clone();
-                self.local = None;
-            }
-            SessionChange::ResetSearchPath => {
-                self.session = self.login.clone();
-                self.local = None;
-            }
-            SessionChange::LocalSearchPath(p) => self.local = Some((ready, p.clone())),
-            SessionChange::LocalResetSearchPath => self.local = Some((ready, self.login.clone())),
-        }
-    }
-
-    /// A `SET LOCAL` ends with its transaction: at the first idle
-    /// ReadyForQuery at or after the one that ended its message.
-    fn transaction_ended(&mut self, last_idle_ready: u64) {
-        if self
-            .local
-            .as_ref()
-            .is_some_and(|(from, _)| last_idle_ready >= *from)
+    /// ReadyForQuery number `n` with transaction status `status`: from the
+    /// first pending change on, each one may have undone it (ROLLBACK,
+    /// ROLLBACK TO, COMMIT ending a SET LOCAL, an error); an idle one after
+    /// the last change ends the watch.
+    fn ready(&self, n: u64, status: u8) {
+        self.status.store(status, Ordering::Release);
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((first, last)) = *p
+            && n >= first
         {
-            self.local = None;
+            self.stale.store(true, Ordering::Release);
+            if status == b'I' && n >= last {
+                *p = None;
+            }
         }
     }
+
+    fn provisional(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+}
+
+/// From the client half to the server half, in order.
+#[derive(Debug)]
+pub enum ToBackend {
+    Expect(Expect),
+    /// The next reply (up to its ReadyForQuery) answers
+    /// [`LEARN_SEARCH_PATH`]: swallow it, hand over the value.
+    Learn(oneshot::Sender<Option<String>>),
 }
 
 /// Client → server half.
@@ -115,40 +146,57 @@ pub struct RewritingFrontend {
     protection: Arc<Protection>,
     session: SessionContext,
     context: String,
-    paths: SearchPaths,
+    paths: Arc<PathSync>,
     /// ReadyForQuery messages the server owes so far (one per Query,
-    /// Sync and FunctionCall sent).
+    /// Sync and FunctionCall sent, and per question of the proxy's own).
     ready_sent: u64,
-    /// Number of the last ReadyForQuery with status idle (written by the
-    /// server half).
-    idle: Arc<AtomicU64>,
+    /// ReadyForQuery messages received so far (written by the server half).
+    ready_seen: watch::Receiver<u64>,
+    /// Extended-protocol messages were sent since the last Sync.
+    in_batch: bool,
     /// Protocol-level prepared statements: name → reply change.
     statements: HashMap<Vec<u8>, Option<TagRename>>,
     portals: HashMap<Vec<u8>, Option<TagRename>>,
+    /// Prepared statements and portals that may change `search_path` each
+    /// time they are executed.
+    path_statements: HashSet<Vec<u8>>,
+    path_portals: HashSet<Vec<u8>>,
     portal_order: Vec<Vec<u8>>,
     /// SQL-level `PREPARE name`: name → reply change for `EXECUTE name`.
     sql_prepared: HashMap<String, Option<TagRename>>,
-    replies: mpsc::UnboundedSender<Expect>,
+    replies: mpsc::UnboundedSender<ToBackend>,
 }
 
 /// Server → client half.
 pub struct RewritingBackend {
     protection: Arc<Protection>,
-    expectations: mpsc::UnboundedReceiver<Expect>,
+    messages: mpsc::UnboundedReceiver<ToBackend>,
     tracker: ReplyTracker,
     /// DDL completed since the last idle ReadyForQuery.
     ddl_seen: bool,
     /// ReadyForQuery messages seen so far.
     ready_seen: u64,
-    /// Shared with the client half: number of the last idle one.
-    idle: Arc<AtomicU64>,
+    ready_tx: watch::Sender<u64>,
+    paths: Arc<PathSync>,
+    /// Answering [`LEARN_SEARCH_PATH`]: where the value goes, and the value
+    /// once its DataRow came.
+    learning: Option<(oneshot::Sender<Option<String>>, Option<String>)>,
 }
 
 impl FrontendIntercept for RewritingFrontend {
-    fn statement(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+    async fn statement(
+        &mut self,
+        frame: Frame,
+        upstream: &mut Upstream<'_>,
+    ) -> Result<Outbound, WireError> {
+        let at_boundary = !self.in_batch;
         match frame.tag() {
-            tag::QUERY => self.query(frame),
-            _ => self.parse(frame),
+            tag::QUERY => self.query(frame, at_boundary, upstream).await,
+            _ => {
+                let out = self.parse(frame, at_boundary, upstream).await;
+                self.in_batch = true;
+                out
+            }
         }
     }
 
@@ -157,25 +205,47 @@ impl FrontendIntercept for RewritingFrontend {
             tag::BIND => {
                 let (portal, statement) = extended::bind_names(&frame)?;
                 let plan = self.statements.get(statement).copied().flatten();
+                match self.path_statements.contains(statement) {
+                    true => self.path_portals.insert(portal.to_vec()),
+                    false => self.path_portals.remove(portal),
+                };
                 self.remember_portal(portal.to_vec(), plan);
+                self.in_batch = true;
             }
             tag::EXECUTE => {
                 let portal = extended::execute_portal(&frame)?;
                 let plan = self.portals.get(portal).copied().flatten();
+                if self.path_portals.contains(portal) {
+                    self.paths.changed(self.ready_sent + 1);
+                }
                 self.expect(Expect::Execute(plan));
+                self.in_batch = true;
             }
-            tag::SYNC | tag::FUNCTION_CALL => {
+            tag::SYNC => {
                 self.ready_sent += 1;
+                self.in_batch = false;
                 self.expect(Expect::Ready)
             }
-            tag::CLOSE => match extended::target(&frame)? {
-                Target::Statement(name) => {
-                    self.statements.remove(name);
+            // A function called by OID may be set_config.
+            tag::FUNCTION_CALL => {
+                self.ready_sent += 1;
+                self.paths.changed(self.ready_sent);
+                self.expect(Expect::Ready)
+            }
+            tag::CLOSE => {
+                match extended::target(&frame)? {
+                    Target::Statement(name) => {
+                        self.statements.remove(name);
+                        self.path_statements.remove(name);
+                    }
+                    Target::Portal(name) => {
+                        self.portals.remove(name);
+                        self.path_portals.remove(name);
+                    }
                 }
-                Target::Portal(name) => {
-                    self.portals.remove(name);
-                }
-            },
+                self.in_batch = true;
+            }
+            tag::DESCRIBE | tag::FLUSH => self.in_batch = true,
             _ => {}
         }
         Ok(Outbound::Forward(frame))
@@ -185,7 +255,7 @@ impl FrontendIntercept for RewritingFrontend {
 impl RewritingFrontend {
     fn expect(&self, e: Expect) {
         // The receiver lives as long as the session's relay.
-        let _ = self.replies.send(e);
+        let _ = self.replies.send(ToBackend::Expect(e));
     }
 
     fn remember_portal(&mut self, name: Vec<u8>, plan: Option<TagRename>) {
@@ -199,10 +269,19 @@ impl RewritingFrontend {
         self.portals.insert(name, plan);
     }
 
-    fn query(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+    async fn query(
+        &mut self,
+        frame: Frame,
+        at_boundary: bool,
+        upstream: &mut Upstream<'_>,
+    ) -> Result<Outbound, WireError> {
         let text = extended::query_text(&frame)?;
-        let rewritten = self.rewrite(text);
+        let rewritten = self.rewrite(text, at_boundary, upstream).await;
         self.ready_sent += 1;
+        self.follow_changes(
+            rewritten.as_ref().ok().and_then(Option::as_deref),
+            self.ready_sent,
+        );
         let rewritten = match rewritten {
             Ok(r) => r,
             Err(e) => {
@@ -224,20 +303,50 @@ impl RewritingFrontend {
         })
     }
 
-    fn parse(&mut self, frame: Frame) -> Result<Outbound, WireError> {
+    async fn parse(
+        &mut self,
+        frame: Frame,
+        at_boundary: bool,
+        upstream: &mut Upstream<'_>,
+    ) -> Result<Outbound, WireError> {
         let parse = Parse::decode(&frame)?;
-        let (plan, replacement) = match self.rewrite(parse.query) {
+        let rewritten = self.rewrite(parse.query, at_boundary, upstream).await;
+        // Prepared, not executed, but it may be (the batch's Sync, not yet
+        // counted, ends it) or be executed later (its Sync is then the
+        // executing batch's, which marks the path stale again: see
+        // `Expect::Execute` handling in `other`).
+        self.follow_changes(
+            rewritten.as_ref().ok().and_then(Option::as_deref),
+            self.ready_sent + 1,
+        );
+        let changes_path =
+            matches!(&rewritten, Ok(Some(r)) if r.plans.iter().any(|p| p.session.is_some()));
+        let (plan, replacement) = match rewritten {
             Ok(None) => (None, None),
             Ok(Some(result)) => (
                 result.plans.first().and_then(|p| self.reply_change(p)),
                 result.sql.clone(),
             ),
             Err(e) => {
-                let params = std::str::from_utf8(parse.query)
-                    .ok()
-                    .and_then(|q| constants(q).ok())
-                    .map(|c| c.params.iter().map(|p| p.2).max().unwrap_or(0))
-                    .unwrap_or(0);
+                // Scanning may take long (a refused statement can be huge):
+                // on the parser pool too.
+                let params = match std::str::from_utf8(parse.query) {
+                    Ok(q) => {
+                        let q = q.to_string();
+                        self.protection
+                            .parsers
+                            .run(move || {
+                                constants(&q)
+                                    .ok()
+                                    .and_then(|c| c.params.iter().map(|p| p.2).max())
+                            })
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or(0)
+                    }
+                    Err(_) => 0,
+                };
                 (None, Some(refusal(&e, params)))
             }
         };
@@ -245,14 +354,31 @@ impl RewritingFrontend {
             Some(sql) => Outbound::Replace(vec![parse.with_query(sql.as_bytes())]),
             None => Outbound::Forward(frame.clone()),
         };
+        match changes_path {
+            true => self.path_statements.insert(parse.name.to_vec()),
+            false => self.path_statements.remove(parse.name),
+        };
         self.statements.insert(parse.name.to_vec(), plan);
         Ok(out)
+    }
+
+    /// A statement that may change `search_path` makes the session's value
+    /// stale from the ReadyForQuery that ends its message on.
+    fn follow_changes(&mut self, result: Option<&CachedRewrite>, ready: u64) {
+        if result.is_some_and(|r| r.plans.iter().any(|p| p.session.is_some())) {
+            self.paths.changed(ready);
+        }
     }
 
     /// `Ok(None)`: forward unchanged with no reply changes.
     /// `Ok(Some(r))`: the shared cache entry; `r.sql` is the replacement
     /// text, if any.
-    fn rewrite(&mut self, text: &[u8]) -> Result<Option<Arc<CachedRewrite>>, RewriteError> {
+    async fn rewrite(
+        &mut self,
+        text: &[u8],
+        at_boundary: bool,
+        upstream: &mut Upstream<'_>,
+    ) -> Result<Option<Arc<CachedRewrite>>, RewriteError> {
         let sql = match std::str::from_utf8(text) {
             Ok(s) => s,
             Err(_) => {
@@ -268,21 +394,19 @@ impl RewritingFrontend {
                 return Ok(None);
             }
         };
-        self.follow_transaction_end();
-        let result = self.protection.rewrite(sql, &self.session, &self.context)?;
-        let mut path_changed = false;
+        if !crate::rewrite::may_need_rewrite(sql, &self.protection.current().snapshot) {
+            return Ok(None);
+        }
+        self.settle_search_path(at_boundary, upstream).await;
+        let result = self
+            .protection
+            .rewrite_async(sql, &self.session, &self.context)
+            .await?;
         for plan in &result.plans {
             if let Some((name, prepared)) = &plan.prepared {
                 let change = self.reply_plan_change(prepared);
                 self.sql_prepared.insert(name.clone(), change);
             }
-            if let Some(change) = &plan.session {
-                self.paths.apply(change, self.ready_sent + 1);
-                path_changed = true;
-            }
-        }
-        if path_changed {
-            self.update_search_path();
         }
         if result.sql.is_none() && result.plans.is_empty() {
             return Ok(None);
@@ -290,21 +414,45 @@ impl RewritingFrontend {
         Ok(Some(result))
     }
 
-    /// Drops a `SET LOCAL` search path whose transaction has ended.
-    fn follow_transaction_end(&mut self) {
-        if self.paths.local.is_some() {
-            self.paths
-                .transaction_ended(self.idle.load(Ordering::Acquire));
-            self.update_search_path();
+    /// Makes `self.session` say what the server's `search_path` is when the
+    /// statement runs: re-read when stale, or unknown if it cannot be.
+    async fn settle_search_path(&mut self, at_boundary: bool, upstream: &mut Upstream<'_>) {
+        let mut unknown = false;
+        if self.paths.stale.load(Ordering::Acquire) {
+            match at_boundary {
+                true => match self.learn_search_path(upstream).await {
+                    Some(path) => {
+                        self.session.search_path = parse_search_path(&path);
+                        self.paths.stale.store(false, Ordering::Release);
+                    }
+                    None => unknown = true,
+                },
+                false => unknown = true,
+            }
         }
+        self.session.search_path_unknown = unknown;
+        self.session.search_path_provisional = self.paths.provisional();
+        self.context = crate::protect::cache_context(&self.session);
     }
 
-    /// Makes the rewriter (and the cache key) use the path in force.
-    fn update_search_path(&mut self) {
-        if self.session.search_path.as_slice() != self.paths.current() {
-            self.session.search_path = self.paths.current().to_vec();
-            self.context = crate::protect::cache_context(&self.session);
+    /// Asks the server, once everything sent so far is answered. `None`
+    /// in a failed transaction or when the question fails.
+    async fn learn_search_path(&mut self, upstream: &mut Upstream<'_>) -> Option<String> {
+        let owed = self.ready_sent;
+        self.ready_seen.wait_for(|&n| n >= owed).await.ok()?;
+        // Still stale? A ReadyForQuery after the wait may have said so;
+        // a failed transaction answers nothing but errors.
+        if self.paths.status.load(Ordering::Acquire) == b'E' {
+            return None;
         }
+        let (tx, rx) = oneshot::channel();
+        self.replies.send(ToBackend::Learn(tx)).ok()?;
+        self.ready_sent += 1;
+        upstream
+            .send(&extended::query(LEARN_SEARCH_PATH.as_bytes()))
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
     }
 
     fn reply_change(&self, plan: &StatementPlan) -> Option<TagRename> {
@@ -326,8 +474,28 @@ impl BackendIntercept for RewritingBackend {
     }
 
     fn other(&mut self, frame: Frame) -> Inbound {
-        while let Ok(e) = self.expectations.try_recv() {
-            self.tracker.expect(e);
+        while let Ok(m) = self.messages.try_recv() {
+            match m {
+                ToBackend::Expect(e) => self.tracker.expect(e),
+                ToBackend::Learn(tx) => self.learning = Some((tx, None)),
+            }
+        }
+        if frame.tag() == tag::READY_FOR_QUERY {
+            self.ready_seen += 1;
+            let status = frame.body().first().copied().unwrap_or(b'I');
+            if self.learning.is_none() {
+                self.paths.ready(self.ready_seen, status);
+            } else {
+                self.paths.status.store(status, Ordering::Release);
+            }
+        }
+        if let Some(swallowed) = self.learn_reply(&frame) {
+            // Published after the bookkeeping, so that the client half
+            // sees this ReadyForQuery's effects once it wakes up.
+            if frame.tag() == tag::READY_FOR_QUERY {
+                self.ready_tx.send_replace(self.ready_seen);
+            }
+            return swallowed;
         }
         match frame.tag() {
             tag::COMMAND_COMPLETE if extended::command_tag(&frame).is_ok_and(is_ddl) => {
@@ -335,21 +503,42 @@ impl BackendIntercept for RewritingBackend {
             }
             // Committed (or rolled back): let the watcher look now rather
             // than at its next notification or tick.
-            tag::READY_FOR_QUERY => {
-                self.ready_seen += 1;
-                if frame.body().first() == Some(&b'I') {
-                    self.idle.store(self.ready_seen, Ordering::Release);
-                    // Committed (or rolled back): let the watcher look now
-                    // rather than at its next notification or tick.
-                    if self.ddl_seen {
-                        self.ddl_seen = false;
-                        self.protection.refresh.notify_one();
-                    }
-                }
+            tag::READY_FOR_QUERY if frame.body().first() == Some(&b'I') && self.ddl_seen => {
+                self.ddl_seen = false;
+                self.protection.refresh.notify_one();
             }
             _ => {}
         }
-        Inbound::Forward(self.tracker.on_server(frame))
+        let ready = frame.tag() == tag::READY_FOR_QUERY;
+        let out = Inbound::Forward(self.tracker.on_server(frame));
+        if ready {
+            self.ready_tx.send_replace(self.ready_seen);
+        }
+        out
+    }
+}
+
+impl RewritingBackend {
+    /// The answer to [`LEARN_SEARCH_PATH`], message by message: swallowed
+    /// (`Some`), except asynchronous messages, which the client gets.
+    fn learn_reply(&mut self, frame: &Frame) -> Option<Inbound> {
+        let (_, value) = self.learning.as_mut()?;
+        match frame.tag() {
+            b'D' => {
+                *value = super::setup::data_row(frame.body())
+                    .and_then(|cols| cols.into_iter().next().flatten());
+            }
+            tag::ERROR_RESPONSE => *value = None,
+            tag::READY_FOR_QUERY => {
+                if let Some((tx, value)) = self.learning.take() {
+                    let _ = tx.send(value);
+                }
+            }
+            // NoticeResponse, NotificationResponse, ParameterStatus.
+            b'N' | b'A' | b'S' => return None,
+            _ => {}
+        }
+        Some(Inbound::Replace(Vec::new()))
     }
 }
 
@@ -385,30 +574,6 @@ fn literal(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn search_paths_follow_set_local_until_the_transaction_ends() {
-        let v = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let mut paths = SearchPaths {
-            login: v(&["$user", "public"]),
-            session: v(&["$user", "public"]),
-            local: None,
-        };
-        paths.apply(&SessionChange::SearchPath(v(&["app"])), 1);
-        assert_eq!(paths.current(), v(&["app"]));
-        // SET LOCAL in the message ended by ReadyForQuery 3.
-        paths.apply(&SessionChange::LocalSearchPath(v(&["billing"])), 3);
-        paths.transaction_ended(2); // an earlier message's idle RFQ
-        assert_eq!(paths.current(), v(&["billing"]));
-        paths.transaction_ended(5);
-        assert_eq!(paths.current(), v(&["app"]));
-        paths.apply(&SessionChange::LocalResetSearchPath, 6);
-        assert_eq!(paths.current(), v(&["$user", "public"]));
-        paths.apply(&SessionChange::SearchPath(v(&["x"])), 6);
-        assert_eq!(paths.current(), v(&["x"]));
-        paths.apply(&SessionChange::ResetSearchPath, 7);
-        assert_eq!(paths.current(), v(&["$user", "public"]));
-    }
 
     #[test]
     fn refusal_sql_quotes_and_keeps_parameters() {

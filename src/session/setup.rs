@@ -84,7 +84,7 @@ pub async fn discover(
 }
 
 /// Text-format columns of a DataRow body.
-fn data_row(body: &[u8]) -> Option<Vec<Option<String>>> {
+pub(crate) fn data_row(body: &[u8]) -> Option<Vec<Option<String>>> {
     let count = i16::from_be_bytes([*body.first()?, *body.get(1)?]);
     let mut at = 2usize;
     let mut out = Vec::with_capacity(count.max(0) as usize);

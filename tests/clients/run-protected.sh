@@ -55,11 +55,9 @@ psql -q -d "$direct" \
     -c "CREATE ROLE \"$admin\" LOGIN IN ROLE \"$trash\""
 for role in "$app" "$admin"; do
     psql -q -d "$direct" -c "
-        GRANT USAGE ON SCHEMA public, billing, tombstone TO \"$role\";
+        GRANT USAGE ON SCHEMA public, billing TO \"$role\";
         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public, billing TO \"$role\";
-        GRANT USAGE ON ALL SEQUENCES IN SCHEMA public, billing TO \"$role\";
-        GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tombstone TO \"$role\";
-        GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tombstone TO \"$role\";"
+        GRANT USAGE ON ALL SEQUENCES IN SCHEMA public, billing TO \"$role\";"
 done
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

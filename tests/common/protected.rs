@@ -52,11 +52,9 @@ impl Protected {
                 &[
                     "-c",
                     &format!(
-                        "GRANT USAGE ON SCHEMA public, billing, tombstone TO \"{role}\";
+                        "GRANT USAGE ON SCHEMA public, billing TO \"{role}\";
                          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public, billing TO \"{role}\";
-                         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public, billing TO \"{role}\";
-                         GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tombstone TO \"{role}\";
-                         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tombstone TO \"{role}\";"
+                         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public, billing TO \"{role}\";"
                     ),
                 ],
             );

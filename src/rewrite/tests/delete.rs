@@ -50,12 +50,12 @@ fn small() -> SchemaSnapshot {
     SchemaSnapshot::build(cat, &SnapshotOptions::default())
 }
 
-const OP: &str = "tombstone_op AS (INSERT INTO tombstone.operations (table_schema, table_name, actor) SELECT 'public', 'lonely', coalesce(nullif(current_setting('tombstone.actor', true), ''), session_user) WHERE EXISTS (SELECT 1 FROM tombstone_target) RETURNING id),\n     tombstone_rows AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk, old_values) SELECT tombstone_op.id, 'public', 'lonely', 'soft_delete', t.tombstone_pk, NULL::jsonb FROM tombstone_op, (SELECT DISTINCT tombstone_pk FROM tombstone_target) t)";
+const OP: &str = "tombstone_op AS (INSERT INTO tombstone.operations (table_schema, table_name, actor) SELECT 'public', 'lonely', coalesce(nullif(pg_catalog.current_setting('tombstone.actor', true), ''), session_user) WHERE EXISTS (SELECT 1 FROM tombstone_target) RETURNING id),\n     tombstone_rows AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk, old_values) SELECT tombstone_op.id, 'public', 'lonely', 'soft_delete', t.tombstone_pk, NULL::jsonb FROM tombstone_op, (SELECT DISTINCT tombstone_pk FROM tombstone_target) t)";
 
 fn lonely(target_where: &str, outer: &str) -> String {
     format!(
         "WITH tombstone_target AS (SELECT {k} FROM {target_where} FOR UPDATE OF {lock}),\n     {OP}\n{outer}",
-        k = "lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk",
+        k = "lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk",
         lock = "lonely",
     )
 }
@@ -68,7 +68,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = $1",
         &lonely(
             "lonely WHERE (id = $1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = $1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = $1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -77,7 +77,7 @@ fn delete_without_children() {
         "DELETE FROM lonely",
         &lonely(
             "lonely WHERE lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -88,7 +88,7 @@ fn delete_without_children() {
             "/* c */ {} /*actor='x'*/",
             lonely(
                 "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-                "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+                "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
             )
         ),
         &session(),
@@ -98,7 +98,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = 1 RETURNING *",
         &lonely(
             "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING lonely.id, NULL::timestamp with time zone AS deleted_at",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING lonely.id, NULL::timestamp with time zone AS deleted_at",
         ),
         &session(),
     );
@@ -107,7 +107,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = 1 RETURNING id, deleted_at, deleted_at AS d, coalesce(deleted_at, now())",
         &lonely(
             "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id, NULL::timestamp with time zone AS deleted_at, (NULL::timestamp with time zone) AS d, coalesce((NULL::timestamp with time zone), now())",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id, NULL::timestamp with time zone AS deleted_at, (NULL::timestamp with time zone) AS d, coalesce((NULL::timestamp with time zone), now())",
         ),
         &session(),
     );
@@ -116,13 +116,13 @@ fn delete_without_children() {
 #[test]
 fn delete_with_alias_only_and_using() {
     let s = small();
-    let k = "l.id AS tombstone_k1, jsonb_build_object('id', l.id) AS tombstone_pk";
+    let k = "l.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', l.id) AS tombstone_pk";
     let op = OP;
     check_in(
         &s,
         "DELETE FROM ONLY lonely AS l WHERE l.id = 1",
         &format!(
-            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE ONLY lonely AS l SET deleted_at = now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE ONLY lonely AS l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
         ),
         &session(),
     );
@@ -130,7 +130,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "DELETE FROM lonely l USING parent p WHERE p.id = l.id",
         &format!(
-            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE lonely l SET deleted_at = now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
         ),
         &session(),
     );
@@ -138,7 +138,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "WITH x AS (SELECT 1 AS id) DELETE FROM lonely WHERE id IN (SELECT id FROM x)",
         &format!(
-            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {op}\n UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1"
+            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {op}\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1"
         ),
         &session(),
     );
@@ -149,8 +149,8 @@ fn cascade_set_null_and_unprotected_children() {
     let s = small();
     let out = rewrite("DELETE FROM parent WHERE id = 7", &s, &session()).unwrap();
     let sql = out.sql.as_ref();
-    assert!(sql.contains("tombstone_d1 AS (UPDATE public.child AS tombstone_c SET deleted_at = now() WHERE tombstone_c.deleted_at IS NULL AND (EXISTS (SELECT 1 FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1))"), "{sql}");
-    assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL RETURNING jsonb_build_object('id', tombstone_c.id) AS tombstone_pk, jsonb_build_object('parent_id', tombstone_p.tombstone_k1) AS tombstone_old)"), "{sql}");
+    assert!(sql.contains("tombstone_d1 AS (UPDATE public.child AS tombstone_c SET deleted_at = pg_catalog.now() WHERE tombstone_c.deleted_at IS NULL AND (EXISTS (SELECT 1 FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1))"), "{sql}");
+    assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL RETURNING pg_catalog.jsonb_build_object('id', tombstone_c.id) AS tombstone_pk, pg_catalog.jsonb_build_object('parent_id', tombstone_p.tombstone_k1) AS tombstone_old)"), "{sql}");
     assert!(
         !sql.contains("public.plain"),
         "unprotected CASCADE child left alone: {sql}"
@@ -225,7 +225,7 @@ fn restrict_checks_and_projects_cascade() {
     ] {
         assert!(
             out.sql.contains(&format!(
-                "UPDATE {} AS tombstone_c SET deleted_at = now()",
+                "UPDATE {} AS tombstone_c SET deleted_at = pg_catalog.now()",
                 if t.contains('.') {
                     t.to_string()
                 } else {
@@ -265,7 +265,7 @@ fn delete_inside_with_puts_its_ctes_before_it() {
     )
     .unwrap();
     let expected = format!(
-        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {OP},\n     d AS (UPDATE lonely SET deleted_at = now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d"
+        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {OP},\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d"
     );
     assert_eq!(out.sql, expected);
     assert!(
@@ -349,7 +349,7 @@ fn deleted_by_is_set_to_the_actor_when_text() {
     let out = rewrite("DELETE FROM notes WHERE id = 1 RETURNING *", &s, &session).unwrap();
     assert!(
         out.sql.contains(
-            "UPDATE notes SET deleted_at = now(), deleted_by = 'alice''s app' FROM tombstone_target"
+            "UPDATE notes SET deleted_at = pg_catalog.now(), deleted_by = 'alice''s app' FROM tombstone_target"
         ),
         "{}",
         out.sql
@@ -364,7 +364,7 @@ fn deleted_by_is_set_to_the_actor_when_text() {
     let out = rewrite("DELETE FROM marks WHERE id = 1", &s, &super::session()).unwrap();
     assert!(
         out.sql
-            .contains("UPDATE marks SET deleted_at = now() FROM tombstone_target"),
+            .contains("UPDATE marks SET deleted_at = pg_catalog.now() FROM tombstone_target"),
         "{}",
         out.sql
     );

@@ -1,9 +1,11 @@
 //! Table-driven rewriter tests: `check(sql, expected)` on the scenario schema.
 
+mod aliases;
 mod delete;
 mod revive;
 mod select;
 mod session;
+mod sql_text;
 mod writes;
 
 use super::{Role, SessionContext, Visibility, rewrite};

@@ -7,7 +7,7 @@ const TASK_SET: &str = "project_id = EXCLUDED.project_id, assignee_id = DEFAULT,
 
 fn raise(qual: &str, table: &str, pkey: &str, cols: &str, values: &str) -> String {
     format!(
-        "CASE WHEN {qual}.deleted_at IS NOT NULL THEN true ELSE tombstone.unique_violation('public', '{table}', '{pkey}', '{cols}', concat_ws(', ', {values})) END"
+        "CASE WHEN {qual}.deleted_at IS NOT NULL THEN true ELSE tombstone.unique_violation('public', '{table}', '{pkey}', '{cols}', pg_catalog.concat_ws(', ', {values})) END"
     )
 }
 
@@ -152,7 +152,7 @@ fn generated_columns_are_left_to_postgres() {
     check_in(
         &snap,
         "INSERT INTO notes (id, body) VALUES (1, 'a')",
-        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, words = DEFAULT, deleted_at = DEFAULT WHERE CASE WHEN notes.deleted_at IS NOT NULL THEN true ELSE tombstone.unique_violation('public', 'notes', 'notes_pkey', 'id', concat_ws(', ', EXCLUDED.id::text)) END",
+        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, words = DEFAULT, deleted_at = DEFAULT WHERE CASE WHEN notes.deleted_at IS NOT NULL THEN true ELSE tombstone.unique_violation('public', 'notes', 'notes_pkey', 'id', pg_catalog.concat_ws(', ', EXCLUDED.id::text)) END",
         &session(),
     );
 }

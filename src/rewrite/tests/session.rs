@@ -314,14 +314,22 @@ fn search_path_changes_are_reported() {
         change("SET LOCAL search_path TO DEFAULT"),
         [Some(SessionChange::LocalResetSearchPath)]
     );
-    assert_eq!(
-        change("SELECT pg_catalog.set_config('search_path', 'billing, public', false)"),
-        [Some(SessionChange::SearchPath(path(&[
-            "billing", "public"
-        ])))]
-    );
-    // Fails in PostgreSQL: nothing to follow.
-    assert!(change("SET search_path = ''").is_empty());
+    // set_config runs where the expression is evaluated (maybe not at
+    // all, maybe once per row): never followed, always re-read.
+    for sql in [
+        "SELECT pg_catalog.set_config('search_path', 'billing, public', false)",
+        "SELECT set_config('search_path', $1, false)",
+        "SELECT CASE WHEN false THEN set_config('search_path', 'billing', false) END",
+        "SET search_path = ''",
+        "SET ROLE other",
+        "RESET ROLE",
+        "SET SESSION AUTHORIZATION other",
+        "DO $$BEGIN PERFORM set_config('search_path', 'billing', false); END$$",
+        "CALL do_something()",
+        "EXECUTE p",
+    ] {
+        assert_eq!(change(sql), [Some(SessionChange::Unknown)], "{sql}");
+    }
     // One plan per statement, in order.
     assert_eq!(
         change("SELECT 1; SET search_path = billing; SELECT 2"),
@@ -385,13 +393,125 @@ fn hard_delete_for_bypass_sessions_when_configured() {
     assert!(
         result("DELETE FROM tasks WHERE id = 1", &soft)
             .unwrap()
-            .contains("SET deleted_at = now()")
+            .contains("SET deleted_at = pg_catalog.now()")
     );
     let mut normal = session();
     normal.hard_delete = true;
     assert!(
         result("DELETE FROM tasks WHERE id = 1", &normal)
             .unwrap()
-            .contains("SET deleted_at = now()")
+            .contains("SET deleted_at = pg_catalog.now()")
+    );
+}
+
+#[test]
+fn an_unknown_search_path_refuses_names_it_could_misread() {
+    let unknown = SessionContext {
+        search_path_unknown: true,
+        ..session()
+    };
+    for sql in [
+        "SELECT name FROM projects",
+        "SELECT * FROM tags JOIN tasks ON tasks.id = tags.id",
+        "SELECT * FROM invoices",
+        "DELETE FROM tasks WHERE id = 1",
+        "UPDATE audit SET action = 'x'",
+        "WITH x AS (SELECT 1) SELECT * FROM x, LATERAL (SELECT * FROM comments) c",
+    ] {
+        assert_eq!(
+            result(sql, &unknown),
+            Err(RewriteErrorCode("42501")),
+            "{sql}"
+        );
+    }
+    // Qualified names and unprotected ones need no path.
+    for sql in [
+        "SELECT name FROM public.projects",
+        "SELECT * FROM billing.invoices",
+        "SELECT * FROM tags",
+        "SET search_path = billing",
+    ] {
+        assert!(result(sql, &unknown).is_ok(), "{sql}");
+    }
+    // A plain SET makes it known again for the rest of the string.
+    assert_eq!(
+        result(
+            "SET search_path = public; SELECT name FROM projects",
+            &unknown
+        ),
+        Ok(
+            "SET search_path = public; SELECT name FROM projects WHERE projects.deleted_at IS NULL"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn later_statements_after_an_unfollowable_change_are_refused_when_names_depend_on_it() {
+    let s = session();
+    for sql in [
+        "SELECT set_config('search_path', 'billing', false); SELECT name FROM projects",
+        "RESET search_path; SELECT name FROM projects",
+        "DISCARD ALL; SELECT name FROM projects",
+        "DO $$BEGIN NULL; END$$; SELECT name FROM projects",
+        "SET ROLE other; SELECT name FROM projects",
+        // A SET undone by ROLLBACK (TO) or ended by COMMIT in the same string.
+        "BEGIN; SET LOCAL search_path = billing; COMMIT; SELECT name FROM projects",
+        "BEGIN; SET search_path = billing; ROLLBACK; SELECT name FROM projects",
+        "SAVEPOINT a; SET search_path = billing; ROLLBACK TO a; SELECT * FROM invoices",
+    ] {
+        assert_eq!(result(sql, &s), Err(RewriteErrorCode("42501")), "{sql}");
+    }
+    // Without a change, transaction control changes nothing.
+    assert!(
+        result(
+            "BEGIN; SELECT name FROM projects; COMMIT; SELECT name FROM tasks",
+            &s
+        )
+        .is_ok()
+    );
+    // A change earlier in the transaction (the session says so) makes a
+    // COMMIT or ROLLBACK in the string undo-able too.
+    let provisional = SessionContext {
+        search_path_provisional: true,
+        ..session()
+    };
+    assert_eq!(
+        result("ROLLBACK; SELECT name FROM projects", &provisional),
+        Err(RewriteErrorCode("42501"))
+    );
+    assert!(result("SELECT name FROM projects", &provisional).is_ok());
+}
+
+#[test]
+fn calls_of_user_defined_functions_may_change_the_search_path() {
+    let snap = SchemaSnapshot::build(
+        scenario_catalog().function("go_billing"),
+        &SnapshotOptions::default(),
+    );
+    let s = session();
+    for sql in [
+        "SELECT go_billing()",
+        "SELECT public.GO_BILLING()",
+        "SELECT \"go_billing\"() FROM tags",
+        "SELECT * FROM tags WHERE go_billing() IS NULL",
+    ] {
+        assert!(crate::rewrite::may_need_rewrite(sql, &snap), "{sql}");
+        let plans = rewrite(sql, &snap, &s).unwrap().statements;
+        assert_eq!(
+            plans.first().and_then(|p| p.session.clone()),
+            Some(SessionChange::Unknown),
+            "{sql}"
+        );
+    }
+    assert!(!crate::rewrite::may_need_rewrite(
+        "SELECT now(), count(*) FROM tags",
+        &snap
+    ));
+    assert!(
+        rewrite("SELECT now() FROM tasks", &snap, &s)
+            .unwrap()
+            .statements
+            .is_empty()
     );
 }

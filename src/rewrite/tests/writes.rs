@@ -271,7 +271,7 @@ fn snapshot_options_shape_the_rewrite() {
     assert!(!out.sql.contains("public.b"), "{}", out.sql);
     assert!(
         out.sql
-            .contains("UPDATE public.c AS tombstone_c SET deleted_at = now()"),
+            .contains("UPDATE public.c AS tombstone_c SET deleted_at = pg_catalog.now()"),
         "{}",
         out.sql
     );

@@ -1,0 +1,327 @@
+//! The proxy's decisions cannot be steered (SPEC S3) and one client cannot
+//! stall another (S5), through a running proxy: the rewrite cache never
+//! turns a refusal into a pass, `search_path` is the server's (re-read
+//! after anything that may change it, or names are refused), functions
+//! that run SQL text are refused, column alias lists keep the predicate,
+//! and huge statements parse off the async workers.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::protected::Protected;
+use common::sqlstate;
+use tokio_postgres::Client;
+
+async fn count(client: &Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
+}
+
+/// `SELECT count(*)` in the simple protocol too (a different code path).
+async fn simple_count(client: &Client, sql: &str) -> Result<String, String> {
+    match client.simple_query(sql).await {
+        Ok(rows) => rows
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .ok_or_else(|| "no row".to_string()),
+        Err(e) => Err(sqlstate(&e)),
+    }
+}
+
+async fn refused(client: &Client, sql: &str, state: &str) {
+    match client.batch_execute(sql).await {
+        Ok(()) => panic!("{sql} was accepted"),
+        Err(e) => assert_eq!(sqlstate(&e), state, "{sql}: {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_cached_pass_never_serves_another_do_block_or_session() {
+    let p = Protected::start("dec_cache", 1, "");
+    let app = p.connect_as(&p.app).await;
+    let other = p.connect_as(&p.app).await;
+    for _ in 0..3 {
+        app.batch_execute("DO $$BEGIN EXECUTE 'SELECT 1'; END$$")
+            .await
+            .unwrap();
+    }
+    for client in [&app, &other] {
+        refused(
+            client,
+            "DO $$BEGIN PERFORM count(*) FROM projects; END$$",
+            "42501",
+        )
+        .await;
+        refused(client, "DO $$BEGIN DELETE FROM tasks; END$$", "42501").await;
+        refused(
+            client,
+            "SELECT set_config('tombstone.client_addr', '6.6.6.6', false)",
+            "42501",
+        )
+        .await;
+    }
+    // A bypass session's cached statement never serves a normal one.
+    let admin = p.connect_as(&p.admin).await;
+    app.batch_execute("DELETE FROM projects WHERE id = 1")
+        .await
+        .unwrap();
+    let q = "SELECT count(*) FROM projects WHERE id = 1";
+    assert_eq!(simple_count(&admin, q).await, Ok("1".into()));
+    assert_eq!(simple_count(&app, q).await, Ok("0".into()));
+    let q2 = "SELECT count(*) FROM projects WHERE id = 2";
+    assert_eq!(simple_count(&admin, q2).await, Ok("0".into()));
+    assert_eq!(
+        simple_count(&app, "SELECT count(*) FROM projects WHERE id = 1").await,
+        Ok("0".into())
+    );
+}
+
+/// public.projects is protected, billing.projects is a plain table of
+/// three rows: a name resolved in the wrong schema shows deleted projects
+/// or fails.
+async fn drift_setup(p: &Protected) -> (Client, i64) {
+    let direct = common::connect(&p.db.url).await;
+    direct
+        .batch_execute(&format!(
+            "CREATE TABLE billing.projects (id bigint PRIMARY KEY, name text);
+             INSERT INTO billing.projects VALUES (1, 'a'), (2, 'b'), (3, 'c');
+             GRANT SELECT ON billing.projects TO \"{app}\";
+             CREATE FUNCTION public.in_billing() RETURNS int LANGUAGE sql
+               SET search_path = billing AS $$SELECT count(*)::int FROM projects$$;
+             GRANT EXECUTE ON FUNCTION public.in_billing() TO \"{app}\";
+             CREATE FUNCTION public.go_billing() RETURNS text LANGUAGE sql
+               AS $$SELECT set_config('search_path', 'billing', false)$$;
+             GRANT EXECUTE ON FUNCTION public.go_billing() TO \"{app}\";",
+            app = p.app
+        ))
+        .await
+        .unwrap();
+    let app = p.connect_as(&p.app).await;
+    app.batch_execute("DELETE FROM projects WHERE id IN (1, 2)")
+        .await
+        .unwrap();
+    let live = count(
+        &direct,
+        "SELECT count(*) FROM public.projects WHERE deleted_at IS NULL",
+    )
+    .await;
+    assert!(live > 0);
+    // Let the snapshot learn about billing.projects (an unknown table is
+    // an unprotected one, so this is not needed for correctness).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    (app, live)
+}
+
+#[tokio::test]
+async fn search_path_follows_the_server_through_every_drift() {
+    let p = Protected::start("dec_path", 4, "");
+    let (app, live) = drift_setup(&p).await;
+    let live = live.to_string();
+    let billing = "3".to_string();
+    let q = "SELECT count(*) FROM projects";
+    let cases: &[(&[&str], &String)] = &[
+        (&["BEGIN; SET search_path = billing; ROLLBACK"], &live),
+        (&["BEGIN", "SET search_path = billing", "ROLLBACK"], &live),
+        (&["BEGIN; SET search_path = billing; COMMIT"], &billing),
+        (&["RESET search_path"], &live),
+        // SET in a transaction that then fails: undone by the rollback.
+        (&["BEGIN", "SET search_path = billing", "SELECT 1/0"], &live),
+        (&["BEGIN", "SELECT 1/0", "SET search_path = billing"], &live),
+        (
+            &[
+                "BEGIN",
+                "SAVEPOINT s",
+                "SET search_path = billing",
+                "ROLLBACK TO s",
+                "COMMIT",
+            ],
+            &live,
+        ),
+        (
+            &["BEGIN", "SET LOCAL search_path = billing", "COMMIT"],
+            &live,
+        ),
+        (
+            &["SELECT set_config('search_path', 'bil' || 'ling', false)"],
+            &billing,
+        ),
+        (
+            &["SELECT set_config('search_path', (SELECT 'public'), false)"],
+            &live,
+        ),
+        (
+            &[
+                "SELECT set_config('search_path', 'billing', false) FROM pg_catalog.pg_class WHERE false",
+            ],
+            &live,
+        ),
+        (
+            &["DO $$BEGIN PERFORM set_config('search_path', 'billing', false); END$$"],
+            &billing,
+        ),
+        (
+            &["DO $$BEGIN EXECUTE 'SET search_path = ' || 'public'; END$$"],
+            &live,
+        ),
+        (&["SET search_path = billing", "DISCARD ALL"], &live),
+        (&["SET search_path = billing", "RESET ALL"], &live),
+        // A function's own SET clause ends with the function.
+        (&["SELECT public.in_billing()"], &live),
+        // A user-defined function that sets it for the session.
+        (&["SELECT public.go_billing()"], &billing),
+        (&["SELECT 1 WHERE go_billing() IS NOT NULL"], &billing),
+        (
+            &[
+                "PREPARE go AS SELECT set_config('search_path', 'billing', false)",
+                "EXECUTE go",
+            ],
+            &billing,
+        ),
+        (&["DEALLOCATE ALL", "RESET search_path"], &live),
+    ];
+    for (steps, expected) in cases {
+        for step in *steps {
+            // Errors are part of some cases (the division, the aborted
+            // transaction's SET).
+            let _ = app.batch_execute(step).await;
+        }
+        // Leave any failed transaction, as an application would.
+        let _ = app.batch_execute("ROLLBACK").await;
+        assert_eq!(
+            simple_count(&app, q).await.as_ref(),
+            Ok(*expected),
+            "after {steps:?}"
+        );
+        assert_eq!(
+            count(&app, q).await.to_string(),
+            **expected,
+            "after {steps:?} (extended)"
+        );
+        let _ = app.batch_execute("RESET search_path").await;
+    }
+
+    // A protocol-level Parse of a SET that is never executed changes
+    // nothing.
+    let unexecuted = app.prepare("SET search_path = billing").await.unwrap();
+    assert_eq!(simple_count(&app, q).await, Ok(live.clone()));
+    // … and executing it later does.
+    app.execute(&unexecuted, &[]).await.unwrap();
+    assert_eq!(simple_count(&app, q).await, Ok(billing.clone()));
+    app.batch_execute("RESET search_path").await.unwrap();
+
+    // Inside one string: a change the rewriter cannot follow makes later
+    // names of protected tables refused rather than guessed.
+    assert_eq!(
+        simple_count(
+            &app,
+            "SELECT set_config('search_path', 'billing', false); SELECT count(*) FROM projects"
+        )
+        .await,
+        Err("42501".to_string())
+    );
+    app.batch_execute("RESET search_path").await.unwrap();
+    // A temporary table shadows the permanent one; the proxy's predicate
+    // then names a column the temporary table lacks: an error, never
+    // deleted rows.
+    app.batch_execute("CREATE TEMP TABLE projects (id bigint)")
+        .await
+        .unwrap();
+    assert!(simple_count(&app, q).await.is_err());
+    app.batch_execute("DROP TABLE pg_temp.projects")
+        .await
+        .unwrap();
+    assert_eq!(simple_count(&app, q).await, Ok(live.clone()));
+}
+
+#[tokio::test]
+async fn sql_text_functions_and_alias_lists() {
+    let p = Protected::start("dec_fn", 2, "");
+    let app = p.connect_as(&p.app).await;
+    app.batch_execute("DELETE FROM tasks WHERE id = 2")
+        .await
+        .unwrap();
+    for sql in [
+        "SELECT query_to_xml('SELECT title FROM tasks', true, false, '')",
+        "SELECT pg_catalog.query_to_xml('SELECT 1', true, false, '')",
+        "SELECT \"query_to_xml\"('SELECT 1', true, false, '')",
+        "SELECT QUERY_TO_XML(convert_from(decode('53454c4543542031', 'hex'), 'UTF8'), true, false, '')",
+        "SELECT table_to_xml('tasks', true, false, '')",
+        "SELECT schema_to_xml('public', true, false, '')",
+        "SELECT database_to_xml(true, false, '')",
+    ] {
+        refused(&app, sql, "42501").await;
+        let e = app.query(sql, &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "42501", "{sql} (extended)");
+    }
+    // Bypass sessions may.
+    let admin = p.connect_as(&p.admin).await;
+    admin
+        .batch_execute("SELECT query_to_xml('SELECT 1', true, false, '')")
+        .await
+        .unwrap();
+
+    // Alias lists: the deleted task stays hidden, by whatever name.
+    let direct = common::connect(&p.db.url).await;
+    let live = count(
+        &direct,
+        "SELECT count(*) FROM tasks WHERE deleted_at IS NULL AND id = 2",
+    )
+    .await;
+    assert_eq!(live, 0);
+    for sql in [
+        "SELECT count(*) FROM tasks AS t(id, project_id, deleted_at, title) WHERE t.id = 2",
+        "SELECT count(*) FROM tasks t(a, b, c, d, e, gone) WHERE a = 2",
+        "SELECT count(*) FROM projects p JOIN tasks t(a, b, c, d, e, f) ON t.b = p.id WHERE t.a = 2",
+        "SELECT count(*) FROM projects p LEFT JOIN tasks t(a, b, c, d, e, f) ON t.b = p.id AND t.a = 2 WHERE t.a IS NOT NULL",
+    ] {
+        assert_eq!(simple_count(&app, sql).await, Ok("0".into()), "{sql}");
+    }
+}
+
+/// Four sessions keep the one parser thread busy with 100,000-element `IN`
+/// lists; another session's `SELECT 1` is answered while they are still
+/// being parsed.
+#[tokio::test]
+async fn huge_statements_parse_while_other_sessions_are_served() {
+    let p = Protected::start("dec_pool", 1, "\n[parser]\nthreads = 1\nqueue = 2\n");
+    let ids: Vec<String> = (1..=100_000).map(|i| i.to_string()).collect();
+    let huge = Arc::new(format!(
+        "SELECT count(*) FROM tasks WHERE id IN ({})",
+        ids.join(", ")
+    ));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        let client = p.connect_as(&p.app).await;
+        let huge = huge.clone();
+        let done = done.clone();
+        sessions.push(tokio::spawn(async move {
+            let r = client.simple_query(&huge).await.map(|_| ());
+            done.fetch_add(1, Ordering::SeqCst);
+            r
+        }));
+    }
+    let other = p.connect_as(&p.app).await;
+    // Give the four statements time to reach the proxy.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        assert_eq!(simple_count(&other, "SELECT 1").await, Ok("1".into()));
+    }
+    // With one parser thread the four take turns (each parse takes
+    // seconds in a debug build): none may have finished yet. When parses
+    // ran on the async workers, `SELECT 1` waited for at least one.
+    let finished = done.load(Ordering::SeqCst);
+    assert_eq!(finished, 0, "SELECT 1 waited for a huge statement");
+    for s in sessions {
+        assert!(matches!(s.await, Ok(Ok(()))));
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 4);
+}

@@ -1,0 +1,203 @@
+//! SPEC S1: after `tombstone migrate --apply`, a normal role — with only the
+//! grants an application has on its own tables — can neither read nor write
+//! the audit trail, the bypass-role list, the hard-delete grants or any
+//! other tombstone table, directly or from server-side code; tombstone's
+//! functions and generated SQL are immune to shadowed built-ins; bypass
+//! roles read the trail.
+
+mod common;
+
+use common::protected::Protected;
+use common::{connect, psql, sqlstate, url_for};
+
+/// A direct connection (not through the proxy) as `role`.
+async fn direct(p: &Protected, role: &str) -> tokio_postgres::Client {
+    let cfg = common::admin_config();
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    connect(&format!(
+        "host={host} port={port} user={role} dbname={} sslmode=disable",
+        p.db.name
+    ))
+    .await
+}
+
+/// Statements a normal role must be refused with 42501.
+const FORBIDDEN: &[&str] = &[
+    "SELECT count(*) FROM tombstone.audit",
+    "SELECT count(*) FROM tombstone.audit_default",
+    "SELECT * FROM tombstone.bypass_roles",
+    "SELECT * FROM tombstone.operation_rows",
+    "SELECT actor FROM tombstone.operations",
+    "SELECT * FROM tombstone.restores",
+    "SELECT * FROM tombstone.hard_delete_grants",
+    "INSERT INTO tombstone.bypass_roles VALUES (session_user)",
+    "DO $$BEGIN INSERT INTO tombstone.bypass_roles VALUES (session_user); END$$",
+    "INSERT INTO tombstone.audit (table_schema, table_name, pk, action, actor) VALUES ('public', 'projects', '{\"id\": 2}', 'erase', 'alice')",
+    "DO $$BEGIN INSERT INTO tombstone.audit (table_schema, table_name, pk, action, actor) VALUES ('public', 'projects', '{\"id\": 2}', 'erase', 'alice'); END$$",
+    "INSERT INTO tombstone.hard_delete_grants (reason, actor) VALUES ('erase', 'x')",
+    "UPDATE tombstone.audit SET actor = 'alice'",
+    "DELETE FROM tombstone.audit",
+    "INSERT INTO tombstone.audit_settings VALUES ('*', '*', false, false)",
+    "SELECT tombstone.erase('projects', '{\"id\": 2}')",
+    "SELECT * FROM tombstone.trash()",
+];
+
+#[tokio::test]
+async fn normal_roles_have_no_access_to_tombstone_tables() {
+    let p = Protected::start("priv", 3, "");
+    // An older quick start granted the app SELECT, INSERT on tombstone's
+    // tables; a migrate takes that back.
+    psql(
+        &p.db.url,
+        &[
+            "-c",
+            &format!(
+                "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tombstone TO \"{}\"",
+                p.app
+            ),
+        ],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tombstone"))
+        .args(["migrate", "--apply", "--database-url", &p.db.url])
+        .output()
+        .expect("run tombstone migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let direct_app = direct(&p, &p.app).await;
+    let proxied_app = p.connect_as(&p.app).await;
+    for (who, client) in [("direct", &direct_app), ("proxy", &proxied_app)] {
+        for sql in FORBIDDEN {
+            let e = client
+                .batch_execute(sql)
+                .await
+                .expect_err(&format!("{who}: {sql} must be refused"));
+            assert_eq!(sqlstate(&e), "42501", "{who}: {sql}: {e:?}");
+        }
+    }
+
+    // Nothing was forged: the bypass list holds only the configured role,
+    // and the trail has no erase row.
+    let admin = connect(&url_for(&p.db.name)).await;
+    let bypass: Vec<String> = admin
+        .query("SELECT role_name FROM tombstone.bypass_roles", &[])
+        .await
+        .expect("bypass roles")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(bypass, vec![p.bypass_role.clone()]);
+    let erased: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM tombstone.audit WHERE action = 'erase'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(erased, 0);
+
+    // The application's own work still goes through and is audited; the
+    // bypass role reads the trail through the proxy.
+    let n = proxied_app
+        .execute("DELETE FROM projects WHERE id = 1", &[])
+        .await
+        .expect("soft delete as the app");
+    assert_eq!(n, 1);
+    let admin_proxy = p.connect_as(&p.admin).await;
+    let audited: i64 = admin_proxy
+        .query_one(
+            "SELECT count(*) FROM tombstone.audit WHERE action = 'soft_delete' AND login_role = $1",
+            &[&p.app],
+        )
+        .await
+        .expect("bypass role reads the trail")
+        .get(0);
+    assert!(audited > 1, "cascade audited: {audited}");
+}
+
+#[tokio::test]
+async fn shadowed_built_ins_change_nothing_tombstone_writes() {
+    let p = Protected::start("shadow", 3, "");
+    psql(
+        &p.db.url,
+        &[
+            "-c",
+            &format!("GRANT CREATE ON SCHEMA public TO \"{}\"", p.app),
+        ],
+    );
+    let app = p.connect_as(&p.app).await;
+    app.batch_execute(
+        "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql AS $$SELECT '2000-01-01'::timestamptz$$;
+         CREATE FUNCTION public.to_jsonb(anyelement) RETURNS jsonb LANGUAGE sql AS $$SELECT '{}'::jsonb$$;
+         CREATE FUNCTION public.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$SELECT 'mallory'::text$$;
+         SET search_path = public, pg_catalog;",
+    )
+    .await
+    .expect("shadowing functions");
+    let n = app
+        .execute("DELETE FROM tasks WHERE id = 2", &[])
+        .await
+        .expect("soft delete");
+    assert_eq!(n, 1);
+    let admin = connect(&url_for(&p.db.name)).await;
+    let row = admin
+        .query_one(
+            "SELECT t.deleted_at > pg_catalog.now() - interval '1 hour',
+                    (SELECT count(*) FROM tombstone.audit a
+                      WHERE a.table_name = 'tasks' AND a.action = 'soft_delete'
+                        AND a.pk = '{\"id\": 2}' AND a.old_values ? 'title' AND a.actor = $1)
+               FROM tasks t WHERE t.id = 2",
+            &[&p.app],
+        )
+        .await
+        .expect("check");
+    let recent: bool = row.get(0);
+    let audited: i64 = row.get(1);
+    assert!(recent, "deleted_at was back-dated by a shadowing now()");
+    assert_eq!(audited, 1, "audit row with real old values and actor");
+}
+
+#[tokio::test]
+async fn hand_written_hides_and_unhides_leave_a_trace() {
+    let p = Protected::start("hide", 1, "");
+    let app = direct(&p, &p.app).await;
+    app.batch_execute(
+        "DO $$BEGIN UPDATE tasks SET deleted_at = pg_catalog.now() WHERE id = 5; END$$;
+         UPDATE tasks SET deleted_at = NULL WHERE id = 5;",
+    )
+    .await
+    .expect("hand-written hide and un-hide");
+    // A soft delete through the proxy is audited once, as a soft delete.
+    let proxied = p.connect_as(&p.app).await;
+    proxied
+        .execute("DELETE FROM tasks WHERE id = 6", &[])
+        .await
+        .expect("soft delete");
+    let admin = connect(&url_for(&p.db.name)).await;
+    let actions = |id: i64| {
+        let admin = &admin;
+        async move {
+            admin
+                .query(
+                    "SELECT action FROM tombstone.audit WHERE table_name = 'tasks'
+                      AND pk = pg_catalog.jsonb_build_object('id', $1::bigint) ORDER BY id",
+                    &[&id],
+                )
+                .await
+                .expect("audit")
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(actions(5).await, vec!["update", "update"]);
+    assert_eq!(actions(6).await, vec!["soft_delete"]);
+}
