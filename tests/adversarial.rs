@@ -37,10 +37,7 @@ const PENDING: &[&str] = &["rls", "sentinel", "audit-identity", "temp-tables"];
 
 fn is_pending(case: &Case) -> bool {
     std::env::var_os("ADVERSARIAL_STRICT").is_none()
-        && case
-            .needs
-            .split('+')
-            .any(|t| PENDING.iter().any(|p| *p == t))
+        && case.needs.split('+').any(|t| PENDING.contains(&t))
 }
 
 /// What each `needs` tag stands for, for the report.

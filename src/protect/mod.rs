@@ -95,17 +95,9 @@ impl Protection {
         session: &SessionContext,
         context: &str,
     ) -> Result<Arc<CachedRewrite>, RewriteError> {
-        let generation = self.current.load_full();
-        let normalized = match self.lookup(&generation, sql, context) {
+        let job = match self.lookup_or_job(sql, session, context) {
             Ok(hit) => return Ok(hit),
-            Err(n) => n,
-        };
-        let job = MissJob {
-            generation,
-            sql: sql.to_string(),
-            session: session.clone(),
-            context: context.to_string(),
-            normalized,
+            Err(job) => *job,
         };
         let stats = self.stats_handle();
         match self
@@ -128,19 +120,32 @@ impl Protection {
         session: &SessionContext,
         context: &str,
     ) -> Result<Arc<CachedRewrite>, RewriteError> {
+        let job = match self.lookup_or_job(sql, session, context) {
+            Ok(hit) => return Ok(hit),
+            Err(job) => *job,
+        };
+        job.run(&self.stats_handle(), rewrite)
+    }
+
+    /// A cache hit, or the job that rewrites the miss.
+    fn lookup_or_job(
+        &self,
+        sql: &str,
+        session: &SessionContext,
+        context: &str,
+    ) -> Result<Arc<CachedRewrite>, Box<MissJob>> {
         let generation = self.current.load_full();
         let normalized = match self.lookup(&generation, sql, context) {
             Ok(hit) => return Ok(hit),
             Err(n) => n,
         };
-        let job = MissJob {
+        Err(Box::new(MissJob {
             generation,
             sql: sql.to_string(),
             session: session.clone(),
             context: context.to_string(),
             normalized,
-        };
-        job.run(&self.stats_handle(), rewrite)
+        }))
     }
 
     /// The cheap part, run where the caller is: the precheck and the cache.

@@ -12,7 +12,7 @@
 //! Matched by the function's own name, case-insensitively and in any
 //! schema (`pg_catalog.query_to_xml`, `"query_to_xml"`, `QUERY_TO_XML`,
 //! an extension's schema). The names are also precheck words
-//! ([`super::PRECHECK_WORDS`]), so a statement naming one is always parsed.
+//! ([`super::PRECHECK`]), so a statement naming one is always parsed.
 
 use serde_json::Value;
 
@@ -54,7 +54,7 @@ pub(crate) const SQL_TEXT_FUNCTIONS: &[&str] = &[
 
 /// `ts_rewrite(query, select_text)` runs its second argument; the
 /// three-argument form does not.
-const TS_REWRITE: &str = "ts_rewrite";
+pub(crate) const TS_REWRITE: &str = "ts_rewrite";
 
 impl<'a> Walker<'a> {
     /// Refuses a normal session's call of a function that runs SQL text.
