@@ -201,7 +201,22 @@ impl Proxy {
         Proxy::start_with(ProxyOptions::default())
     }
 
+    /// Starts a proxy on a free port. The port is only known to be free
+    /// when it was picked, so another test may take it first; the proxy
+    /// then fails to bind, and a connection to the port would reach that
+    /// other test's proxy (which relays a database it does not protect
+    /// unchanged). So this waits for *this* proxy's own "listening" line
+    /// and retries on another port when the bind failed.
     pub fn start_with(opts: ProxyOptions) -> Proxy {
+        for _ in 0..10 {
+            if let Some(proxy) = Proxy::try_start(&opts) {
+                return proxy;
+            }
+        }
+        panic!("tombstone could not bind a free port in 10 tries");
+    }
+
+    fn try_start(opts: &ProxyOptions) -> Option<Proxy> {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let (host, up_port) = opts.upstream.clone().unwrap_or_else(upstream_host_port);
@@ -220,24 +235,34 @@ impl Proxy {
             .stderr(log)
             .spawn()
             .expect("start tombstone");
-        let proxy = Proxy {
+        let mut proxy = Proxy {
             port,
             child: Some(child),
             dir,
         };
-        proxy.wait_listening();
-        proxy
-    }
-
-    fn wait_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if TcpStream::connect(self.addr()).is_ok() {
-                return;
+            let exited = proxy
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok())
+                .flatten()
+                .is_some();
+            if exited {
+                let log = proxy.log();
+                if log.contains("cannot listen on") {
+                    return None;
+                }
+                panic!("tombstone exited before listening:\n{log}");
+            }
+            if proxy.log().contains("tombstone listening")
+                && TcpStream::connect(proxy.addr()).is_ok()
+            {
+                return Some(proxy);
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("tombstone did not start listening:\n{}", self.log());
+        panic!("tombstone did not start listening:\n{}", proxy.log());
     }
 
     pub fn addr(&self) -> SocketAddr {
