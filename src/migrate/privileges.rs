@@ -62,13 +62,9 @@ BEGIN
               AND p.proname NOT IN ({invoker}) AND NOT p.prosecdef LOOP
     EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER', r.fn);
   END LOOP;
-  -- Bypass roles (synced by serve) read the trail and the trash.
-  FOR r IN SELECT b.role_name FROM tombstone.bypass_roles b
-             JOIN pg_catalog.pg_roles ro ON ro.rolname = b.role_name LOOP
-    EXECUTE pg_catalog.format('GRANT SELECT ON {readable} TO %I', r.role_name);
-  END LOOP;
 END
 $tombstone_privileges$;
+{bypass_reads}
 
 REVOKE ALL ON SCHEMA tombstone FROM PUBLIC;
 GRANT USAGE ON SCHEMA tombstone TO PUBLIC;
@@ -77,12 +73,33 @@ GRANT INSERT ON tombstone.operations, tombstone.operation_rows TO PUBLIC;
 GRANT SELECT (id) ON tombstone.operations TO PUBLIC;
 "#,
         invoker = invoker.join(", "),
+        bypass_reads = bypass_reads()
+    )
+}
+
+/// Lets every role listed in `tombstone.bypass_roles` (that exists) read
+/// the trail and the trash: run by this step and by `serve` after it syncs
+/// the list (`ops::roles`).
+pub fn bypass_reads() -> String {
+    format!(
+        r#"
+DO $tombstone_bypass_reads$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT b.role_name FROM tombstone.bypass_roles b
+             JOIN pg_catalog.pg_roles ro ON ro.rolname = b.role_name LOOP
+    EXECUTE pg_catalog.format('GRANT SELECT ON {readable} TO %I', r.role_name);
+  END LOOP;
+END
+$tombstone_bypass_reads$;
+"#,
         readable = BYPASS_READABLE.join(", ")
     )
 }
 
 /// The tables a bypass role may read (the trail and the trash).
-pub const BYPASS_READABLE: &[&str] = &[
+const BYPASS_READABLE: &[&str] = &[
     "tombstone.audit",
     "tombstone.operations",
     "tombstone.operation_rows",

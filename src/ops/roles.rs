@@ -3,7 +3,7 @@
 
 use tokio_postgres::Client;
 
-use crate::migrate::privileges::BYPASS_READABLE;
+use crate::migrate::privileges::bypass_reads;
 
 /// Replaces the table's rows with `roles`, in one transaction.
 pub async fn sync_bypass_roles(
@@ -26,34 +26,9 @@ pub async fn sync_bypass_roles(
         }
     }
     // Bypass roles read the trail and the trash; normal roles cannot.
-    for role in roles {
-        let exists = client
-            .query_opt(
-                "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                &[role],
-            )
-            .await;
-        match exists {
-            Ok(Some(_)) => {}
-            Ok(None) => continue,
-            Err(e) => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                return Err(e);
-            }
-        }
-        let grant = format!(
-            "GRANT SELECT ON {} TO {}",
-            BYPASS_READABLE.join(", "),
-            quote_ident(role)
-        );
-        if let Err(e) = client.batch_execute(&grant).await {
-            let _ = client.batch_execute("ROLLBACK").await;
-            return Err(e);
-        }
+    if let Err(e) = client.batch_execute(&bypass_reads()).await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(e);
     }
     client.batch_execute("COMMIT").await
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
