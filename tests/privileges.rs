@@ -12,12 +12,7 @@ use common::{connect, psql, sqlstate, url_for};
 
 /// A direct connection (not through the proxy) as `role`.
 async fn direct(p: &Protected, role: &str) -> tokio_postgres::Client {
-    let cfg = common::admin_config();
-    let host = match cfg.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".to_string(),
-    };
-    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let (host, port) = common::upstream_host_port();
     connect(&format!(
         "host={host} port={port} user={role} dbname={} sslmode=disable",
         p.db.name

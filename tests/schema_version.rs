@@ -210,17 +210,7 @@ async fn upgrade_from_version_0_equals_a_fresh_install_and_keeps_the_data() {
             >= 4,
         "{data_before:#?}"
     );
-    let partitions_before: Vec<String> = old_client
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relnamespace = 'tombstone'::regnamespace
-              AND relname LIKE 'audit\\_%' AND relkind = 'r' ORDER BY 1",
-            &[],
-        )
-        .await
-        .expect("partitions")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let partitions_before = audit_partitions(&old_client).await;
 
     let out = migrate_apply(&old);
     assert!(out.contains("applied: lock, version check"), "{out}");
@@ -256,17 +246,7 @@ async fn upgrade_from_version_0_equals_a_fresh_install_and_keeps_the_data() {
 
     // The data survived, partitions included.
     assert_eq!(data(&old_client).await, data_before);
-    let partitions_after: Vec<String> = old_client
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relnamespace = 'tombstone'::regnamespace
-              AND relname LIKE 'audit\\_%' AND relkind = 'r' ORDER BY 1",
-            &[],
-        )
-        .await
-        .expect("partitions")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let partitions_after = audit_partitions(&old_client).await;
     assert_eq!(partitions_after, partitions_before);
 
     // The upgraded triggers work: an update is audited once.
@@ -579,4 +559,19 @@ async fn a_running_serve_reports_a_version_changed_under_it() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(log.contains(&expected), "{log}");
+}
+
+/// The audit table's partitions, by name.
+async fn audit_partitions(client: &tokio_postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'tombstone'::regnamespace
+              AND relname LIKE 'audit\\_%' AND relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("partitions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
