@@ -165,11 +165,30 @@ async fn hand_written_hides_and_unhides_leave_a_trace() {
     let p = Protected::start("hide", 1, "");
     let app = direct(&p, &p.app).await;
     app.batch_execute(
-        "DO $$BEGIN UPDATE tasks SET deleted_at = pg_catalog.now() WHERE id = 5; END$$;
-         UPDATE tasks SET deleted_at = NULL WHERE id = 5;",
+        "DO $$BEGIN UPDATE tasks SET deleted_at = pg_catalog.now() WHERE id = 5; END$$",
     )
     .await
-    .expect("hand-written hide and un-hide");
+    .expect("hand-written hide");
+    // Row-level security: a deleted row can neither be un-hidden, changed
+    // nor physically deleted by a normal role, and a hide cannot be
+    // back-dated (purge fodder).
+    for sql in [
+        "UPDATE tasks SET deleted_at = NULL WHERE id = 5",
+        "UPDATE tasks SET title = 'overwritten' WHERE id = 5",
+        "DO $$BEGIN UPDATE tasks SET deleted_at = NULL WHERE id = 5; END$$",
+    ] {
+        app.batch_execute(sql).await.expect(sql);
+    }
+    let n = app
+        .execute("UPDATE tasks SET deleted_at = NULL WHERE id = 5", &[])
+        .await
+        .expect("un-hide");
+    assert_eq!(n, 0, "a soft-deleted row is out of reach");
+    let e = app
+        .batch_execute("UPDATE tasks SET deleted_at = '2000-01-01' WHERE id = 7")
+        .await
+        .expect_err("back-dated hide");
+    assert_eq!(sqlstate(&e), "42501", "{e:?}");
     // A soft delete through the proxy is audited once, as a soft delete.
     let proxied = p.connect_as(&p.app).await;
     proxied
@@ -193,6 +212,15 @@ async fn hand_written_hides_and_unhides_leave_a_trace() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(actions(5).await, vec!["update", "update"]);
+    assert_eq!(actions(5).await, vec!["update"]);
+    let title: String = admin
+        .query_one(
+            "SELECT title FROM tasks WHERE id = 5 AND deleted_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .expect("task 5 stays deleted")
+        .get(0);
+    assert_ne!(title, "overwritten");
     assert_eq!(actions(6).await, vec!["soft_delete"]);
 }

@@ -12,6 +12,7 @@ mod ddl_guard;
 mod guard;
 mod ops;
 pub mod privileges;
+pub mod rls;
 mod support;
 mod triggers;
 pub mod version;
@@ -32,6 +33,7 @@ pub const AUDIT_TRIGGERS_STEP: &str = "audit triggers on protected tables";
 
 /// The name of the first step: the advisory lock, the version check, and
 /// the drops of an older version's objects.
+pub const RLS_STEP: &str = "row-level security on protected tables (policies tombstone_*)";
 pub const UPGRADE_STEP: &str = "lock, version check, upgrade of an older tombstone schema";
 
 /// One named piece of DDL.
@@ -86,6 +88,16 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
         steps.push(Step {
             name: "hard-delete guard triggers on protected tables",
             sql: guard_triggers(snapshot),
+        });
+    }
+    steps.push(Step {
+        name: "row-level security functions (tombstone.sees_all, tombstone.revive_mark, tombstone.reviving)",
+        sql: rls::RLS_FUNCTIONS_DDL.to_string(),
+    });
+    if let Some(snapshot) = snapshot {
+        steps.push(Step {
+            name: RLS_STEP,
+            sql: rls::policies(snapshot),
         });
     }
     steps.push(Step {
