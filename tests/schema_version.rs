@@ -1,8 +1,9 @@
 //! The installed tombstone schema is versioned (SPEC O6): `migrate`
-//! upgrades the schema main installed at 25e8a32 (version 0, kept as a
-//! fixture) in place to exactly what a fresh install gives, keeps the data,
-//! is idempotent, waits for the advisory lock; `serve` refuses a mismatch
-//! either way and `doctor` reports the version.
+//! upgrades every older schema main installed (version 0 at 25e8a32,
+//! version 1 at bd0d58c, each kept as a fixture) in place to exactly what
+//! a fresh install gives, keeps the data, is idempotent, waits for the
+//! advisory lock; `serve` refuses a mismatch either way and `doctor`
+//! reports the version.
 
 mod common;
 
@@ -14,8 +15,50 @@ use common::{TestDb, psql, run, unique_name};
 use tombstone::migrate::SCHEMA_VERSION;
 use tombstone::migrate::version::LOCK_KEY;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema_v0_25e8a32.sql")
+/// Every older schema version, with the script that installed it: what
+/// main's `tombstone migrate` printed at the commit the file is named after
+/// (see each file's header). A bump of `SCHEMA_VERSION` adds the previous
+/// version's script here.
+const FIXTURES: &[(i32, &str)] = &[(0, "schema_v0_25e8a32.sql"), (1, "schema_v1_bd0d58c.sql")];
+
+/// The fixture that installs schema `version`.
+fn fixture(version: i32) -> PathBuf {
+    let (_, file) = FIXTURES
+        .iter()
+        .find(|(v, _)| *v == version)
+        .unwrap_or_else(|| panic!("no fixture for schema version {version}"));
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file)
+}
+
+/// Installs the fixture of schema `version` on `db` and checks that it
+/// reads back as that version.
+async fn install_fixture(db: &TestDb, version: i32) {
+    psql(&db.url, &["-f", fixture(version).to_str().expect("path")]);
+    let client = db.connect().await;
+    let installed = tombstone::migrate::version::installed(&client)
+        .await
+        .expect("read version");
+    assert_eq!(
+        installed.map(|i| i.version),
+        Some(version),
+        "{}",
+        fixture(version).display()
+    );
+}
+
+#[test]
+fn every_older_version_has_a_fixture() {
+    let versions: Vec<i32> = FIXTURES.iter().map(|(v, _)| *v).collect();
+    assert_eq!(
+        versions,
+        (0..SCHEMA_VERSION).collect::<Vec<_>>(),
+        "SCHEMA_VERSION is {SCHEMA_VERSION}: keep the previous versions' scripts in tests/fixtures"
+    );
+    for (v, _) in FIXTURES {
+        assert!(fixture(*v).is_file(), "{}", fixture(*v).display());
+    }
 }
 
 /// The scenario schema and data, without any tombstone object.
@@ -132,10 +175,10 @@ async fn data(client: &tokio_postgres::Client) -> Vec<String> {
     out
 }
 
-/// Audit and operations rows as version 0 wrote them: a soft delete
-/// recorded by hand the way the rewritten statement records it, a
+/// Audit and operations rows as versions 0 and 1 wrote them: a soft
+/// delete recorded by hand the way the rewritten statement records it, a
 /// restore, and updates the audit triggers record.
-async fn write_v0_data(client: &tokio_postgres::Client) {
+async fn write_old_data(client: &tokio_postgres::Client) {
     client
         .batch_execute(
             "BEGIN;
@@ -156,19 +199,31 @@ async fn write_v0_data(client: &tokio_postgres::Client) {
              COMMIT;",
         )
         .await
-        .expect("write version 0 data");
+        .expect("write old data");
 }
 
 #[tokio::test]
 async fn upgrade_from_version_0_equals_a_fresh_install_and_keeps_the_data() {
-    let app = unique_name("sv_app");
-    common::psql_admin(&format!("CREATE ROLE \"{app}\" LOGIN"));
-    let old = scenario_db("sv_old");
-    let fresh = scenario_db("sv_fresh");
+    upgrade_equals_a_fresh_install_and_keeps_the_data(0).await;
+}
 
-    // Version 0 as main installed it, with the quick start's grants of
-    // that time, and data written through it.
-    psql(&old.url, &["-f", fixture().to_str().expect("path")]);
+#[tokio::test]
+async fn upgrade_from_version_1_equals_a_fresh_install_and_keeps_the_data() {
+    upgrade_equals_a_fresh_install_and_keeps_the_data(1).await;
+}
+
+/// Installs the fixture of schema `version`, writes data through it,
+/// upgrades it with this binary's migrate and compares it with a fresh
+/// install.
+async fn upgrade_equals_a_fresh_install_and_keeps_the_data(version: i32) {
+    let app = unique_name(&format!("sv_app{version}"));
+    common::psql_admin(&format!("CREATE ROLE \"{app}\" LOGIN"));
+    let old = scenario_db(&format!("sv_old{version}"));
+    let fresh = scenario_db(&format!("sv_fresh{version}"));
+
+    // The old version as main installed it, with the quick start's grants
+    // of that time, and data written through it.
+    install_fixture(&old, version).await;
     psql(
         &old.url,
         &[
@@ -196,11 +251,11 @@ async fn upgrade_from_version_0_equals_a_fresh_install_and_keeps_the_data() {
         ],
     );
     let old_client = old.connect().await;
-    write_v0_data(&old_client).await;
+    write_old_data(&old_client).await;
     let installed = tombstone::migrate::version::installed(&old_client)
         .await
         .expect("read version");
-    assert_eq!(installed.map(|i| i.version), Some(0));
+    assert_eq!(installed.map(|i| i.version), Some(version));
     let data_before = data(&old_client).await;
     assert!(
         data_before
@@ -355,35 +410,47 @@ fn serve_exit(db: &TestDb) -> Option<(Option<i32>, String)> {
 
 #[tokio::test]
 async fn serve_refuses_an_older_or_newer_schema_and_doctor_reports_the_version() {
-    let db = scenario_db("sv_serve");
-    psql(&db.url, &["-f", fixture().to_str().expect("path")]);
+    // Every older version: serve refuses it, doctor reports it (with when
+    // and by which binary from version 1 on), migrate brings it current.
+    let mut db = None;
+    for &(version, _) in FIXTURES {
+        let old = scenario_db(&format!("sv_serve{version}"));
+        install_fixture(&old, version).await;
 
-    let (code, err) = serve_exit(&db).expect("serve must refuse a version 0 schema and exit");
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains(&format!(
-            "tombstone schema version 0 is installed, this binary needs {SCHEMA_VERSION}: run `tombstone migrate --apply --database-url"
-        )),
-        "{err}"
-    );
-    let (ok, out, _) = tombstone(&["doctor", "--database-url", &db.url]);
-    assert!(!ok, "doctor must fail on an old schema: {out}");
-    assert!(
-        out.contains(&format!(
-            "Tombstone schema: version 0 (this binary needs {SCHEMA_VERSION})"
-        )),
-        "{out}"
-    );
+        let (code, err) = serve_exit(&old)
+            .unwrap_or_else(|| panic!("serve must refuse a version {version} schema and exit"));
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains(&format!(
+                "tombstone schema version {version} is installed, this binary needs {SCHEMA_VERSION}: run `tombstone migrate --apply --database-url"
+            )),
+            "{err}"
+        );
+        let (ok, out, _) = tombstone(&["doctor", "--database-url", &old.url]);
+        assert!(!ok, "doctor must fail on a version {version} schema: {out}");
+        let reported = if version == 0 {
+            format!("Tombstone schema: version 0 (this binary needs {SCHEMA_VERSION})")
+        } else {
+            format!(
+                "Tombstone schema: version {version}, installed {} by tombstone {} (this binary needs {SCHEMA_VERSION})",
+                installed_at(&old).await,
+                env!("CARGO_PKG_VERSION")
+            )
+        };
+        assert!(out.contains(&reported), "{reported}\n{out}");
 
-    migrate_apply(&db);
-    let (_, out, _) = tombstone(&["doctor", "--database-url", &db.url]);
-    assert!(
-        out.contains(&format!(
-            "Tombstone schema: version {SCHEMA_VERSION}, installed "
-        )),
-        "{out}"
-    );
-    assert!(!out.contains("tombstone schema version"), "{out}");
+        migrate_apply(&old);
+        let (_, out, _) = tombstone(&["doctor", "--database-url", &old.url]);
+        assert!(
+            out.contains(&format!(
+                "Tombstone schema: version {SCHEMA_VERSION}, installed "
+            )),
+            "{out}"
+        );
+        assert!(!out.contains("tombstone schema version"), "{out}");
+        db = Some(old);
+    }
+    let db = db.expect("at least one fixture");
     assert!(
         serve_exit(&db).is_none(),
         "serve must start on the current version"
@@ -483,8 +550,16 @@ async fn serve_waits_for_a_migration_in_progress() {
 
 #[tokio::test]
 async fn an_upgrade_blocked_by_an_application_object_changes_nothing() {
-    let db = scenario_db("sv_blocked");
-    psql(&db.url, &["-f", fixture().to_str().expect("path")]);
+    for &(version, _) in FIXTURES {
+        upgrade_blocked_by_an_application_object_changes_nothing(version).await;
+    }
+}
+
+/// A view of the application calling a tombstone function blocks the
+/// upgrade of schema `version`: migrate fails naming it and changes nothing.
+async fn upgrade_blocked_by_an_application_object_changes_nothing(version: i32) {
+    let db = scenario_db(&format!("sv_blocked{version}"));
+    install_fixture(&db, version).await;
     psql(
         &db.url,
         &[
@@ -506,7 +581,20 @@ async fn an_upgrade_blocked_by_an_application_object_changes_nothing() {
     let installed = tombstone::migrate::version::installed(&client)
         .await
         .expect("version");
-    assert_eq!(installed.map(|i| i.version), Some(0));
+    assert_eq!(installed.map(|i| i.version), Some(version));
+}
+
+/// `tombstone.schema_version.installed_at` as text, as doctor prints it.
+async fn installed_at(db: &TestDb) -> String {
+    db.connect()
+        .await
+        .query_one(
+            "SELECT installed_at::text FROM tombstone.schema_version",
+            &[],
+        )
+        .await
+        .expect("installed_at")
+        .get(0)
 }
 
 /// [`catalog`] for a schema that may lack the tables version 1 added.
