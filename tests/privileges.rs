@@ -224,3 +224,63 @@ async fn hand_written_hides_and_unhides_leave_a_trace() {
     assert_ne!(title, "overwritten");
     assert_eq!(actions(6).await, vec!["soft_delete"]);
 }
+
+#[tokio::test]
+async fn row_level_security_hides_the_trash_from_server_side_code_and_still_lets_rows_revive() {
+    let p = Protected::start("rls", 1, "");
+    let proxied = p.connect_as(&p.app).await;
+    assert_eq!(
+        proxied
+            .execute("DELETE FROM tasks WHERE id = 9", &[])
+            .await
+            .expect("soft delete"),
+        1
+    );
+    // Directly, from a DO block and through a view the app creates, the
+    // deleted row is gone.
+    let app = direct(&p, &p.app).await;
+    let seen: i64 = app
+        .query_one("SELECT count(*) FROM tasks WHERE id = 9", &[])
+        .await
+        .expect("direct read")
+        .get(0);
+    assert_eq!(seen, 0, "a direct read sees a soft-deleted row");
+    app.batch_execute(
+        "DO $$BEGIN IF EXISTS (SELECT 1 FROM tasks WHERE id = 9) THEN RAISE EXCEPTION 'leak'; END IF; END$$;
+         CREATE TEMP VIEW v AS SELECT * FROM tasks;",
+    )
+    .await
+    .expect("server-side code sees no deleted row");
+    let through_view: i64 = app
+        .query_one("SELECT count(*) FROM v WHERE id = 9", &[])
+        .await
+        .expect("view")
+        .get(0);
+    assert_eq!(through_view, 0);
+    // The revive record cannot be forged.
+    let e = app
+        .batch_execute("SELECT tombstone.revive_mark('public', 'tasks', '{\"id\": 9}'::jsonb)")
+        .await
+        .expect_err("revive_mark is tombstone's own");
+    assert_eq!(sqlstate(&e), "42501", "{e:?}");
+    // Re-inserting the key revives the row, through the proxy as in the
+    // database, with exactly the inserted values.
+    let title: String = proxied
+        .query_one(
+            "INSERT INTO tasks (id, project_id, title) VALUES (9, 1, 'again') RETURNING title",
+            &[],
+        )
+        .await
+        .expect("revive through the proxy")
+        .get(0);
+    assert_eq!(title, "again");
+    let live: i64 = app
+        .query_one(
+            "SELECT count(*) FROM tasks WHERE id = 9 AND title = 'again'",
+            &[],
+        )
+        .await
+        .expect("revived row")
+        .get(0);
+    assert_eq!(live, 1);
+}

@@ -33,8 +33,9 @@ pub const AUDIT_TRIGGERS_STEP: &str = "audit triggers on protected tables";
 
 /// The name of the first step: the advisory lock, the version check, and
 /// the drops of an older version's objects.
-pub const RLS_STEP: &str = "row-level security on protected tables (policies tombstone_*)";
 pub const UPGRADE_STEP: &str = "lock, version check, upgrade of an older tombstone schema";
+/// The name of the row-level security step.
+pub const RLS_STEP: &str = "row-level security on protected tables (policies tombstone_*)";
 
 /// One named piece of DDL.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,12 +30,18 @@
 //! - bypass roles, superusers and the owner of schema `tombstone` see and
 //!   change everything (`tombstone.sees_all()`, once per statement);
 //! - reviving a soft-deleted row by re-inserting its key (see
-//!   `rewrite::revive`) needs the conflicting row to pass the SELECT and
-//!   UPDATE policies: the rewritten `ON CONFLICT … WHERE` calls
-//!   `tombstone.revive_mark`, which records that key for this backend and
-//!   statement, and the policies let exactly that row through for the rest
-//!   of the statement (`tombstone.reviving`). The GUC `tombstone.reviving`
-//!   only says "look": the record is in an owner-only table.
+//!   `rewrite::revive`: `INSERT … ON CONFLICT (<pk>) DO UPDATE`) needs the
+//!   conflicting row to pass the SELECT and UPDATE policies, which
+//!   PostgreSQL checks before the `DO UPDATE … WHERE`. So a `BEFORE INSERT`
+//!   row trigger (`tombstone_revive`, `SECURITY DEFINER`) looks the new
+//!   row's key up and, when a soft-deleted row holds it, records that key
+//!   for this backend and statement (`tombstone.revive_mark`); the policies
+//!   let exactly that row through for the rest of the statement
+//!   (`tombstone.reviving`). The GUC `tombstone.reviving` only says "look":
+//!   the record is in an owner-only table. What this opens: during one
+//!   INSERT of a soft-deleted row's key, that row (as it was) is readable
+//!   and revivable by the inserting statement — what reviving it does
+//!   anyway.
 //!
 //! Roles with `BYPASSRLS` and superusers skip policies; `doctor` names the
 //! login roles that do.
@@ -75,8 +81,9 @@ CREATE UNLOGGED TABLE IF NOT EXISTS tombstone.reviving (
 );
 CREATE INDEX IF NOT EXISTS reviving_pid ON tombstone.reviving (pid);
 
--- Called by a rewritten INSERT … ON CONFLICT for a conflicting soft-deleted
--- row: lets that row pass the policies for the rest of this statement.
+-- Called by the tombstone_revive trigger for an inserted key held by a
+-- soft-deleted row: lets that row pass the policies for the rest of this
+-- statement. Not callable by normal roles.
 CREATE OR REPLACE FUNCTION tombstone.revive_mark(s text, t text, key jsonb) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
@@ -86,6 +93,7 @@ BEGIN
   RETURN true;
 END
 $fn$;
+REVOKE ALL ON FUNCTION tombstone.revive_mark(text, text, jsonb) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION tombstone.reviving(s text, t text, key jsonb) RETURNS boolean
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -134,6 +142,32 @@ pub fn policies(snapshot: &SchemaSnapshot) -> String {
             )
         };
         let now = format!("{col} = pg_catalog.now()");
+        if !table.primary_key.is_empty() {
+            let f = super::triggers::fitted_name(format!("revive_{}_{}", table.schema, table.name));
+            let on: Vec<String> = table
+                .primary_key
+                .iter()
+                .map(|c| format!("x.{} = NEW.{}", ident(c), ident(c)))
+                .collect();
+            sql.push_str(&format!(
+                "CREATE OR REPLACE FUNCTION tombstone.{f}() RETURNS trigger
+                 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+                 BEGIN
+                     IF EXISTS (SELECT 1 FROM {rel} x WHERE {on} AND x.{col} IS NOT NULL) THEN
+                         PERFORM tombstone.revive_mark({}, {}, {});
+                     END IF;
+                     RETURN NEW;
+                 END
+$fn$;
+                 CREATE OR REPLACE TRIGGER tombstone_revive BEFORE INSERT ON {rel}
+                     FOR EACH ROW EXECUTE FUNCTION tombstone.{f}();
+",
+                literal(&table.schema),
+                literal(&table.name),
+                key_object("NEW.", &table.primary_key),
+                on = on.join(" AND "),
+            ));
+        }
         sql.push_str(&format!(
             "ALTER TABLE {rel} ENABLE ROW LEVEL SECURITY;\n\
              ALTER TABLE {rel} FORCE ROW LEVEL SECURITY;\n\

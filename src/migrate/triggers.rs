@@ -178,7 +178,12 @@ pub fn audit_triggers(snapshot: &SchemaSnapshot) -> String {
 /// `audit_<op>_<schema>_<table>`, quoted, shortened with a hash when it
 /// would pass PostgreSQL's 63-byte limit.
 fn function_name(op: &str, schema: &str, table: &str) -> String {
-    let full = format!("audit_{op}_{schema}_{table}");
+    fitted_name(format!("audit_{op}_{schema}_{table}"))
+}
+
+/// `full`, quoted, shortened with a hash when it would pass PostgreSQL's
+/// 63-byte limit.
+pub(super) fn fitted_name(full: String) -> String {
     if full.len() <= 63 {
         return ident(&full);
     }

@@ -10,12 +10,9 @@
 //! ```sql
 //! ON CONFLICT (<pk>) DO UPDATE SET <inserted col> = EXCLUDED.<col>, …,
 //!                                  <every other column> = DEFAULT
-//! WHERE CASE WHEN <t>.deleted_at IS NOT NULL THEN tombstone.revive_mark(<schema>, <table>, <EXCLUDED key>)
+//! WHERE CASE WHEN <t>.deleted_at IS NOT NULL THEN true
 //!            ELSE tombstone.unique_violation(<schema>, <table>, <pkey>, <cols>, <values>) END
 //! ```
-//!
-//! (`revive_mark` returns true; it lets the soft-deleted row through the
-//! row-level security policies `migrate` installs, see `migrate::rls`.)
 //!
 //! A conflicting soft-deleted row is revived with exactly the inserted
 //! values (all other columns, `deleted_at` included, to their defaults), as
@@ -25,7 +22,7 @@
 //! is physically deleted (SPEC P3).
 //!
 //! `ON CONFLICT (<pk>) DO NOTHING` becomes the same `DO UPDATE` with
-//! `WHERE CASE WHEN <t>.deleted_at IS NOT NULL THEN <mark> ELSE false END`: a live conflict is skipped as before,
+//! `WHERE <t>.deleted_at IS NOT NULL`: a live conflict is skipped as before,
 //! a soft-deleted one is revived.
 //!
 //! The client's own `ON CONFLICT (<pk>) DO UPDATE SET c = e … [WHERE w]`
@@ -33,8 +30,7 @@
 //! with the proposed row (`EXCLUDED`, defaults included):
 //! `SET c = CASE WHEN <deleted> THEN EXCLUDED.c ELSE (e) END, …,
 //! <other column> = CASE WHEN <deleted> THEN EXCLUDED.<col> ELSE <t>.<col> END
-//! WHERE CASE WHEN <deleted> THEN <mark> ELSE (w) END` (`ELSE true`
-//! without a `WHERE`).
+//! WHERE <deleted> OR (w)`.
 
 use serde_json::Value;
 
@@ -108,7 +104,6 @@ impl<'a> Walker<'a> {
             return Ok(());
         };
         let deleted = format!("{}.{} IS NOT NULL", target.qual, quote_ident(&sd.column));
-        let mark = self.revive_mark(target);
         // (column, first token of its expression, last token)
         let items = list(conflict, "target_list");
         let mut spans = Vec::with_capacity(items.len());
@@ -183,21 +178,14 @@ impl<'a> Walker<'a> {
             if i + 1 == spans.len() {
                 close.push_str(&others.concat());
             }
-            if i + 1 == spans.len() && field(conflict, "where_clause").is_null() {
-                close.push_str(&format!(
-                    " WHERE CASE WHEN {deleted} THEN {mark} ELSE true END"
-                ));
-            }
             self.edits.insert(self.t.end_of(*last), close);
         }
         let w = field(conflict, "where_clause");
         if !w.is_null() {
             let (first, last) = self.clause_span(w, &["WHERE"], Clause::Where)?;
-            self.edits.insert(
-                self.t.start_of(first),
-                format!("CASE WHEN {deleted} THEN {mark} ELSE ("),
-            );
-            self.edits.insert(self.t.end_of(last), ") END");
+            self.edits
+                .insert(self.t.start_of(first), format!("{deleted} OR ("));
+            self.edits.insert(self.t.end_of(last), ")");
         }
         Ok(())
     }
@@ -305,7 +293,6 @@ impl<'a> Walker<'a> {
             return None;
         }
         let deleted = format!("{}.{} IS NOT NULL", target.qual, quote_ident(&sd.column));
-        let mark = self.revive_mark(target);
         let condition = if raise {
             let constraint = self.primary_key_name(target);
             let key_columns: Vec<String> =
@@ -316,7 +303,7 @@ impl<'a> Walker<'a> {
                 .map(|c| format!("EXCLUDED.{}::text", quote_ident(c)))
                 .collect();
             format!(
-                "CASE WHEN {deleted} THEN {mark} ELSE tombstone.unique_violation({}, {}, {}, {}, pg_catalog.concat_ws(', ', {})) END",
+                "CASE WHEN {deleted} THEN true ELSE tombstone.unique_violation({}, {}, {}, {}, pg_catalog.concat_ws(', ', {})) END",
                 quote_literal(&table.schema),
                 quote_literal(&table.name),
                 quote_literal(&constraint),
@@ -324,32 +311,12 @@ impl<'a> Walker<'a> {
                 key_values.join(", ")
             )
         } else {
-            format!("CASE WHEN {deleted} THEN {mark} ELSE false END")
+            deleted
         };
         Some(format!(
             "DO UPDATE SET {} WHERE {condition}",
             set.join(", ")
         ))
-    }
-
-    /// `tombstone.revive_mark(…)` for the conflicting row's key: under
-    /// row-level security (`migrate::rls`) a soft-deleted row passes the
-    /// policies only once this has recorded it for the statement. Called
-    /// in the `WHERE` of `DO UPDATE`, which PostgreSQL evaluates before it
-    /// checks the conflicting row against the policies.
-    fn revive_mark(&self, target: &Pending) -> String {
-        let table = self.snap.table(target.table);
-        let key: Vec<String> = table
-            .primary_key
-            .iter()
-            .map(|c| format!("{}, EXCLUDED.{}", quote_literal(c), quote_ident(c)))
-            .collect();
-        format!(
-            "tombstone.revive_mark({}, {}, pg_catalog.jsonb_build_object({}))",
-            quote_literal(&table.schema),
-            quote_literal(&table.name),
-            key.join(", ")
-        )
     }
 
     /// The primary key's index name (PostgreSQL's `<table>_pkey` when the

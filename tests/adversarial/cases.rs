@@ -97,6 +97,12 @@ use Proto::*;
 const P: &[&str] = &["42501"];
 /// MERGE: refused as unsupported (W5) or as a write to the soft-delete column.
 const PM: &[&str] = &["42501", "0A000"];
+/// COPY FROM into a table under row-level security: PostgreSQL refuses it
+/// for roles the policies bind (0A000).
+const PC: &[&str] = &["42501", "0A000"];
+/// Dropping or retyping the soft-delete column without CASCADE: PostgreSQL
+/// refuses first, since tombstone's policies depend on it (2BP01, 0A000).
+const PD: &[&str] = &["42501", "2BP01", "0A000"];
 
 const fn c(
     class: &'static str,
@@ -231,7 +237,7 @@ pub const CASES: &[Case] = &[
     c(HIDE, "INSERT with deleted_at set", AB, SE, "rls", Refused(P), &["INSERT INTO tasks (project_id, title, deleted_at) VALUES (1, 'hidden', '2000-01-01')"]),
     c(HIDE, "INSERT … SELECT with deleted_at set", AB, S, "rls", Refused(P), &["INSERT INTO comments (task_id, body, deleted_at) SELECT 1, 'hidden', now()"]),
     c(HIDE, "INSERT with deleted_at from DO", AB, S, "rls", Refused(P), &["DO $$BEGIN INSERT INTO tasks (project_id, title, deleted_at) VALUES (1, 'hidden', '2000-01-01'); END$$"]),
-    c(HIDE, "COPY FROM with deleted_at", AB, S, "rls", Refused(P), &["@copy COPY tasks (project_id, title, deleted_at) FROM STDIN ||| 1\thidden\t2000-01-01\n"]),
+    c(HIDE, "COPY FROM with deleted_at", AB, S, "rls", Refused(PC), &["@copy COPY tasks (project_id, title, deleted_at) FROM STDIN ||| 1\thidden\t2000-01-01\n"]),
     c(HIDE, "change a soft-deleted row", AB, SE, "privileges", Twin, &["UPDATE tasks SET title = 'pwned' WHERE id = 2", "UPDATE projects SET name = 'pwned' WHERE id = 2"]),
     c(HIDE, "change soft-deleted rows from DO", AB, S, "rls", RefusedOrTwin(P), &["DO $$BEGIN UPDATE tasks SET title = 'pwned' WHERE id = 2; EXECUTE 'UPDATE comments SET body = ''pwned'' WHERE task_id = 2'; END$$"]),
     c(HIDE, "change soft-deleted rows from a function", AB, S, "rls", RefusedOrTwin(P), &["CREATE FUNCTION pg_temp.u() RETURNS bigint LANGUAGE sql AS 'WITH u AS (UPDATE tasks SET title = ''x'' WHERE project_id = 2 RETURNING 1) SELECT count(*) FROM u'", "SELECT pg_temp.u()"]),
@@ -269,10 +275,10 @@ pub const CASES: &[Case] = &[
     c(FORGE, "direct: set_config then a change", AB, S, "privileges+audit-identity", RefusedOrTwin(P), &["@direct SELECT set_config('tombstone.client_addr', '6.6.6.6', false)", "@twin @direct UPDATE tasks SET title = 'z' WHERE id = 25"]),
     c(FORGE, "direct: truncate the audit trail", AB, S, "privileges", Refused(P), &["@direct TRUNCATE tombstone.audit"]),
     // --- app-owned tables: DDL that removes protection ---
-    c(DDL, "drop deleted_at", B, SE, "schemaver", Refused(P), &["ALTER TABLE tasks DROP COLUMN deleted_at"]),
+    c(DDL, "drop deleted_at", B, SE, "schemaver", Refused(PD), &["ALTER TABLE tasks DROP COLUMN deleted_at"]),
     c(DDL, "drop deleted_at, CASCADE", B, S, "schemaver", Refused(P), &["ALTER TABLE comments DROP COLUMN deleted_at CASCADE"]),
     c(DDL, "rename deleted_at", B, S, "schemaver", Refused(P), &["ALTER TABLE tasks RENAME COLUMN deleted_at TO gone"]),
-    c(DDL, "retype deleted_at", B, S, "schemaver", Refused(P), &["ALTER TABLE tasks ALTER COLUMN deleted_at TYPE text"]),
+    c(DDL, "retype deleted_at", B, S, "schemaver", Refused(PD), &["ALTER TABLE tasks ALTER COLUMN deleted_at TYPE text"]),
     c(DDL, "drop deleted_at from DO", B, S, "schemaver", Refused(P), &["DO $$BEGIN EXECUTE 'ALTER TABLE projects DROP COLUMN deleted_at CASCADE'; END$$"]),
     c(DDL, "DISABLE TRIGGER USER, then DELETE in DO", B, S, "schemaver", Refused(P), &["ALTER TABLE tasks DISABLE TRIGGER USER", "DO $$BEGIN EXECUTE 'DELETE FROM tasks WHERE id = 28'; END$$"]),
     c(DDL, "DISABLE TRIGGER ALL, then a direct DELETE", B, S, "schemaver", Refused(P), &["ALTER TABLE comments DISABLE TRIGGER ALL", "@direct DELETE FROM comments WHERE task_id = 2"]),

@@ -174,7 +174,10 @@ BEGIN
     SELECT pg_catalog.format('audit row %s names %s.%s, not a protected table', a.id, a.table_schema, a.table_name)
       FROM tombstone.audit a
      WHERE a.id > a0
-       AND NOT EXISTS (SELECT 1 FROM zz_check.tables z WHERE z.nsp = a.table_schema AND z.rel = a.table_name);
+       AND NOT EXISTS (SELECT 1 FROM zz_check.tables z WHERE z.nsp = a.table_schema AND z.rel = a.table_name)
+       -- A table the case itself had migrate protect.
+       AND NOT EXISTS (SELECT 1 FROM tombstone.protected_tables p
+                        WHERE p.table_schema = a.table_schema AND p.table_name = a.table_name);
   IF pg_catalog.to_regclass('tombstone.operations') IS NOT NULL THEN
     RETURN QUERY EXECUTE
       'SELECT pg_catalog.format(''operation %s on %s.%s: login_role %s, not %s'', o.id, o.table_schema, o.table_name,

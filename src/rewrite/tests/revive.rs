@@ -5,20 +5,9 @@ use super::*;
 
 const TASK_SET: &str = "project_id = EXCLUDED.project_id, assignee_id = DEFAULT, title = EXCLUDED.title, done = DEFAULT, deleted_at = DEFAULT";
 
-/// `tombstone.revive_mark(…)` for a key of `EXCLUDED` columns.
-fn mark(table: &str, key: &[&str]) -> String {
-    let parts: Vec<String> = key.iter().map(|c| format!("'{c}', EXCLUDED.{c}")).collect();
-    format!(
-        "tombstone.revive_mark('public', '{table}', pg_catalog.jsonb_build_object({}))",
-        parts.join(", ")
-    )
-}
-
 fn raise(qual: &str, table: &str, pkey: &str, cols: &str, values: &str) -> String {
-    let key: Vec<&str> = cols.split(", ").collect();
-    let mark = mark(table, &key);
     format!(
-        "CASE WHEN {qual}.deleted_at IS NOT NULL THEN {mark} ELSE tombstone.unique_violation('public', '{table}', '{pkey}', '{cols}', pg_catalog.concat_ws(', ', {values})) END"
+        "CASE WHEN {qual}.deleted_at IS NOT NULL THEN true ELSE tombstone.unique_violation('public', '{table}', '{pkey}', '{cols}', pg_catalog.concat_ws(', ', {values})) END"
     )
 }
 
@@ -86,17 +75,11 @@ fn insert_with_the_primary_key_revives_a_soft_deleted_row() {
 fn do_nothing_on_the_primary_key_revives_and_skips_live_rows() {
     check(
         "INSERT INTO categories (id, name) VALUES (3, 'c') ON CONFLICT (id) DO NOTHING",
-        &format!(
-            "INSERT INTO categories (id, name) VALUES (3, 'c') ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, deleted_at = DEFAULT WHERE CASE WHEN categories.deleted_at IS NOT NULL THEN {} ELSE false END",
-            mark("categories", &["id"])
-        ),
+        "INSERT INTO categories (id, name) VALUES (3, 'c') ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, deleted_at = DEFAULT WHERE categories.deleted_at IS NOT NULL",
     );
     check(
         "INSERT INTO project_members (user_id, project_id) VALUES ($1, $2) ON CONFLICT (user_id, project_id) DO NOTHING RETURNING 1",
-        &format!(
-            "INSERT INTO project_members (user_id, project_id) VALUES ($1, $2) ON CONFLICT (user_id, project_id) DO UPDATE SET deleted_at = DEFAULT WHERE CASE WHEN project_members.deleted_at IS NOT NULL THEN {} ELSE false END RETURNING 1",
-            mark("project_members", &["project_id", "user_id"])
-        ),
+        "INSERT INTO project_members (user_id, project_id) VALUES ($1, $2) ON CONFLICT (user_id, project_id) DO UPDATE SET deleted_at = DEFAULT WHERE project_members.deleted_at IS NOT NULL RETURNING 1",
     );
 }
 
@@ -132,11 +115,10 @@ fn other_inserts_are_left_alone() {
 fn the_clients_do_update_revives_soft_deleted_conflicts() {
     let d = "tasks.deleted_at IS NOT NULL";
     let keep = |c: &str| format!(", {c} = CASE WHEN {d} THEN EXCLUDED.{c} ELSE tasks.{c} END");
-    let m = mark("tasks", &["id"]);
     check(
         "INSERT INTO tasks (id, project_id, title) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, done = NOT tasks.done RETURNING *",
         &format!(
-            "INSERT INTO tasks (id, project_id, title) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET title = CASE WHEN {d} THEN EXCLUDED.title ELSE (EXCLUDED.title) END, done = CASE WHEN {d} THEN EXCLUDED.done ELSE (NOT tasks.done) END{}{}{} WHERE CASE WHEN {d} THEN {m} ELSE true END RETURNING *",
+            "INSERT INTO tasks (id, project_id, title) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET title = CASE WHEN {d} THEN EXCLUDED.title ELSE (EXCLUDED.title) END, done = CASE WHEN {d} THEN EXCLUDED.done ELSE (NOT tasks.done) END{}{}{} RETURNING *",
             keep("project_id"),
             keep("assignee_id"),
             keep("deleted_at")
@@ -144,10 +126,7 @@ fn the_clients_do_update_revives_soft_deleted_conflicts() {
     );
     check(
         "INSERT INTO categories AS c (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = (SELECT 'y' || count(*) FROM tasks) WHERE c.name <> EXCLUDED.name",
-        &format!(
-            "INSERT INTO categories AS c (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = CASE WHEN c.deleted_at IS NOT NULL THEN EXCLUDED.name ELSE ((SELECT 'y' || count(*) FROM tasks WHERE tasks.deleted_at IS NULL)) END, deleted_at = CASE WHEN c.deleted_at IS NOT NULL THEN EXCLUDED.deleted_at ELSE c.deleted_at END WHERE CASE WHEN c.deleted_at IS NOT NULL THEN {} ELSE (c.name <> EXCLUDED.name) END",
-            mark("categories", &["id"])
-        ),
+        "INSERT INTO categories AS c (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = CASE WHEN c.deleted_at IS NOT NULL THEN EXCLUDED.name ELSE ((SELECT 'y' || count(*) FROM tasks WHERE tasks.deleted_at IS NULL)) END, deleted_at = CASE WHEN c.deleted_at IS NOT NULL THEN EXCLUDED.deleted_at ELSE c.deleted_at END WHERE c.deleted_at IS NOT NULL OR (c.name <> EXCLUDED.name)",
     );
 }
 
@@ -167,13 +146,13 @@ fn generated_columns_are_left_to_postgres() {
     check_in(
         &snap,
         "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body",
-        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = CASE WHEN notes.deleted_at IS NOT NULL THEN EXCLUDED.body ELSE (EXCLUDED.body) END, deleted_at = CASE WHEN notes.deleted_at IS NOT NULL THEN EXCLUDED.deleted_at ELSE notes.deleted_at END WHERE CASE WHEN notes.deleted_at IS NOT NULL THEN tombstone.revive_mark('public', 'notes', pg_catalog.jsonb_build_object('id', EXCLUDED.id)) ELSE true END",
+        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = CASE WHEN notes.deleted_at IS NOT NULL THEN EXCLUDED.body ELSE (EXCLUDED.body) END, deleted_at = CASE WHEN notes.deleted_at IS NOT NULL THEN EXCLUDED.deleted_at ELSE notes.deleted_at END",
         &session(),
     );
     check_in(
         &snap,
         "INSERT INTO notes (id, body) VALUES (1, 'a')",
-        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, words = DEFAULT, deleted_at = DEFAULT WHERE CASE WHEN notes.deleted_at IS NOT NULL THEN tombstone.revive_mark('public', 'notes', pg_catalog.jsonb_build_object('id', EXCLUDED.id)) ELSE tombstone.unique_violation('public', 'notes', 'notes_pkey', 'id', pg_catalog.concat_ws(', ', EXCLUDED.id::text)) END",
+        "INSERT INTO notes (id, body) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, words = DEFAULT, deleted_at = DEFAULT WHERE CASE WHEN notes.deleted_at IS NOT NULL THEN true ELSE tombstone.unique_violation('public', 'notes', 'notes_pkey', 'id', pg_catalog.concat_ws(', ', EXCLUDED.id::text)) END",
         &session(),
     );
 }
