@@ -9,6 +9,8 @@ use tokio_postgres::Client;
 use crate::config::Config;
 use crate::schema::{FkAction, SchemaSnapshot, TableId};
 
+mod escapes;
+
 /// One thing that needs fixing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -47,6 +49,45 @@ pub enum Problem {
         function: String,
         table: String,
         deletes: bool,
+    },
+    /// A login role that row-level security does not bind (a superuser, a
+    /// `BYPASSRLS` role, or a member of one: `via`), other than tombstone's
+    /// owner and the bypass roles: connected directly it sees soft-deleted
+    /// rows.
+    BypassLogin {
+        role: String,
+        /// The role itself is a superuser (else `BYPASSRLS`, or `via`).
+        superuser: bool,
+        /// The roles it can `SET ROLE` to, each with whether it is a
+        /// superuser; empty when the role itself skips the policies.
+        via: Vec<(String, bool)>,
+    },
+    /// A protected table whose row-level security is off, not forced, or
+    /// lacks tombstone's policies (`migrate --apply`).
+    RlsMissing { table: String, gaps: Vec<String> },
+    /// A `SECURITY DEFINER` function owned by a role that skips row-level
+    /// security, callable by normal roles.
+    DefinerBypasses {
+        function: String,
+        owner: String,
+        owner_superuser: bool,
+        /// `EXECUTE` is granted to PUBLIC.
+        public: bool,
+        /// Normal roles that may call it.
+        callers: Vec<String>,
+    },
+    /// A view over protected tables owned by a role that skips row-level
+    /// security, readable by normal roles.
+    ViewBypasses {
+        view: String,
+        materialized: bool,
+        owner: String,
+        owner_superuser: bool,
+        tables: Vec<String>,
+        /// A privilege on it is granted to PUBLIC.
+        public: bool,
+        /// Normal roles that may read or write through it.
+        readers: Vec<String>,
     },
 }
 
@@ -124,8 +165,88 @@ impl Problem {
                 "function {function} {} protected table {table}: tombstone cannot see inside function bodies",
                 if *deletes { "deletes from" } else { "reads" }
             ),
+            Problem::BypassLogin {
+                role,
+                superuser,
+                via,
+            } => {
+                let sees = "row-level security does not apply to it, so connected to the database directly (not through the proxy) it sees and changes soft-deleted rows";
+                let meant = "if it is meant to see the trash, list it in roles.bypass (tombstone.bypass_roles)";
+                if via.is_empty() && *superuser {
+                    format!(
+                        "role {role} is a superuser that can log in: {sees}; give applications and people normal roles, or, {meant}"
+                    )
+                } else if via.is_empty() {
+                    format!(
+                        "role {role} can log in with BYPASSRLS and has privileges on protected tables: {sees}; ALTER ROLE {role} NOBYPASSRLS, or, {meant}"
+                    )
+                } else {
+                    let roles: Vec<String> = via
+                        .iter()
+                        .map(|(r, su)| {
+                            format!("{r} ({})", if *su { "superuser" } else { "BYPASSRLS" })
+                        })
+                        .collect();
+                    let names: Vec<&str> = via.iter().map(|(r, _)| r.as_str()).collect();
+                    format!(
+                        "login role {role} can SET ROLE to {}, and then {sees}; REVOKE {} FROM {role}, or, {meant}",
+                        roles.join(", "),
+                        names.join(", ")
+                    )
+                }
+            }
+            Problem::RlsMissing { table, gaps } => format!(
+                "{table}: {}: SQL that runs inside the server for a normal role (functions, views, DO blocks) sees or changes its soft-deleted rows; run tombstone migrate --apply",
+                gaps.join("; ")
+            ),
+            Problem::DefinerBypasses {
+                function,
+                owner,
+                owner_superuser,
+                public,
+                callers,
+            } => format!(
+                "SECURITY DEFINER function {function} is owned by {owner} ({}) and executable by {}: it runs as a role that row-level security does not bind, so what it reads or changes includes soft-deleted rows; make a normal role own it (ALTER FUNCTION ... OWNER TO), or REVOKE EXECUTE on it FROM PUBLIC and normal roles",
+                bypass_kind(*owner_superuser),
+                escapes::who(*public, callers)
+            ),
+            Problem::ViewBypasses {
+                view,
+                materialized,
+                owner,
+                owner_superuser,
+                tables,
+                public,
+                readers,
+            } => {
+                let head = format!(
+                    "{} {view} over protected {} {} is owned by {owner} ({}) and readable by {}",
+                    if *materialized {
+                        "materialized view"
+                    } else {
+                        "view"
+                    },
+                    if tables.len() == 1 { "table" } else { "tables" },
+                    tables.join(", "),
+                    bypass_kind(*owner_superuser),
+                    escapes::who(*public, readers)
+                );
+                if *materialized {
+                    format!(
+                        "{head}: it holds what its owner saw at the last refresh, soft-deleted rows included; make a normal role own it and refresh it, or REVOKE its privileges FROM PUBLIC and normal roles"
+                    )
+                } else {
+                    format!(
+                        "{head}: PostgreSQL applies its tables' row-level security as the view's owner, who skips it, so the view shows soft-deleted rows to every role that may read it; ALTER VIEW {view} SET (security_invoker = true), or make a normal role own it"
+                    )
+                }
+            }
         }
     }
+}
+
+fn bypass_kind(superuser: bool) -> &'static str {
+    if superuser { "superuser" } else { "BYPASSRLS" }
 }
 
 /// A SQL identifier, quoted.
@@ -229,6 +350,7 @@ pub async fn examine(
     children_without_column(config, snapshot, &mut report);
     views(client, snapshot, &mut report).await?;
     functions(client, snapshot, &mut report).await?;
+    escapes::examine(client, config, snapshot, &mut report).await?;
     Ok(report)
 }
 
