@@ -325,3 +325,188 @@ async fn huge_statements_parse_while_other_sessions_are_served() {
     }
     assert_eq!(done.load(Ordering::SeqCst), 4);
 }
+
+/// One protocol message: tag, length, body.
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+fn cstr(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+/// Parse, Bind, Describe, Execute, Sync of `sql` on the unnamed statement
+/// and portal: what a driver sends for one statement.
+fn extended_batch(sql: &str) -> Vec<u8> {
+    let mut parse = cstr("");
+    parse.extend_from_slice(&cstr(sql));
+    parse.extend_from_slice(&0i16.to_be_bytes());
+    let mut bind = cstr("");
+    bind.extend_from_slice(&cstr(""));
+    bind.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut execute = cstr("");
+    execute.extend_from_slice(&0i32.to_be_bytes());
+    [
+        message(b'P', &parse),
+        message(b'B', &bind),
+        message(b'D', b"P\0"),
+        message(b'E', &execute),
+        message(b'S', b""),
+    ]
+    .concat()
+}
+
+/// A raw session as `role` through the proxy, after its ReadyForQuery.
+async fn raw_session(p: &Protected, role: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(p.proxy.addr())
+        .await
+        .unwrap();
+    let mut body = 196608i32.to_be_bytes().to_vec();
+    for (k, v) in [("user", role), ("database", p.db.name.as_str())] {
+        body.extend_from_slice(&cstr(k));
+        body.extend_from_slice(&cstr(v));
+    }
+    body.push(0);
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    s.write_all(&packet).await.unwrap();
+    let greeting = read_replies(&mut s, 1).await;
+    assert!(
+        greeting.iter().all(|(t, _)| *t != b'E'),
+        "startup failed: {greeting:?}"
+    );
+    s
+}
+
+/// Server messages up to and including the `readies`-th ReadyForQuery;
+/// panics if they do not come within 10 s (the proxy hangs).
+async fn read_replies(s: &mut tokio::net::TcpStream, readies: usize) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut out = Vec::new();
+        let mut seen = 0;
+        while seen < readies {
+            let mut head = [0u8; 5];
+            s.read_exact(&mut head).await?;
+            let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+            let mut body = vec![0u8; len.saturating_sub(4)];
+            s.read_exact(&mut body).await?;
+            seen += usize::from(head[0] == b'Z');
+            out.push((head[0], body));
+        }
+        Ok::<_, std::io::Error>(out)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), read).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("no answer within 10 s: the proxy hangs"),
+    }
+}
+
+/// The SQLSTATE of an ErrorResponse body.
+fn error_code(body: &[u8]) -> String {
+    body.split(|b| *b == 0)
+        .find_map(|f| f.strip_prefix(b"C"))
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .unwrap_or_default()
+}
+
+/// The replies split at each ReadyForQuery: per batch, its error codes
+/// and its command tags.
+fn per_batch(replies: &[(u8, Vec<u8>)]) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut out = vec![(Vec::new(), Vec::new())];
+    for (tag, body) in replies {
+        let last = out.len() - 1;
+        match tag {
+            b'E' => out[last].0.push(error_code(body)),
+            b'C' => out[last]
+                .1
+                .push(String::from_utf8_lossy(body.strip_suffix(b"\0").unwrap_or(body)).into()),
+            b'Z' => out.push((Vec::new(), Vec::new())),
+            _ => {}
+        }
+    }
+    out.pop();
+    out
+}
+
+/// Whatever a client pipelines — extended-protocol batches or simple
+/// queries, in one write, after an error, in an aborted transaction — the
+/// proxy's own question about `search_path` comes after the server has
+/// *received* everything before it: it never waits for answers to
+/// messages it has not yet passed on (they sat in its write buffer while
+/// it waited: a hang).
+#[tokio::test]
+async fn search_path_question_never_waits_for_unsent_messages() {
+    use tokio::io::AsyncWriteExt;
+    let p = Protected::start("dec_pipe", 4, "");
+    let (_app, _) = drift_setup(&p).await;
+    let mut s = raw_session(&p, &p.app).await;
+    let q = "SELECT name FROM projects WHERE id = 2";
+    for round in 0..20 {
+        // The adversarial case "SET in an aborted transaction", each
+        // statement its own batch, all in one write.
+        let steps = [
+            "BEGIN",
+            "SELECT 1 / 0",
+            "SET search_path = billing",
+            "ROLLBACK",
+            q,
+        ];
+        let pipeline: Vec<u8> = steps.iter().flat_map(|sql| extended_batch(sql)).collect();
+        s.write_all(&pipeline).await.unwrap();
+        let batches = per_batch(&read_replies(&mut s, steps.len()).await);
+        assert_eq!(batches[1].0, ["22012"], "round {round}: {batches:?}");
+        assert_eq!(batches[2].0, ["25P02"], "round {round}: {batches:?}");
+        assert_eq!(batches[3], (vec![], vec!["ROLLBACK".into()]));
+        // public.projects 2 is deleted; billing.projects 2 would be 'b'.
+        assert_eq!(
+            batches[4],
+            (vec![], vec!["SELECT 0".into()]),
+            "round {round}"
+        );
+
+        // The same in the simple protocol: a SET and a query naming a
+        // protected table, pipelined.
+        let simple = [
+            message(b'Q', &cstr("SET search_path = billing")),
+            message(b'Q', &cstr("RESET search_path")),
+            message(b'Q', &cstr(q)),
+        ]
+        .concat();
+        s.write_all(&simple).await.unwrap();
+        let batches = per_batch(&read_replies(&mut s, 3).await);
+        assert_eq!(
+            batches[2],
+            (vec![], vec!["SELECT 0".into()]),
+            "round {round}"
+        );
+
+        // A change, then a failed transaction, then the question: the
+        // path cannot be asked, so the name is refused (or the server
+        // refuses everything) — still an answer.
+        let failed: Vec<u8> = [
+            "SET search_path = billing",
+            "BEGIN",
+            "SELECT 1 / 0",
+            q,
+            "ROLLBACK",
+            "RESET search_path",
+        ]
+        .iter()
+        .flat_map(|sql| extended_batch(sql))
+        .collect();
+        s.write_all(&failed).await.unwrap();
+        let batches = per_batch(&read_replies(&mut s, 6).await);
+        assert!(
+            matches!(batches[3].0.as_slice(), [c] if c == "42501" || c == "25P02"),
+            "round {round}: {batches:?}"
+        );
+        assert_eq!(batches[5], (vec![], vec!["RESET".into()]), "round {round}");
+    }
+}

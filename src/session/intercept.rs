@@ -17,6 +17,12 @@ use crate::wire::{Frame, WireError, tag};
 /// something of its own before it can decide (the rewriter re-reading
 /// `search_path`). Whatever it sends, the server half must swallow the
 /// answer to.
+///
+/// The relay buffers what it forwards and flushes only when no further
+/// whole client message is waiting, so messages forwarded before this one
+/// may not have reached the server yet: an intercept that waits for the
+/// server to answer them must [`Upstream::flush`] first, or it waits for
+/// answers to messages the server never got.
 pub struct Upstream<'a> {
     writer: &'a mut (dyn AsyncWrite + Unpin + Send),
 }
@@ -29,6 +35,11 @@ impl<'a> Upstream<'a> {
     /// Sends `frame` after everything written so far, and flushes.
     pub async fn send(&mut self, frame: &Frame) -> std::io::Result<()> {
         self.writer.write_all(frame.as_bytes()).await?;
+        self.writer.flush().await
+    }
+
+    /// Makes the server get everything forwarded so far.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush().await
     }
 }

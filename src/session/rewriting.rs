@@ -439,6 +439,11 @@ impl RewritingFrontend {
     /// in a failed transaction or when the question fails.
     async fn learn_search_path(&mut self, upstream: &mut Upstream<'_>) -> Option<String> {
         let owed = self.ready_sent;
+        // What the client pipelined before this statement (the Syncs of
+        // earlier batches, earlier Queries) may still sit in the relay's
+        // write buffer: unflushed, the server never answers it and the
+        // wait below never ends.
+        upstream.flush().await.ok()?;
         self.ready_seen.wait_for(|&n| n >= owed).await.ok()?;
         // Still stale? A ReadyForQuery after the wait may have said so;
         // a failed transaction answers nothing but errors.
