@@ -33,7 +33,7 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 /// landed are asserted — unless `ADVERSARIAL_STRICT=1`, which asserts
 /// every case. When a defence lands, remove it here: its cases then guard
 /// it. A pending case that already holds is reported as such.
-const PENDING: &[&str] = &["sentinel", "audit-identity", "temp-tables"];
+const PENDING: &[&str] = &["audit-identity", "temp-tables"];
 
 fn is_pending(case: &Case) -> bool {
     std::env::var_os("ADVERSARIAL_STRICT").is_none()
@@ -44,15 +44,15 @@ fn is_pending(case: &Case) -> bool {
 const NEEDS: &[(&str, &str)] = &[
     (
         "privileges",
-        "lead (main): migrate's privilege model — no app privilege on tombstone's tables, writes through SECURITY DEFINER (S1)",
+        "migrate's privilege model — no app privilege on tombstone's tables; operations recorded by SECURITY DEFINER triggers (S1)",
     ),
     (
         "rls",
-        "lead (main): ENABLE + FORCE ROW LEVEL SECURITY policies tombstone_select/insert/update/delete (S2)",
+        "ENABLE + FORCE ROW LEVEL SECURITY policies tombstone_select/insert/update/delete (S2)",
     ),
     (
         "sentinel",
-        "lead (main): DELETE as UPDATE … = 'infinity' + AFTER UPDATE trigger; other deleted_at writes 42501 (W9)",
+        "row-level security lets normal roles set deleted_at to now() on live rows only, recorded as an operation by the AFTER UPDATE triggers; other deleted_at writes 42501 (W9)",
     ),
     (
         "audit-identity",
@@ -184,7 +184,7 @@ async fn build_world(setup: Setup) -> World {
         &format!("CREATE ROLE \"{app}\" LOGIN; CREATE ROLE \"{trash}\" NOLOGIN"),
     );
     let protected = TestDb::create("adv_prot", 3);
-    let twin = TestDb::create("adv_twin", 3);
+    let twin = TestDb::twin("adv_twin", 3);
     let grants = match setup {
         Setup::Dml => format!(
             "GRANT USAGE ON SCHEMA billing TO \"{app}\";

@@ -162,7 +162,12 @@ async fn installed_objects_work() {
         .unwrap();
     assert!(row.get::<_, String>(0).starts_with("tombstone.audit_y"));
     assert_eq!(row.get::<_, String>(1), "postgres");
-    assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some("10.1.2.3"));
+    // A client address set by the session itself is not believed: the
+    // server's own view of the connection is recorded (migrate::identity).
+    assert_eq!(
+        row.get::<_, Option<String>>(3).as_deref(),
+        Some("127.0.0.1")
+    );
     assert_eq!(
         row.get::<_, Option<String>>(4).as_deref(),
         Some("migrate-test")
@@ -284,18 +289,28 @@ async fn audit_triggers_record_inserts_updates_and_hand_written_hides() {
                 Some("uno".into()),
                 "bob@example.com".into()
             ),
-            // Setting deleted_at by hand is no operation of tombstone's:
-            // it is audited as the update it is (SPEC W9), never skipped.
+            // Setting deleted_at by hand becomes an operation (SPEC W9):
+            // the trigger records the row as soft-deleted, never skipped.
             (
-                "update".into(),
+                "soft_delete".into(),
                 r#"{"a": 1, "b": 2}"#.into(),
                 Some("two".into()),
                 Some("two".into()),
                 "alice".into()
             ),
         ],
-        "a hand-written hide is audited as an update; the unprotected table is not audited"
+        "a hand-written hide is audited as a soft delete; the unprotected table is not audited"
     );
+    let ops: i64 = client
+        .query_one(
+            "SELECT count(*) FROM tombstone.operations o JOIN tombstone.operation_rows r ON r.op_id = o.id
+              WHERE o.table_name = 'notes' AND r.pk = '{\"a\": 1, \"b\": 2}' AND o.actor = 'alice'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ops, 1, "the hand-written hide is an operation, restorable");
 
     // Settings switch auditing off per table, and a rollback removes rows.
     client

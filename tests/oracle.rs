@@ -41,7 +41,7 @@ async fn twin_databases_agree() {
         "oracle: seed {seed}, {statements} statements (replay with TOMBSTONE_ORACLE_SEED={seed})"
     );
     let rw_db = TestDb::create("oracle_rw", 3);
-    let twin_db = TestDb::create("oracle_twin", 3);
+    let twin_db = TestDb::twin("oracle_twin", 3);
     let rw = rw_db.connect().await;
     let twin = twin_db.connect().await;
     let snap = rw_db.snapshot(&rw).await;

@@ -46,7 +46,7 @@ async fn twin_databases_agree_through_the_proxy() {
         "oracle over the wire: seed {seed}, {statements} statements (replay with TOMBSTONE_ORACLE_SEED={seed})"
     );
     let p = Protected::start("oracle_wire", 3, "");
-    let twin_db = common::TestDb::create("oracle_wire_twin", 3);
+    let twin_db = common::TestDb::twin("oracle_wire_twin", 3);
     let proxied = p.connect_as(&p.app).await;
     let twin = twin_db.connect().await;
     twin.batch_execute(

@@ -27,6 +27,11 @@ const FORBIDDEN: &[&str] = &[
     "SELECT * FROM tombstone.bypass_roles",
     "SELECT * FROM tombstone.operation_rows",
     "SELECT actor FROM tombstone.operations",
+    "SELECT id FROM tombstone.operations",
+    "INSERT INTO tombstone.operations (table_schema, table_name, actor) VALUES ('public', 'projects', 'alice')",
+    "DO $$BEGIN INSERT INTO tombstone.operations (table_schema, table_name, actor) VALUES ('public', 'projects', 'alice'); END$$",
+    "INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk) VALUES (gen_random_uuid(), 'public', 'projects', 'soft_delete', '{\"id\": 1}')",
+    "SELECT tombstone.statement_operation('public', 'projects')",
     "SELECT * FROM tombstone.restores",
     "SELECT * FROM tombstone.hard_delete_grants",
     "INSERT INTO tombstone.bypass_roles VALUES (session_user)",
@@ -212,7 +217,19 @@ async fn hand_written_hides_and_unhides_leave_a_trace() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(actions(5).await, vec!["update"]);
+    // The hand-written hide became an operation (SPEC W9), audited as a
+    // soft delete and restorable; the un-hide attempts changed nothing.
+    assert_eq!(actions(5).await, vec!["soft_delete"]);
+    let recorded: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM tombstone.operation_rows r JOIN tombstone.operations o ON o.id = r.op_id
+              WHERE r.table_name = 'tasks' AND r.pk = '{\"id\": 5}' AND o.login_role = $1",
+            &[&p.app],
+        )
+        .await
+        .expect("operation rows")
+        .get(0);
+    assert_eq!(recorded, 1);
     let title: String = admin
         .query_one(
             "SELECT title FROM tasks WHERE id = 5 AND deleted_at IS NOT NULL",

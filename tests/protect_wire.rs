@@ -336,14 +336,45 @@ async fn schema_change_from_another_connection_is_picked_up() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // And deletes of tags are now soft.
-    assert_eq!(
-        app.execute("DELETE FROM tags WHERE id = 2", &[])
-            .await
-            .unwrap(),
-        1
-    );
+    // Deletes of tags are refused until migrate installs the triggers
+    // that record them (a soft delete nobody recorded could not be
+    // restored) …
+    let e = app
+        .execute("DELETE FROM tags WHERE id = 2", &[])
+        .await
+        .expect_err("not installed yet");
+    assert_eq!(sqlstate(&e), "55000", "{e:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tombstone"))
+        .args(["migrate", "--apply", "--database-url", &p.db.url])
+        .output()
+        .expect("migrate");
+    assert!(out.status.success(), "{out:?}");
+    // … and soft once it has (the proxy picks the triggers up by itself).
+    let started = Instant::now();
+    loop {
+        match app.execute("DELETE FROM tags WHERE id = 2", &[]).await {
+            Ok(n) => {
+                assert_eq!(n, 1);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(sqlstate(&e), "55000", "{e:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "triggers not seen after 10 s:\n{}",
+                    p.proxy.log()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
     assert_eq!(count(&direct, "SELECT count(*) FROM tags").await, 50);
+    let recorded = count(
+        &direct,
+        "SELECT count(*) FROM tombstone.operation_rows WHERE table_name = 'tags' AND pk = '{\"id\": 2}'",
+    )
+    .await;
+    assert_eq!(recorded, 1);
 }
 
 #[tokio::test]
@@ -368,7 +399,7 @@ async fn unprotected_databases_are_relayed_unchanged() {
 #[tokio::test]
 async fn prepared_statements_executed_ten_thousand_times_match_the_twin() {
     let p = Protected::start("prepared_stress", 1, "");
-    let twin = common::TestDb::create("prepared_twin", 1);
+    let twin = common::TestDb::twin("prepared_twin", 1);
     let app = p.connect_as(&p.app).await;
     let direct = twin.connect().await;
     let sql_delete = "DELETE FROM comments WHERE id = $1 OR task_id = $2";

@@ -158,7 +158,7 @@ async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
     out
 }
 
-/// The data tombstone keeps: every row of its tables, as text.
+/// The data tombstone keeps: every row of its tables, as JSON text.
 async fn data(client: &tokio_postgres::Client) -> Vec<String> {
     let mut out = Vec::new();
     for table in [
@@ -167,7 +167,11 @@ async fn data(client: &tokio_postgres::Client) -> Vec<String> {
         "tombstone.restores",
         "tombstone.audit",
     ] {
-        let q = format!("SELECT '{table} ' || t::text FROM {table} t ORDER BY 1");
+        // Columns a newer version adds (`operations.stmt_at`, version 2)
+        // are filled on upgrade: the data is what was there before.
+        let q = format!(
+            "SELECT '{table} ' || (pg_catalog.to_jsonb(t.*) - 'stmt_at')::text FROM {table} t ORDER BY 1"
+        );
         for row in client.query(&q, &[]).await.expect(&q) {
             out.push(row.get::<_, String>(0));
         }

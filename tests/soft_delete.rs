@@ -298,6 +298,7 @@ async fn self_referencing_cascades_follow_the_whole_tree() {
     )
     .await
     .unwrap();
+    db.install(&db.snapshot(&c).await).await;
     let snap = db.snapshot(&c).await;
     let s = SessionContext::normal("postgres");
     // Target with a self-reference: node 2 and everything under it (2, 4, 5, 8–11, …).
@@ -393,6 +394,9 @@ async fn composite_keys_other_schemas_and_irregular_names() {
         column: "Deleted At".into(),
         ..Default::default()
     };
+    db.install(&tombstone::schema::SchemaSnapshot::build(catalog, &options))
+        .await;
+    let catalog = tombstone::schema::load::load_catalog(&c).await.unwrap();
     let snap = tombstone::schema::SchemaSnapshot::build(catalog, &options);
     let s = SessionContext::normal("postgres");
     let out = rewrite(

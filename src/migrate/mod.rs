@@ -10,6 +10,8 @@
 mod audit;
 mod ddl_guard;
 mod guard;
+pub mod identity;
+mod operations;
 mod ops;
 pub mod privileges;
 pub mod rls;
@@ -57,12 +59,20 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             sql: crate::schema::ddl::REWRITER_DDL.to_string(),
         },
         Step {
+            name: "operation recording (tombstone.operations.stmt_at, tombstone.statement_operation)",
+            sql: operations::OPERATIONS_DDL.to_string(),
+        },
+        Step {
             name: "restore and trash (tombstone.restore, tombstone.restore_row, tombstone.trash, tombstone.bypass_roles)",
             sql: OPS_DDL.to_string(),
         },
         Step {
             name: "audit trail (tombstone.audit, monthly partitions)",
             sql: AUDIT_DDL.to_string(),
+        },
+        Step {
+            name: "client address (tombstone.proxy_key, tombstone.client_addr, the audit default)",
+            sql: identity::IDENTITY_DDL.to_string(),
         },
         Step {
             name: "refusal function (tombstone.refuse)",
@@ -85,6 +95,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
         steps.push(Step {
             name: AUDIT_TRIGGERS_STEP,
             sql: audit_triggers(snapshot),
+        });
+        steps.push(Step {
+            name: "operation recording on unprotected SET NULL / SET DEFAULT children (tombstone_operation_rows)",
+            sql: operations::unprotected_children(snapshot),
         });
         steps.push(Step {
             name: "hard-delete guard triggers on protected tables",

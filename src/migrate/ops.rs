@@ -215,7 +215,7 @@ BEGIN
     -- subqueries are fenced (OFFSET 0) so the plan stays a scan of this
     -- operation's rows whatever the statistics say.
     EXECUTE format(
-      'WITH s AS (SELECT y.ctid AS row_id, r.pk, to_jsonb(y) AS old_row
+      'WITH s AS (SELECT y.ctid AS row_id, r.pk, to_jsonb(y.*) AS old_row
                     FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
                     JOIN %1$s y ON %2$s
                    WHERE r.action = ''soft_delete''
@@ -227,7 +227,7 @@ BEGIN
                           AND NOT EXISTS (SELECT 1 FROM tombstone.restores s2 WHERE s2.op_id = o2.id)
                         LIMIT 1), false))),
             u AS (UPDATE %1$s x SET %5$I = NULL%6$s FROM s WHERE x.ctid = s.row_id
-                  RETURNING s.pk, s.old_row, to_jsonb(x) AS new_row)
+                  RETURNING s.pk, s.old_row, to_jsonb(x.*) AS new_row)
        INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor, op_id)
        SELECT %3$L, %4$L, u.pk, ''restore'', u.old_row, u.new_row, $3, $1 FROM u',
       rel, tombstone.key_match(rel, 'y', 'r.pk'), t.table_schema, t.table_name, sd,
@@ -255,13 +255,13 @@ BEGIN
                AND r.action IN ('set_null', 'set_default') AND jsonb_typeof(r.old_values) = 'object') k;
     CONTINUE WHEN sets IS NULL;
     EXECUTE format(
-      'WITH s AS (SELECT y.ctid AS row_id, r.pk, r.action, r.old_values, to_jsonb(y) AS old_row
+      'WITH s AS (SELECT y.ctid AS row_id, r.pk, r.action, r.old_values, to_jsonb(y.*) AS old_row
                     FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
                     JOIN %1$s y ON %2$s
                    WHERE r.action IN (''set_null'', ''set_default'')
                      AND r.table_schema = %3$L AND r.table_name = %4$L),
             u AS (UPDATE %1$s x SET %5$s FROM s WHERE x.ctid = s.row_id
-                  RETURNING s.pk, s.old_row, to_jsonb(x) AS new_row)
+                  RETURNING s.pk, s.old_row, to_jsonb(x.*) AS new_row)
        INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor, op_id)
        SELECT %3$L, %4$L, u.pk, ''restore'', u.old_row, u.new_row, $2, $1 FROM u',
       rel, tombstone.key_match(rel, 'y', 'r.pk'), t.table_schema, t.table_name, sets)

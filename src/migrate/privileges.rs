@@ -2,11 +2,10 @@
 //!
 //! The application role is untrusted. After this step:
 //! - nobody but the owner holds a privilege on tombstone's tables and
-//!   sequences, except what rewritten soft deletes still write themselves
-//!   (`INSERT` on `operations` and `operation_rows`, and `SELECT (id)` for
-//!   the `RETURNING id` of the operation); the audit trail, the bypass-role
-//!   list, the hard-delete grants, restores and settings are out of reach,
-//!   through the proxy or directly;
+//!   sequences: the audit trail, operations and their rows (recorded by
+//!   triggers, `migrate::operations`), the bypass-role list, the
+//!   hard-delete grants, restores and settings are out of reach, through
+//!   the proxy or directly;
 //! - every function runs with `search_path = pg_catalog, pg_temp`, so a
 //!   caller's `public.now()` or `public.to_jsonb()` cannot shadow a
 //!   built-in inside tombstone's code;
@@ -68,9 +67,6 @@ $tombstone_privileges$;
 
 REVOKE ALL ON SCHEMA tombstone FROM PUBLIC;
 GRANT USAGE ON SCHEMA tombstone TO PUBLIC;
--- What a rewritten soft delete writes itself (see README, Limits).
-GRANT INSERT ON tombstone.operations, tombstone.operation_rows TO PUBLIC;
-GRANT SELECT (id) ON tombstone.operations TO PUBLIC;
 "#,
         invoker = invoker.join(", "),
         bypass_reads = bypass_reads()

@@ -106,7 +106,7 @@ BEGIN
               xj.j, %L, r.op_id
        FROM tombstone_new_rows r
        JOIN %s x ON %s
-       CROSS JOIN LATERAL (SELECT to_jsonb(x) AS j OFFSET 0) xj
+       CROSS JOIN LATERAL (SELECT to_jsonb(x.*) AS j OFFSET 0) xj
        WHERE r.op_id IS NOT NULL AND r.table_schema = %L AND r.table_name = %L',
       sd, by_col, by_col, actor, rel, pk_join, t.table_schema, t.table_name);
   END LOOP;
@@ -138,7 +138,12 @@ fn literal(s: &str) -> String {
 /// reads.
 pub fn audit_triggers(snapshot: &SchemaSnapshot) -> String {
     let mut sql = String::new();
-    for table in snapshot.tables().iter().filter(|t| t.is_protected()) {
+    for (id, table) in snapshot
+        .tables()
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.is_protected())
+    {
         let Some(soft) = &table.soft_delete else {
             continue;
         };
@@ -162,6 +167,7 @@ pub fn audit_triggers(snapshot: &SchemaSnapshot) -> String {
             &table.primary_key,
             &soft.column,
             by,
+            &super::operations::recording(snapshot, id),
         ));
         sql.push_str(&format!(
             "CREATE OR REPLACE TRIGGER tombstone_audit_insert AFTER INSERT ON {name}\n  \
@@ -216,7 +222,7 @@ fn insert_function(name: &str, schema: &str, table: &str, key: &[String]) -> Str
          BEGIN\n  \
            IF tombstone.audit_enabled({s}, {t}, 'INSERT') THEN\n    \
              INSERT INTO tombstone.audit (table_schema, table_name, pk, action, new_values, actor)\n    \
-             SELECT {s}, {t}, {pk}, 'insert', to_jsonb(n), a.actor\n    \
+             SELECT {s}, {t}, {pk}, 'insert', to_jsonb(n.*), a.actor\n    \
              FROM tombstone_new n, (SELECT tombstone.current_actor() AS actor OFFSET 0) a;\n  \
            END IF;\n  \
            RETURN NULL;\n\
@@ -234,6 +240,7 @@ fn update_function(
     key: &[String],
     sd: &str,
     by: &str,
+    recording: &str,
 ) -> String {
     let (join, first) = match key.first() {
         Some(first) => (
@@ -245,37 +252,39 @@ fn update_function(
         ),
         None => ("false".to_string(), ident(sd)),
     };
-    // A flip of the soft-delete column alone is left to the operation's own
-    // audit only when an operation of this transaction recorded (or a
-    // restore of this transaction brought back) that row; any other flip —
-    // a hide or un-hide written by hand — is audited as an update (SPEC W9).
-    // Tables without a primary key are keyed differently in
-    // `operation_rows`, so their flips are left to the operation as before.
+    // A flip of the soft-delete column alone is audited by its operation:
+    // NULL → time is recorded as a soft delete just above (whoever wrote
+    // it), time → NULL is left out only when a restore of this transaction
+    // brought that row back; any other un-hide (a bypass role's, by hand) is
+    // audited as an update (SPEC W9). Tables without a primary key are
+    // keyed differently in `operation_rows`, so their flips are left to the
+    // operation as before.
     let recorded = if key.is_empty() {
         String::new()
     } else {
         format!(
-            "\n                            AND EXISTS (SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id\n                                        \
+            "\n                            AND (o.{sdi} IS NULL OR EXISTS (SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id\n                                        \
              WHERE r.table_schema = {s} AND r.table_name = {t} AND r.pk = {pk_new} AND r.action = 'soft_delete'\n                                          \
-             AND (op.xact_id = pg_current_xact_id()\n                                               \
-             OR EXISTS (SELECT 1 FROM tombstone.restores s WHERE s.op_id = op.id AND s.xact_id = pg_current_xact_id())))",
+             AND EXISTS (SELECT 1 FROM tombstone.restores s WHERE s.op_id = op.id AND s.xact_id = pg_current_xact_id())))",
             s = literal(schema),
             t = literal(table),
             pk_new = key_object("n", key),
+            sdi = ident(sd),
         )
     };
     format!(
         "CREATE OR REPLACE FUNCTION tombstone.{name}() RETURNS trigger LANGUAGE plpgsql AS $fn$\n\
-         BEGIN\n  \
+         BEGIN\n\
+         {recording}  \
            IF tombstone.audit_enabled({s}, {t}, 'UPDATE') THEN\n    \
              INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor)\n    \
              SELECT {s}, {t}, CASE WHEN n.{first} IS NULL THEN {pk_old} ELSE {pk_new} END, 'update',\n           \
-                    to_jsonb(o), to_jsonb(n), a.actor\n    \
+                    to_jsonb(o.*), to_jsonb(n.*), a.actor\n    \
              FROM tombstone_new n FULL JOIN tombstone_old o ON {join},\n         \
                   (SELECT tombstone.current_actor() AS actor OFFSET 0) a\n    \
              WHERE (o.{first} IS NULL OR n.{first} IS NULL\n            \
                     OR NOT ((o.{sdi} IS NULL) <> (n.{sdi} IS NULL)\n                    \
-                            AND to_jsonb(o) - {sdl} - {byl} = to_jsonb(n) - {sdl} - {byl}{recorded}))\n      \
+                            AND to_jsonb(o.*) - {sdl} - {byl} = to_jsonb(n.*) - {sdl} - {byl}{recorded}))\n      \
                AND NOT EXISTS (\n        \
                  SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations op ON op.id = r.op_id\n        \
                  WHERE (op.xact_id = pg_current_xact_id()\n                \
@@ -294,6 +303,7 @@ fn update_function(
         sdl = literal(sd),
         byl = literal(by),
         recorded = recorded,
+        recording = recording,
     )
 }
 

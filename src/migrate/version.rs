@@ -63,6 +63,10 @@ BEGIN
     RETURN;
   END IF;
 
+  -- The audit default calls tombstone.client_addr() (version 2 on).
+  IF pg_catalog.to_regclass('tombstone.audit') IS NOT NULL THEN
+    ALTER TABLE tombstone.audit ALTER COLUMN client_addr DROP DEFAULT;
+  END IF;
   -- Event triggers first, so the drops below fire none of them.
   FOR r IN SELECT e.evtname FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid
             WHERE p.pronamespace = ns LOOP

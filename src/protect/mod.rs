@@ -46,6 +46,10 @@ pub struct Protection {
     pub refresh: tokio::sync::Notify,
     /// Where cache misses are parsed (never on an async worker).
     pub parsers: ParserPool,
+    /// `tombstone.proxy_key`: signs the client address sessions carry to
+    /// the server (`migrate::identity`). Empty: unsigned (the server then
+    /// records the address it sees).
+    pub addr_key: Vec<u8>,
 }
 
 impl Protection {
@@ -68,6 +72,7 @@ impl Protection {
             bypass_hard_delete: config.roles.bypass_hard_delete,
             refresh: tokio::sync::Notify::new(),
             parsers: ParserPool::new(config.parser.thread_count(), config.parser.queue_len())?,
+            addr_key: Vec::new(),
         })
     }
 

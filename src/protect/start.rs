@@ -46,6 +46,12 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     crate::ops::roles::sync_bypass_roles(&client, &config.roles.bypass)
         .await
         .map_err(|e| format!("database.url: cannot write tombstone.bypass_roles: {e}"))?;
+    let addr_key: Vec<u8> = client
+        .query_opt("SELECT key FROM tombstone.proxy_key LIMIT 1", &[])
+        .await
+        .map_err(|e| format!("database.url: cannot read tombstone.proxy_key (run `tombstone migrate --apply`; the role needs the rights of tombstone's owner): {e}"))?
+        .map(|row| row.get(0))
+        .unwrap_or_default();
     let options = super::snapshot_options(config);
     let (catalog, snapshot) = watch::load_snapshot(&client, &options)
         .await
@@ -59,10 +65,10 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     let _ = driver.await;
     tracing::info!(%database, protected_tables = protected, "schema snapshot loaded");
 
-    let protection = Arc::new(
-        Protection::new(database, snapshot, config)
-            .map_err(|e| format!("cannot start the parser threads ([parser]): {e}"))?,
-    );
+    let mut protection = Protection::new(database, snapshot, config)
+        .map_err(|e| format!("cannot start the parser threads ([parser]): {e}"))?;
+    protection.addr_key = addr_key;
+    let protection = Arc::new(protection);
     tokio::spawn(watch::run(
         protection.clone(),
         url.to_string(),

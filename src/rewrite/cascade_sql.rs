@@ -1,5 +1,6 @@
 //! The SQL of a soft delete's cascade: one CTE per soft-deleted child table,
-//! SET NULL/SET DEFAULT updates, RESTRICT checks, and the operation rows.
+//! SET NULL/SET DEFAULT updates, RESTRICT checks, and the operation hint
+//! (the operation and its rows are recorded by triggers, `migrate::operations`).
 
 use super::cascade::CascadePlan;
 use super::delete::TARGET;
@@ -53,12 +54,14 @@ impl<'a> Walker<'a> {
         format!("pg_catalog.jsonb_build_object({})", parts.join(", "))
     }
 
-    /// The CTEs after `tombstone_target`: cascades, SET NULL, checks, operation.
+    /// The CTEs after `tombstone_target` (cascades, SET NULL, RESTRICT
+    /// checks) and the conditions the outer UPDATE adds so that the checks
+    /// run and the operation hint is set.
     pub(crate) fn cascade_ctes(
         &self,
         plan: &CascadePlan,
         target_keys: &[String],
-    ) -> Res<Vec<String>> {
+    ) -> Res<(Vec<String>, Vec<String>)> {
         let snap = self.snap;
         let fks = snap.foreign_keys();
         let target_self = !plan.self_edges(snap, plan.target).is_empty();
@@ -230,18 +233,6 @@ impl<'a> Walker<'a> {
                 ret = returning.join(", ")
             ));
         }
-        let mut rows = vec![format!(
-            "SELECT tombstone_op.id, {}, {}, 'soft_delete', t.tombstone_pk, NULL::jsonb FROM tombstone_op, (SELECT DISTINCT tombstone_pk FROM {TARGET}) t",
-            quote_literal(&snap.table(plan.target).schema),
-            quote_literal(&snap.table(plan.target).name)
-        )];
-        if target_self {
-            rows.push(format!(
-                "SELECT tombstone_op.id, {}, {}, 'soft_delete', s.tombstone_pk, NULL FROM tombstone_op, tombstone_s s",
-                quote_literal(&snap.table(plan.target).schema),
-                quote_literal(&snap.table(plan.target).name)
-            ));
-        }
         for (i, &t) in plan.tables.iter().enumerate() {
             let table = snap.table(t);
             let col = table
@@ -291,12 +282,6 @@ impl<'a> Walker<'a> {
                 quote_ident(&col),
                 returning.join(", ")
             ));
-            rows.push(format!(
-                "SELECT tombstone_op.id, {}, {}, 'soft_delete', d.tombstone_pk, NULL FROM tombstone_op, tombstone_d{} d",
-                quote_literal(&table.schema),
-                quote_literal(&table.name),
-                i + 1
-            ));
         }
         for (j, &f) in plan.set_null.iter().enumerate() {
             let fk = &fks[f];
@@ -315,41 +300,17 @@ impl<'a> Walker<'a> {
                 .iter()
                 .map(|c| format!("{} = {value}", quote_ident(c)))
                 .collect();
-            let old: Vec<String> = cols
-                .iter()
-                .filter_map(|c| {
-                    let k = fk.child_columns.iter().position(|x| x == *c)?;
-                    Some(format!(
-                        "{}, tombstone_p.{}",
-                        quote_literal(c),
-                        parent_col(fk.parent, fk.parent_columns.get(k)?)
-                    ))
-                })
-                .collect();
             let live = match &child.soft_delete {
                 Some(sd) => format!(" AND tombstone_c.{} IS NULL", quote_ident(&sd.column)),
                 None => String::new(),
             };
-            let action = if fk.on_delete == FkAction::SetDefault {
-                "set_default"
-            } else {
-                "set_null"
-            };
             ctes.push(format!(
-                "tombstone_n{} AS (UPDATE {} AS tombstone_c SET {} FROM {} tombstone_p WHERE {}{live} RETURNING {} AS tombstone_pk, pg_catalog.jsonb_build_object({}) AS tombstone_old)",
+                "tombstone_n{} AS (UPDATE {} AS tombstone_c SET {} FROM {} tombstone_p WHERE {}{live})",
                 j + 1,
                 self.qualified(fk.child),
                 sets.join(", "),
                 cte_of(fk.parent),
                 join(fk, "tombstone_c", "tombstone_p"),
-                self.pk_json(fk.child, "tombstone_c"),
-                old.join(", ")
-            ));
-            rows.push(format!(
-                "SELECT tombstone_op.id, {}, {}, '{action}', n.tombstone_pk, n.tombstone_old FROM tombstone_op, tombstone_n{} n",
-                quote_literal(&child.schema),
-                quote_literal(&child.name),
-                j + 1
             ));
         }
         for (k, &f) in plan.restrict.iter().enumerate() {
@@ -414,7 +375,7 @@ impl<'a> Walker<'a> {
                 .map(|i| format!("tombstone_v.v{i}"))
                 .collect();
             ctes.push(format!(
-                "tombstone_r{} AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk) SELECT NULL, '', '', 'soft_delete', '{{}}' FROM (SELECT {} FROM {} AS tombstone_c JOIN {} tombstone_p ON {}{where_} LIMIT 1) tombstone_v WHERE tombstone.fk_violation({}, {}, {}, {}, pg_catalog.concat_ws(', ', {})))",
+                "tombstone_r{} AS (SELECT 1 FROM (SELECT {} FROM {} AS tombstone_c JOIN {} tombstone_p ON {}{where_} LIMIT 1) tombstone_v WHERE tombstone.fk_violation({}, {}, {}, {}, pg_catalog.concat_ws(', ', {})))",
                 k + 1,
                 values.join(", "),
                 self.qualified(fk.child),
@@ -427,17 +388,20 @@ impl<'a> Walker<'a> {
                 concat.join(", ")
             ));
         }
+        // Which operation this statement's soft deletes belong to, for the
+        // triggers that record them (`migrate::operations`): a hint the
+        // triggers honour only for this very statement. It labels the
+        // operation; what was deleted they read from the rows themselves.
         let target = snap.table(plan.target);
-        ctes.push(format!(
-            "tombstone_op AS (INSERT INTO tombstone.operations (table_schema, table_name, actor) SELECT {}, {}, {} WHERE EXISTS (SELECT 1 FROM {TARGET}) RETURNING id)",
+        let mut filters: Vec<String> = (1..=plan.restrict.len())
+            .map(|k| format!("NOT EXISTS (SELECT 1 FROM tombstone_r{k})"))
+            .collect();
+        filters.push(format!(
+            "(SELECT pg_catalog.set_config('tombstone.operation', pg_catalog.jsonb_build_object('id', pg_catalog.gen_random_uuid(), 'stmt', pg_catalog.statement_timestamp(), 'schema', {}, 'table', {}, 'actor', {})::text, true)) IS NOT NULL",
             quote_literal(&target.schema),
             quote_literal(&target.name),
             self.actor()
         ));
-        ctes.push(format!(
-            "tombstone_rows AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk, old_values) {})",
-            rows.join(" UNION ALL ")
-        ));
-        Ok(ctes)
+        Ok((ctes, filters))
     }
 }

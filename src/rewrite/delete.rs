@@ -4,17 +4,23 @@
 //! WITH tombstone_target AS (SELECT <keys> FROM <target> [, <using>] WHERE (<where>) AND <live> FOR UPDATE OF <t>),
 //!      tombstone_d1 AS (UPDATE child … SET deleted_at = now() WHERE live AND EXISTS (… parent set …) RETURNING …),
 //!      tombstone_n1 AS (UPDATE child SET fk = NULL … RETURNING pk, old values),
-//!      tombstone_r1 AS (INSERT … WHERE tombstone.fk_violation(…)),   -- RESTRICT / NO ACTION
-//!      tombstone_op AS (INSERT INTO tombstone.operations … RETURNING id),
-//!      tombstone_rows AS (INSERT INTO tombstone.operation_rows …)
+//!      tombstone_r1 AS (SELECT 1 … WHERE tombstone.fk_violation(…))   -- RESTRICT / NO ACTION
 //! UPDATE <target> SET deleted_at = now() FROM tombstone_target[, <using>]
 //! WHERE (<where>) AND <live> AND <target key> = tombstone_target key
+//!   AND NOT EXISTS (SELECT 1 FROM tombstone_r1) …
+//!   AND (SELECT set_config('tombstone.operation', <hint>, true)) IS NOT NULL
 //! RETURNING <returning, with deleted_at shown as NULL>
 //! ```
 //!
 //! The client's text is kept: `DELETE FROM` becomes `UPDATE`, `USING`
 //! becomes `FROM tombstone_target,`, the rest is spliced in. The reply plan
 //! renames the tag `UPDATE n` to `DELETE n`.
+//!
+//! The statement writes nothing of tombstone's: the `AFTER UPDATE` triggers
+//! `migrate` installs (`migrate::operations`) record the operation and its
+//! rows from what the statement changed, labelled by the hint (target
+//! table, actor, a fresh operation id) the last condition sets for this
+//! statement only.
 
 use serde_json::Value;
 
@@ -133,6 +139,19 @@ impl<'a> Walker<'a> {
         }
         let snap = self.snap;
         let plan = CascadePlan::build(snap, id)?;
+        let fks = snap.foreign_keys();
+        let missing: Vec<String> = std::iter::once(id)
+            .chain(plan.tables.iter().copied())
+            .chain(plan.set_null.iter().map(|&f| fks[f].child))
+            .filter(|&t| !snap.table(t).records_operations)
+            .map(|t| self.qualified(t))
+            .collect();
+        if !missing.is_empty() {
+            return Err(RewriteError::NotInstalled {
+                table: self.qualified(id),
+                missing: missing.join(", "),
+            });
+        }
         let table = snap.table(id);
         let sd = table.soft_delete.clone().ok_or_else(fail)?;
         let rv = field(n, "relation");
@@ -244,7 +263,8 @@ impl<'a> Walker<'a> {
         target_cte.push_str(&format!(" FOR UPDATE OF {lock_name})"));
 
         let mut ctes = vec![target_cte];
-        ctes.extend(self.cascade_ctes(&plan, &keys)?);
+        let (cascades, checks) = self.cascade_ctes(&plan, &keys)?;
+        ctes.extend(cascades);
         let ctes = ctes.join(",\n     ");
 
         // Splice the outer UPDATE into the client's DELETE.
@@ -280,6 +300,7 @@ impl<'a> Walker<'a> {
             }
         }
         filters.extend(matches);
+        filters.extend(checks);
         let filter = filters.join(" AND ");
         match where_span {
             Some((first, last)) => {

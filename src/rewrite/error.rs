@@ -9,6 +9,11 @@ pub enum RewriteError {
     FailClosed { what: String },
     #[error("{what} is not supported by tombstone")]
     Unsupported { what: String },
+    /// A soft delete whose operation no trigger would record.
+    #[error(
+        "DELETE on {table} is refused: tombstone migrate has not installed the triggers that record soft deletes on {missing}"
+    )]
+    NotInstalled { table: String, missing: String },
     #[error("statement of {size} bytes exceeds tombstone's limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
     #[error("statement too complex for tombstone's parser: {detail}")]
@@ -35,6 +40,7 @@ impl RewriteError {
             | RewriteError::SettingDenied { .. } => "42501",
             RewriteError::InvalidSetting { .. } => "22023",
             RewriteError::Unsupported { .. } => "0A000",
+            RewriteError::NotInstalled { .. } => "55000",
             RewriteError::TooLarge { .. } => "54000",
             RewriteError::TooComplex { .. } => "54001",
             RewriteError::Syntax { .. } => "42601",
@@ -56,6 +62,9 @@ impl RewriteError {
             RewriteError::Unsupported { .. } => {
                 Some("Rewrite the statement, or run it as a bypass role.")
             }
+            RewriteError::NotInstalled { .. } => Some(
+                "Run `tombstone migrate --apply` after protecting a table: without its triggers the soft delete could not be restored.",
+            ),
             RewriteError::TooLarge { .. } | RewriteError::TooComplex { .. } => {
                 Some("Split the statement or reduce its nesting.")
             }

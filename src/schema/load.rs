@@ -22,7 +22,9 @@ fn tables_sql() -> String {
                        AND a.attrelid = c.oid AND a.attnum = k.attnum), '{{}}'),
            coalesce((SELECT array_agg(a.attgenerated <> '' OR a.attidentity = 'a' ORDER BY a.attnum)
                      FROM pg_attribute a
-                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{{}}')
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{{}}'),
+           EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgenabled <> 'D'
+                     AND t.tgname IN ('tombstone_audit_update', 'tombstone_operation_rows'))
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {SKIP_SCHEMAS}"
     )
@@ -108,6 +110,7 @@ pub async fn load_catalog(
                 })
                 .collect(),
             primary_key: row.get(5),
+            records_operations: row.get(7),
         });
     }
     for row in client

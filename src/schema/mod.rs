@@ -55,6 +55,9 @@ pub struct RawTable {
     pub kind: char,
     pub columns: Vec<Column>,
     pub primary_key: Vec<String>,
+    /// A trigger `migrate` installs records this table's soft deletes and
+    /// SET NULL changes as operations (`migrate::operations`).
+    pub records_operations: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +127,7 @@ impl Catalog {
             kind: 'r',
             columns,
             primary_key: primary_key.iter().map(|s| s.to_string()).collect(),
+            records_operations: true,
         });
         self
     }
@@ -244,6 +248,8 @@ pub struct Table {
     pub primary_key: Vec<String>,
     pub soft_delete: Option<SoftDelete>,
     pub unique_indexes: Vec<UniqueIndex>,
+    /// See [`RawTable::records_operations`].
+    pub records_operations: bool,
 }
 
 impl Table {
@@ -322,6 +328,7 @@ impl SchemaSnapshot {
                 primary_key: raw.primary_key,
                 soft_delete,
                 unique_indexes: Vec::new(),
+                records_operations: raw.records_operations,
             });
         }
         for ix in catalog.unique_indexes {

@@ -111,16 +111,25 @@ async fn serve(
         .as_ref()
         .filter(|p| p.database == database)
         .cloned();
-    // Protected sessions carry the client's address to the server, where
-    // audit rows read it; a client cannot supply it itself.
+    // Protected sessions carry the client's address to the server, signed
+    // (`migrate::identity`), where audit rows read it; a client cannot
+    // supply it itself, and server-side code cannot change it.
     let raw = match (&protection, peer_ip) {
-        (Some(_), ip) => crate::wire::with_parameter(
-            &raw,
-            b"tombstone.",
-            b"tombstone.client_addr",
-            ip.to_string().as_bytes(),
-        )
-        .map_err(SessionError::Client)?,
+        (Some(p), ip) => {
+            let addr = ip.to_string();
+            let value = if p.addr_key.is_empty() {
+                addr
+            } else {
+                crate::migrate::identity::signed_client_addr(&p.addr_key, &addr)
+            };
+            crate::wire::with_parameter(
+                &raw,
+                b"tombstone.",
+                b"tombstone.client_addr",
+                value.as_bytes(),
+            )
+            .map_err(SessionError::Client)?
+        }
         (None, _) => raw,
     };
     let mut server = match shared.upstream.connect().await {

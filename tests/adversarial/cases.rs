@@ -222,7 +222,9 @@ pub const CASES: &[Case] = &[
     // --- hiding and un-hiding, changing soft-deleted rows ---
     c(HIDE, "deleted_at to the past", AB, SE, "sentinel", Refused(P), &["UPDATE tasks SET deleted_at = '2000-01-01' WHERE id = 3"]),
     c(HIDE, "deleted_at to the future", AB, S, "sentinel", Refused(P), &["UPDATE tasks SET deleted_at = '2999-01-01' WHERE id = 3"]),
-    c(HIDE, "deleted_at to now()", AB, S, "sentinel", Refused(P), &["UPDATE tasks SET deleted_at = now() WHERE id = 3"]),
+    // A soft delete written by hand: allowed by the policy, and recorded
+    // as an operation (audited soft_delete, restorable) by the triggers.
+    c(HIDE, "deleted_at to now() is a recorded soft delete", AB, S, "sentinel", RefusedOrSucceeds(P, "SELECT EXISTS (SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.audit a ON a.op_id = r.op_id AND a.pk = r.pk WHERE r.table_name = 'tasks' AND r.pk = '{\"id\": 3}' AND a.action = 'soft_delete')"), &["UPDATE tasks SET deleted_at = now() WHERE id = 3"]),
     c(HIDE, "deleted_at to NULL (un-delete)", AB, SE, "", RefusedOrTwin(P), &["UPDATE tasks SET deleted_at = NULL WHERE id = 2"]),
     c(HIDE, "un-delete from DO", AB, S, "rls", RefusedOrTwin(P), &["DO $$BEGIN UPDATE tasks SET deleted_at = NULL WHERE id = 2; END$$", "SELECT title FROM tasks WHERE id = 2"]),
     c(HIDE, "un-delete a cascade from DO, dynamic", AB, S, "rls", RefusedOrTwin(P), &["DO $$BEGIN EXECUTE 'UPDATE projects SET deleted_at = NULL WHERE id = 2'; EXECUTE 'UPDATE tasks SET deleted_at = NULL WHERE project_id = 2'; END$$", "SELECT count(*) FROM tasks"]),
@@ -243,7 +245,10 @@ pub const CASES: &[Case] = &[
     c(HIDE, "change soft-deleted rows from a function", AB, S, "rls", RefusedOrTwin(P), &["CREATE FUNCTION pg_temp.u() RETURNS bigint LANGUAGE sql AS 'WITH u AS (UPDATE tasks SET title = ''x'' WHERE project_id = 2 RETURNING 1) SELECT count(*) FROM u'", "SELECT pg_temp.u()"]),
     c(HIDE, "change soft-deleted rows via a rule", AB, S, "rls", RefusedOrTwin(P), &["CREATE TEMP TABLE bait (id int)", "CREATE RULE upd AS ON INSERT TO bait DO INSTEAD UPDATE documents SET title = 'pwned' WHERE project_id = 2", "INSERT INTO bait VALUES (1)"]),
     c(HIDE, "DO sentinel 'infinity' is an audited soft delete", AB, S, "sentinel", RefusedOrSucceeds(P, "SELECT t.deleted_at IS NOT NULL AND t.deleted_at < 'infinity' AND (SELECT bool_and(c.deleted_at = t.deleted_at) FROM comments c WHERE c.task_id = 7) FROM tasks t WHERE t.id = 7"), &["DO $$BEGIN UPDATE tasks SET deleted_at = 'infinity' WHERE id = 7; END$$"]),
-    c(HIDE, "direct: sentinel 'infinity' is an audited soft delete", AB, S, "privileges+sentinel", Succeeds("SELECT t.deleted_at IS NOT NULL AND t.deleted_at < 'infinity' AND (SELECT bool_and(c.deleted_at = t.deleted_at) FROM comments c WHERE c.task_id = 6) FROM tasks t WHERE t.id = 6"), &["@direct UPDATE tasks SET deleted_at = 'infinity' WHERE id = 6"]),
+    // Row-level security lets a normal role set the soft-delete column to
+    // `now()` only (a soft delete the triggers record): any other value,
+    // 'infinity' included, is refused by the policy.
+    c(HIDE, "direct: 'infinity' is refused", AB, S, "privileges+sentinel", Refused(P), &["@direct UPDATE tasks SET deleted_at = 'infinity' WHERE id = 6"]),
     c(HIDE, "client writes the sentinel itself", AB, S, "sentinel", RefusedOrSucceeds(P, "SELECT deleted_at IS NOT NULL AND deleted_at < 'infinity' FROM tasks WHERE id = 7"), &["UPDATE tasks SET deleted_at = 'infinity' WHERE id = 7"]),
     c(HIDE, "direct: hide", AB, S, "sentinel", Refused(P), &["@direct UPDATE tasks SET deleted_at = '2000-01-01' WHERE id = 3"]),
     c(HIDE, "direct: un-delete", AB, S, "privileges+rls", Twin, &["@direct UPDATE tasks SET deleted_at = NULL WHERE id = 2", "@direct UPDATE projects SET deleted_at = NULL WHERE id = 2"]),

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
-use tombstone::schema::{SchemaSnapshot, SnapshotOptions, ddl, load};
+use tombstone::schema::{SchemaSnapshot, SnapshotOptions, load};
 
 pub mod cluster;
 pub mod oracle;
@@ -121,8 +121,26 @@ impl TestDb {
     }
 
     /// A database loaded with the scenario (`projects` projects) and the
-    /// rewriter's tombstone schema.
+    /// tombstone schema `migrate --apply` installs.
     pub fn create(tag: &str, projects: u32) -> TestDb {
+        let db = TestDb::twin(tag, projects);
+        // The tombstone schema as `migrate` installs it: operations are
+        // recorded by its triggers.
+        let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+            .args(["migrate", "--apply", "--database-url", &db.url])
+            .output()
+            .expect("run tombstone migrate");
+        assert!(
+            out.status.success(),
+            "migrate: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        db
+    }
+
+    /// The scenario without tombstone: a hard-delete twin.
+    pub fn twin(tag: &str, projects: u32) -> TestDb {
         let db = TestDb::new(&format!("tombstone_test_{tag}"));
         let dir = scenario_dir();
         let schema = dir.join("schema.sql");
@@ -136,11 +154,22 @@ impl TestDb {
                 schema.to_str().unwrap_or_default(),
                 "-f",
                 data.to_str().unwrap_or_default(),
-                "-c",
-                ddl::REWRITER_DDL,
             ],
         );
         db
+    }
+
+    /// Installs what `migrate --apply` installs for `snap` (its triggers,
+    /// policies and registry) on tables created after [`TestDb::create`]
+    /// or protected with other snapshot options.
+    pub async fn install(&self, snap: &SchemaSnapshot) {
+        let mut client = connect(&self.url).await;
+        let config =
+            tombstone::config::Config::parse("").unwrap_or_else(|e| panic!("empty config: {e}"));
+        let steps = tombstone::migrate::plan(&config, Some(snap));
+        tombstone::migrate::apply(&mut client, &steps)
+            .await
+            .unwrap_or_else(|e| panic!("install: {e:?}"));
     }
 
     /// A direct (not proxied) connection.

@@ -50,11 +50,32 @@ fn small() -> SchemaSnapshot {
     SchemaSnapshot::build(cat, &SnapshotOptions::default())
 }
 
-const OP: &str = "tombstone_op AS (INSERT INTO tombstone.operations (table_schema, table_name, actor) SELECT 'public', 'lonely', coalesce(nullif(pg_catalog.current_setting('tombstone.actor', true), ''), session_user) WHERE EXISTS (SELECT 1 FROM tombstone_target) RETURNING id),\n     tombstone_rows AS (INSERT INTO tombstone.operation_rows (op_id, table_schema, table_name, action, pk, old_values) SELECT tombstone_op.id, 'public', 'lonely', 'soft_delete', t.tombstone_pk, NULL::jsonb FROM tombstone_op, (SELECT DISTINCT tombstone_pk FROM tombstone_target) t)";
+/// The operation hint the outer UPDATE of a `lonely` delete sets.
+fn hint(table: &str, actor: &str) -> String {
+    format!(
+        "(SELECT pg_catalog.set_config('tombstone.operation', pg_catalog.jsonb_build_object('id', pg_catalog.gen_random_uuid(), 'stmt', pg_catalog.statement_timestamp(), 'schema', 'public', 'table', '{table}', 'actor', {actor})::text, true)) IS NOT NULL"
+    )
+}
+
+const ACTOR: &str =
+    "coalesce(nullif(pg_catalog.current_setting('tombstone.actor', true), ''), session_user)";
+
+/// `outer` with the hint after the key match.
+fn hinted(outer: &str) -> String {
+    outer.replacen(
+        "tombstone_target.tombstone_k1",
+        &format!(
+            "tombstone_target.tombstone_k1 AND {}",
+            hint("lonely", ACTOR)
+        ),
+        1,
+    )
+}
 
 fn lonely(target_where: &str, outer: &str) -> String {
     format!(
-        "WITH tombstone_target AS (SELECT {k} FROM {target_where} FOR UPDATE OF {lock}),\n     {OP}\n{outer}",
+        "WITH tombstone_target AS (SELECT {k} FROM {target_where} FOR UPDATE OF {lock})\n{outer}",
+        outer = hinted(outer),
         k = "lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk",
         lock = "lonely",
     )
@@ -117,28 +138,27 @@ fn delete_without_children() {
 fn delete_with_alias_only_and_using() {
     let s = small();
     let k = "l.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', l.id) AS tombstone_pk";
-    let op = OP;
     check_in(
         &s,
         "DELETE FROM ONLY lonely AS l WHERE l.id = 1",
-        &format!(
-            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE ONLY lonely AS l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
-        ),
+        &hinted(&format!(
+            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE ONLY lonely AS l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+        )),
         &session(),
     );
     check_in(
         &s,
         "DELETE FROM lonely l USING parent p WHERE p.id = l.id",
-        &format!(
-            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l),\n     {op}\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
-        ),
+        &hinted(&format!(
+            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+        )),
         &session(),
     );
     check_in(
         &s,
         "WITH x AS (SELECT 1 AS id) DELETE FROM lonely WHERE id IN (SELECT id FROM x)",
-        &format!(
-            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {op}\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1"
+        &hinted(
+            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely)\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -150,7 +170,7 @@ fn cascade_set_null_and_unprotected_children() {
     let out = rewrite("DELETE FROM parent WHERE id = 7", &s, &session()).unwrap();
     let sql = out.sql.as_ref();
     assert!(sql.contains("tombstone_d1 AS (UPDATE public.child AS tombstone_c SET deleted_at = pg_catalog.now() WHERE tombstone_c.deleted_at IS NULL AND (EXISTS (SELECT 1 FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1))"), "{sql}");
-    assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL RETURNING pg_catalog.jsonb_build_object('id', tombstone_c.id) AS tombstone_pk, pg_catalog.jsonb_build_object('parent_id', tombstone_p.tombstone_k1) AS tombstone_old)"), "{sql}");
+    assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL)"), "{sql}");
     assert!(
         !sql.contains("public.plain"),
         "unprotected CASCADE child left alone: {sql}"
@@ -192,7 +212,8 @@ fn scenario_deletes_parse_and_rename_the_tag() {
             },
             "{sql}"
         );
-        assert!(out.sql.contains("tombstone_op"), "{sql}");
+        assert!(out.sql.contains("'tombstone.operation'"), "{sql}");
+        assert!(!out.sql.contains("INSERT INTO tombstone"), "{sql}");
         assert!(
             !out.sql.contains("DELETE FROM"),
             "no physical delete: {}",
@@ -264,8 +285,8 @@ fn delete_inside_with_puts_its_ctes_before_it() {
         &session(),
     )
     .unwrap();
-    let expected = format!(
-        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     {OP},\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d"
+    let expected = hinted(
+        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d",
     );
     assert_eq!(out.sql, expected);
     assert!(
@@ -356,7 +377,7 @@ fn deleted_by_is_set_to_the_actor_when_text() {
     );
     assert!(out.sql.contains("RETURNING notes.id, NULL::timestamp with time zone AS deleted_at, NULL::text AS deleted_by"), "{}", out.sql);
     assert!(
-        out.sql.contains("SELECT 'public', 'notes', 'alice''s app'"),
+        out.sql.contains(&hint("notes", "'alice''s app'")),
         "{}",
         out.sql
     );
@@ -368,4 +389,37 @@ fn deleted_by_is_set_to_the_actor_when_text() {
         "{}",
         out.sql
     );
+}
+
+#[test]
+fn a_table_migrate_has_not_installed_is_refused_not_left_unrecorded() {
+    // Protected after the last migrate (a `deleted_at` added by hand): no
+    // trigger would record the soft delete, so it could not be restored.
+    let mut cat = Catalog::default()
+        .table(
+            "public.parent",
+            &["id bigint", "deleted_at timestamptz"],
+            &["id"],
+        )
+        .table(
+            "public.child",
+            &["id bigint", "parent_id bigint", "deleted_at timestamptz"],
+            &["id"],
+        );
+    cat.foreign_keys.push(crate::schema::RawForeignKey {
+        name: "child_parent".into(),
+        child: ("public".into(), "child".into()),
+        child_columns: vec!["parent_id".into()],
+        parent: ("public".into(), "parent".into()),
+        parent_columns: vec!["id".into()],
+        on_delete: crate::schema::FkAction::Cascade,
+        set_columns: vec![],
+    });
+    cat.tables[1].records_operations = false;
+    let snap = SchemaSnapshot::build(cat, &SnapshotOptions::default());
+    let e = rewrite("DELETE FROM parent WHERE id = 1", &snap, &session()).expect_err("refused");
+    assert_eq!(e.sqlstate(), "55000");
+    assert!(e.message().contains("public.child"), "{}", e.message());
+    // Reads are not affected.
+    assert!(rewrite("SELECT * FROM child", &snap, &session()).is_ok());
 }
