@@ -472,3 +472,39 @@ async fn bypass_sessions_see_the_trash_or_everything() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_clients_where_is_evaluated_once() {
+    // SPEC W10: a volatile predicate picks the rows once; the tag, the
+    // soft-deleted rows and the operation's rows are the same rows.
+    let db = TestDb::create("where_once", 3);
+    let c = db.connect().await;
+    let snap = db.snapshot(&c).await;
+    let s = SessionContext::normal("postgres");
+    for sql in [
+        "DELETE FROM comments WHERE id IN (SELECT id FROM comments ORDER BY random() LIMIT 3)",
+        "DELETE FROM comments WHERE id IN (SELECT id FROM comments WHERE deleted_at IS NULL LIMIT 3)",
+        "DELETE FROM comments WHERE random() < 0.01",
+    ] {
+        c.batch_execute("TRUNCATE tombstone.operation_rows CASCADE; UPDATE comments SET deleted_at = NULL WHERE deleted_at IS NOT NULL")
+            .await
+            .unwrap();
+        let out = rewrite(sql, &snap, &s).unwrap();
+        let tag = c.execute(out.sql.as_ref(), &[]).await.unwrap();
+        let deleted = count(
+            &c,
+            "SELECT count(*) FROM comments WHERE deleted_at IS NOT NULL",
+        )
+        .await;
+        let recorded = count(
+            &c,
+            "SELECT count(*) FROM tombstone.operation_rows WHERE table_name = 'comments'",
+        )
+        .await;
+        assert_eq!(tag as i64, deleted, "{sql}: tag vs rows");
+        assert_eq!(recorded, deleted, "{sql}: operation rows vs rows");
+        if sql.contains("LIMIT 3") {
+            assert_eq!(deleted, 3, "{sql}");
+        }
+    }
+}

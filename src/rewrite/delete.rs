@@ -6,7 +6,7 @@
 //!      tombstone_n1 AS (UPDATE child SET fk = NULL … RETURNING pk, old values),
 //!      tombstone_r1 AS (SELECT 1 … WHERE tombstone.fk_violation(…))   -- RESTRICT / NO ACTION
 //! UPDATE <target> SET deleted_at = now() FROM tombstone_target[, <using>]
-//! WHERE (<where>) AND <live> AND <target key> = tombstone_target key
+//! WHERE [(<where>) AND, only with USING] <live> AND <target key> = tombstone_target key
 //!   AND NOT EXISTS (SELECT 1 FROM tombstone_r1) …
 //!   AND (SELECT set_config('tombstone.operation', <hint>, true)) IS NOT NULL
 //! RETURNING <returning, with deleted_at shown as NULL>
@@ -303,6 +303,16 @@ impl<'a> Walker<'a> {
         filters.extend(checks);
         let filter = filters.join(" AND ");
         match where_span {
+            // The client's WHERE is evaluated once, in tombstone_target
+            // (SPEC W10): the UPDATE takes exactly the rows it chose, so a
+            // volatile or LIMIT-without-ORDER-BY predicate cannot pick
+            // other rows the second time. With USING the WHERE also joins
+            // the USING items the RETURNING may read, so it stays.
+            Some((first, last)) if using.is_empty() => {
+                let (start, end) = (self.t.start_of(first), self.t.end_of(last));
+                self.edits.clear_within(start, end);
+                self.edits.replace(start, end, filter);
+            }
             Some((first, last)) => {
                 self.edits.insert(self.t.start_of(first), "(");
                 self.edits

@@ -89,7 +89,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = $1",
         &lonely(
             "lonely WHERE (id = $1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = $1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -109,7 +109,7 @@ fn delete_without_children() {
             "/* c */ {} /*actor='x'*/",
             lonely(
                 "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-                "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+                "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
             )
         ),
         &session(),
@@ -119,7 +119,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = 1 RETURNING *",
         &lonely(
             "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING lonely.id, NULL::timestamp with time zone AS deleted_at",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING lonely.id, NULL::timestamp with time zone AS deleted_at",
         ),
         &session(),
     );
@@ -128,7 +128,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = 1 RETURNING id, deleted_at, deleted_at AS d, coalesce(deleted_at, now())",
         &lonely(
             "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id = 1) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id, NULL::timestamp with time zone AS deleted_at, (NULL::timestamp with time zone) AS d, coalesce((NULL::timestamp with time zone), now())",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id, NULL::timestamp with time zone AS deleted_at, (NULL::timestamp with time zone) AS d, coalesce((NULL::timestamp with time zone), now())",
         ),
         &session(),
     );
@@ -142,7 +142,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "DELETE FROM ONLY lonely AS l WHERE l.id = 1",
         &hinted(&format!(
-            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE ONLY lonely AS l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (l.id = 1) AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE ONLY lonely AS l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
         )),
         &session(),
     );
@@ -158,7 +158,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "WITH x AS (SELECT 1 AS id) DELETE FROM lonely WHERE id IN (SELECT id FROM x)",
         &hinted(
-            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely)\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely)\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -286,7 +286,7 @@ fn delete_inside_with_puts_its_ctes_before_it() {
     )
     .unwrap();
     let expected = hinted(
-        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d",
+        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d",
     );
     assert_eq!(out.sql, expected);
     assert!(
