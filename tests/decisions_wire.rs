@@ -228,17 +228,197 @@ async fn search_path_follows_the_server_through_every_drift() {
         Err("42501".to_string())
     );
     app.batch_execute("RESET search_path").await.unwrap();
-    // A temporary table shadows the permanent one; the proxy's predicate
-    // then names a column the temporary table lacks: an error, never
-    // deleted rows.
+    // A temporary table shadows the permanent one, as in PostgreSQL
+    // (`temporary_tables_shadow_protected_ones` has the rest).
     app.batch_execute("CREATE TEMP TABLE projects (id bigint)")
         .await
         .unwrap();
-    assert!(simple_count(&app, q).await.is_err());
+    assert_eq!(simple_count(&app, q).await, Ok("0".into()));
     app.batch_execute("DROP TABLE pg_temp.projects")
         .await
         .unwrap();
     assert_eq!(simple_count(&app, q).await, Ok(live.clone()));
+}
+
+/// Both protocols give `expected` for `sql`.
+async fn counts(app: &Client, sql: &str, expected: i64, after: &str) {
+    assert_eq!(
+        simple_count(app, sql).await,
+        Ok(expected.to_string()),
+        "{sql} after {after}"
+    );
+    assert_eq!(
+        count(app, sql).await,
+        expected,
+        "{sql} after {after} (extended)"
+    );
+}
+
+#[tokio::test]
+async fn temporary_tables_shadow_protected_ones() {
+    let p = Protected::start("dec_temp", 4, "");
+    let direct = common::connect(&p.db.url).await;
+    let app = p.connect_as(&p.app).await;
+    app.batch_execute("DELETE FROM projects WHERE id = 2")
+        .await
+        .unwrap();
+    let live = |table: &'static str| {
+        let direct = &direct;
+        async move {
+            count(
+                direct,
+                &format!("SELECT count(*) FROM public.{table} WHERE deleted_at IS NULL"),
+            )
+            .await
+        }
+    };
+    let (live_projects, live_tasks) = (live("projects").await, live("tasks").await);
+    let all_tasks = count(&direct, "SELECT count(*) FROM public.tasks").await;
+    assert!(live_tasks > 0 && all_tasks > live_tasks);
+    let projects = "SELECT count(*) FROM projects";
+    let tasks = "SELECT count(*) FROM tasks";
+
+    // The session's own table: no predicate, a real DELETE of its row.
+    app.batch_execute("CREATE TEMP TABLE tasks (id bigint, title text)")
+        .await
+        .unwrap();
+    app.batch_execute("INSERT INTO tasks VALUES (2, 'mine')")
+        .await
+        .unwrap();
+    let row = app
+        .query_one("SELECT title FROM tasks WHERE id = 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "mine");
+    assert_eq!(
+        simple_count(&app, "SELECT title FROM tasks WHERE id = 2").await,
+        Ok("mine".into())
+    );
+    assert_eq!(
+        app.execute("DELETE FROM tasks WHERE id = 2", &[])
+            .await
+            .unwrap(),
+        1
+    );
+    counts(&app, tasks, 0, "DELETE of the temporary row").await;
+    counts(
+        &app,
+        "SELECT count(*) FROM public.tasks",
+        live_tasks,
+        "temp",
+    )
+    .await;
+    assert_eq!(
+        count(&direct, "SELECT count(*) FROM public.tasks").await,
+        all_tasks
+    );
+    // Dropped: the protected table again.
+    app.batch_execute("DROP TABLE tasks").await.unwrap();
+    counts(&app, tasks, live_tasks, "DROP TABLE tasks").await;
+
+    // Dropped inside a DO block the rewriter cannot read.
+    app.batch_execute("CREATE TEMP TABLE projects (id bigint, name text)")
+        .await
+        .unwrap();
+    counts(&app, projects, 0, "CREATE TEMP TABLE projects").await;
+    refused(
+        &app,
+        "DO $$BEGIN DROP TABLE pg_temp.projects; END$$",
+        "42501",
+    )
+    .await;
+    counts(&app, projects, 0, "a refused DO").await;
+    app.batch_execute("DO $$BEGIN EXECUTE 'DROP TABLE pg_temp.proj' || 'ects'; END$$")
+        .await
+        .unwrap();
+    counts(&app, projects, live_projects, "DROP in DO").await;
+    assert_eq!(
+        simple_count(&app, "SELECT name FROM projects WHERE id = 2").await,
+        Err("no row".into())
+    );
+
+    // ON COMMIT DROP, and a rolled-back CREATE.
+    for end in ["COMMIT", "ROLLBACK"] {
+        app.batch_execute("BEGIN").await.unwrap();
+        app.batch_execute("CREATE TEMP TABLE projects (id bigint, name text) ON COMMIT DROP")
+            .await
+            .unwrap();
+        assert_eq!(simple_count(&app, projects).await, Ok("0".into()), "{end}");
+        app.batch_execute(end).await.unwrap();
+        counts(&app, projects, live_projects, end).await;
+    }
+    // DISCARD TEMP.
+    app.batch_execute("CREATE TEMP TABLE projects (id bigint)")
+        .await
+        .unwrap();
+    counts(&app, projects, 0, "CREATE").await;
+    app.batch_execute("DISCARD TEMP").await.unwrap();
+    counts(&app, projects, live_projects, "DISCARD TEMP").await;
+
+    // A temporary table of another name disables nothing.
+    app.batch_execute("CREATE TEMP TABLE scratch (id int)")
+        .await
+        .unwrap();
+    counts(&app, projects, live_projects, "CREATE TEMP TABLE scratch").await;
+    counts(&app, tasks, live_tasks, "CREATE TEMP TABLE scratch").await;
+    app.batch_execute("DELETE FROM tasks WHERE project_id = 1 AND id = (SELECT min(id) FROM tasks WHERE project_id = 1)")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&direct, "SELECT count(*) FROM public.tasks").await,
+        all_tasks,
+        "a soft delete"
+    );
+    let live_tasks = live("tasks").await;
+    counts(&app, tasks, live_tasks, "the soft delete").await;
+    // Renamed to a protected name, and dropped by a statement that does
+    // not name it (a view on a dropped table).
+    app.batch_execute("ALTER TABLE scratch RENAME TO projects")
+        .await
+        .unwrap();
+    counts(&app, projects, 0, "RENAME").await;
+    app.batch_execute("DROP TABLE pg_temp.projects; CREATE TEMP TABLE base (id int)")
+        .await
+        .unwrap();
+    app.batch_execute("CREATE TEMP VIEW projects AS SELECT id FROM base")
+        .await
+        .unwrap();
+    counts(&app, projects, 0, "CREATE TEMP VIEW").await;
+    app.batch_execute("DROP TABLE base CASCADE").await.unwrap();
+    counts(&app, projects, live_projects, "DROP … CASCADE").await;
+
+    // pg_temp listed after public: the protected table comes first.
+    app.batch_execute("SET search_path = public, pg_temp")
+        .await
+        .unwrap();
+    app.batch_execute("CREATE TEMP TABLE tasks (id bigint)")
+        .await
+        .unwrap();
+    counts(&app, tasks, live_tasks, "pg_temp listed last").await;
+    counts(
+        &app,
+        "SELECT count(*) FROM pg_temp.tasks",
+        0,
+        "pg_temp.tasks",
+    )
+    .await;
+    app.batch_execute("RESET search_path").await.unwrap();
+    counts(&app, tasks, 0, "RESET search_path").await;
+    // What a string does to its own later statements is not guessed.
+    refused(
+        &app,
+        "DROP TABLE pg_temp.tasks; SELECT count(*) FROM tasks",
+        "42501",
+    )
+    .await;
+    refused(
+        &app,
+        "CREATE TEMP TABLE projects (id int); SELECT count(*) FROM projects",
+        "42501",
+    )
+    .await;
+    counts(&app, tasks, 0, "refused strings").await;
+    counts(&app, projects, live_projects, "refused strings").await;
 }
 
 #[tokio::test]

@@ -433,6 +433,10 @@ mod tests {
                 ..normal.clone()
             },
             SessionContext {
+                temp_relations: vec!["tasks".into()],
+                ..normal.clone()
+            },
+            SessionContext {
                 limits: crate::rewrite::Limits {
                     max_statement_bytes: 10,
                 },

@@ -33,7 +33,7 @@ impl<'a> Walker<'a> {
             // `tombstone` in the path are taken to be tombstone's.
             None => (TOMBSTONE_TABLES.contains(&name)
                 && !self.scopes.iter().any(|s| s.iter().any(|n| n == name))
-                && self.search_path.iter().any(|s| s == TOMBSTONE_SCHEMA))
+                && self.reaches_tombstone(name))
             .then(|| name.to_string()),
         }
     }

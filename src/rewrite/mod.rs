@@ -15,6 +15,7 @@ mod revive;
 mod settings;
 pub(crate) mod sql_text;
 mod statements;
+mod temp;
 pub mod tokens;
 pub mod tree;
 
@@ -25,6 +26,8 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 pub use error::RewriteError;
+pub(crate) use guard::is_tombstone_name;
+pub use temp::may_drop_temp;
 
 use crate::schema::SchemaSnapshot;
 use parse::ParseError;
@@ -97,6 +100,12 @@ pub struct SessionContext {
     /// `ROLLBACK` or `ROLLBACK TO` inside the statement string may undo the
     /// change, so later statements of the string resolve as unknown.
     pub search_path_provisional: bool,
+    /// Relations of the session's temporary schema whose names a table of
+    /// the snapshot (or one of tombstone's) also has, sorted. PostgreSQL
+    /// looks in `pg_temp` first unless the path lists it later: there such
+    /// a name is the session's own table, with no predicate and no soft
+    /// delete. In `search_path` the session's `pg_temp_N` reads `pg_temp`.
+    pub temp_relations: Vec<String>,
 }
 
 impl SessionContext {
@@ -111,7 +120,16 @@ impl SessionContext {
             hard_delete: false,
             search_path_unknown: false,
             search_path_provisional: false,
+            temp_relations: Vec::new(),
         }
+    }
+
+    /// An unqualified relation `name` is one of the session's temporary
+    /// relations (when its schema comes first in the path).
+    pub fn is_temp_relation(&self, name: &str) -> bool {
+        self.temp_relations
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .is_ok()
     }
 
     fn resolved_search_path(&self) -> Vec<String> {
@@ -163,7 +181,10 @@ pub enum SessionChange {
     /// a way the proxy cannot follow: `set_config('search_path', …)`
     /// (it runs only where and when the expression is evaluated), a value
     /// that is not a constant, `DO`, `CALL`, `SET ROLE`,
-    /// `SET SESSION AUTHORIZATION`. The session re-reads the server's value.
+    /// `SET SESSION AUTHORIZATION`; or it may change which names the
+    /// session's temporary schema shadows (`CREATE TEMP TABLE tasks`, a
+    /// `DROP` while one is shadowed, see `reads::Walker::temp_change`).
+    /// The session re-reads the server's value.
     Unknown,
 }
 
@@ -198,6 +219,14 @@ impl Rewritten<'_> {
     pub fn is_unchanged(&self) -> bool {
         matches!(self.sql, Cow::Borrowed(_)) && self.statements.is_empty()
     }
+}
+
+/// The session's temporary schema as a `search_path` entry: `pg_temp`
+/// (what a client writes, and what the session makes of its `pg_temp_N`).
+pub fn is_temp_schema(s: &str) -> bool {
+    s == "pg_temp"
+        || s.strip_prefix("pg_temp_")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `"$user", public` → `["$user", "public"]`.
@@ -359,6 +388,9 @@ fn rewrite_parsed<'a>(
         let mut plan = walker.statement(&stmt.tree, stmt.start, stmt.end)?;
         if plan.session.is_none() {
             plan.session = walker.session_change.take();
+        }
+        if plan.session.is_none() && walker.temp_change(&stmt.tree) {
+            plan.session = Some(SessionChange::Unknown);
         }
         // Later statements of the same string resolve names with the new
         // path when a plain SET gave it; after anything else that changes

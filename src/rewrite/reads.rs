@@ -81,11 +81,7 @@ impl<'a> Walker<'a> {
         if schema.is_empty() && self.scopes.iter().any(|s| s.iter().any(|n| n == name)) {
             return None;
         }
-        self.snap.resolve(
-            (!schema.is_empty()).then_some(schema),
-            name,
-            &self.search_path,
-        )
+        self.resolve_name((!schema.is_empty()).then_some(schema), name)
     }
 
     pub fn protected(&self, rv: &Value) -> Option<TableId> {
@@ -560,10 +556,9 @@ impl<'a> Walker<'a> {
             Value::Object(map) => {
                 if map.contains_key("relname")
                     && map.contains_key("relpersistence")
-                    && let Some(id) = self.snap.resolve(
+                    && let Some(id) = self.resolve_name(
                         Some(text(v, "schemaname")).filter(|s| !s.is_empty()),
                         text(v, "relname"),
-                        &self.search_path,
                     )
                     && self.snap.table(id).is_protected()
                     && !tree::location(v).is_some_and(|l| self.handled.contains(&l))

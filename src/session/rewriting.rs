@@ -18,6 +18,12 @@
 //! in a failed transaction, the question failed — the statement is rewritten
 //! with the path *unknown*: names of protected tables without a schema are
 //! refused.
+//!
+//! The same question lists the relations of the session's temporary schema
+//! when it has one (`pg_temp` is searched first unless the path lists it):
+//! an unqualified name of one of them is the session's own table, not the
+//! protected one. Statements that may change which names it shadows count
+//! as path changes (`rewrite::temp`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -38,9 +44,49 @@ use crate::wire::{Frame, WireError, tag};
 /// (PostgreSQL drops portals at transaction end, the proxy cannot see that).
 const MAX_PORTALS: usize = 4096;
 
-/// The proxy's own question: the schemas names are looked up in, in
-/// order, each quoted as needed, joined with `, `.
-pub const LEARN_SEARCH_PATH: &str = "SELECT pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s) FROM pg_catalog.unnest(pg_catalog.current_schemas(true)) WITH ORDINALITY AS u(s, o) ORDER BY o), ', ')";
+/// The proxy's own question. One row with the schemas names are looked up
+/// in, in order, each quoted as needed, joined with `, `, and the name of
+/// the session's temporary schema (NULL while it has none); then one row
+/// per relation of that schema (third column), none without one: the
+/// condition on `pg_my_temp_schema()` is a one-time filter, so a session
+/// without temporary objects does not scan `pg_class`.
+pub const LEARN_SEARCH_PATH: &str = "SELECT pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s) FROM pg_catalog.unnest(pg_catalog.current_schemas(true)) WITH ORDINALITY AS u(s, o) ORDER BY o), ', '), (SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()), NULL::pg_catalog.name UNION ALL (SELECT NULL, NULL, c.relname FROM pg_catalog.pg_class c WHERE pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema() LIMIT 10001)";
+
+/// Temporary relations a session keeps track of at most; with more, its
+/// names are unknown (statements naming protected tables without a schema
+/// are refused).
+const MAX_TEMP_RELATIONS: usize = 10_000;
+
+/// The answer to [`LEARN_SEARCH_PATH`].
+#[derive(Debug, Default)]
+pub struct Learned {
+    /// The effective path, as `current_schemas(true)` lists it.
+    path: Option<String>,
+    /// The session's temporary schema (`pg_temp_N`), if it has one.
+    temp_schema: Option<String>,
+    /// Names of the relations in it.
+    temp_names: Vec<String>,
+}
+
+impl Learned {
+    /// The path for the rewriter (`pg_temp_N` as `pg_temp`) and the
+    /// temporary relations' names, sorted; `None` when too many.
+    fn into_parts(self) -> Option<(Vec<String>, Vec<String>)> {
+        let mut path = parse_search_path(self.path.as_deref()?);
+        if let Some(temp) = &self.temp_schema {
+            for s in path.iter_mut().filter(|s| *s == temp) {
+                *s = "pg_temp".to_string();
+            }
+        }
+        if self.temp_names.len() > MAX_TEMP_RELATIONS {
+            return None;
+        }
+        let mut names = self.temp_names;
+        names.sort();
+        names.dedup();
+        Some((path, names))
+    }
+}
 
 /// Builds the two halves for one session.
 pub fn intercepts(
@@ -68,6 +114,8 @@ pub fn intercepts(
             path_portals: HashSet::new(),
             portal_order: Vec::new(),
             sql_prepared: HashMap::new(),
+            temp_names: Vec::new(),
+            filtered_for: std::sync::Weak::new(),
             replies: tx,
         },
         RewritingBackend {
@@ -137,8 +185,8 @@ impl PathSync {
 pub enum ToBackend {
     Expect(Expect),
     /// The next reply (up to its ReadyForQuery) answers
-    /// [`LEARN_SEARCH_PATH`]: swallow it, hand over the value.
-    Learn(oneshot::Sender<Option<String>>),
+    /// [`LEARN_SEARCH_PATH`]: swallow it, hand over the answer.
+    Learn(oneshot::Sender<Option<Learned>>),
 }
 
 /// Client → server half.
@@ -164,6 +212,11 @@ pub struct RewritingFrontend {
     portal_order: Vec<Vec<u8>>,
     /// SQL-level `PREPARE name`: name → reply change for `EXECUTE name`.
     sql_prepared: HashMap<String, Option<TagRename>>,
+    /// Relations of the session's temporary schema, as last learned;
+    /// `session.temp_relations` holds those the snapshot's names shadow.
+    temp_names: Vec<String>,
+    /// The generation `session.temp_relations` was filtered for.
+    filtered_for: std::sync::Weak<crate::protect::Generation>,
     replies: mpsc::UnboundedSender<ToBackend>,
 }
 
@@ -178,9 +231,9 @@ pub struct RewritingBackend {
     ready_seen: u64,
     ready_tx: watch::Sender<u64>,
     paths: Arc<PathSync>,
-    /// Answering [`LEARN_SEARCH_PATH`]: where the value goes, and the value
-    /// once its DataRow came.
-    learning: Option<(oneshot::Sender<Option<String>>, Option<String>)>,
+    /// Answering [`LEARN_SEARCH_PATH`]: where the answer goes, and the
+    /// answer so far (`None` after an error).
+    learning: Option<(oneshot::Sender<Option<Learned>>, Option<Learned>)>,
 }
 
 impl FrontendIntercept for RewritingFrontend {
@@ -278,10 +331,10 @@ impl RewritingFrontend {
         let text = extended::query_text(&frame)?;
         let rewritten = self.rewrite(text, at_boundary, upstream).await;
         self.ready_sent += 1;
-        self.follow_changes(
-            rewritten.as_ref().ok().and_then(Option::as_deref),
-            self.ready_sent,
-        );
+        let changes = self.changes_path(text, &rewritten);
+        if changes {
+            self.paths.changed(self.ready_sent);
+        }
         let rewritten = match rewritten {
             Ok(r) => r,
             Err(e) => {
@@ -315,12 +368,10 @@ impl RewritingFrontend {
         // counted, ends it) or be executed later (its Sync is then the
         // executing batch's, which marks the path stale again: see
         // `Expect::Execute` handling in `other`).
-        self.follow_changes(
-            rewritten.as_ref().ok().and_then(Option::as_deref),
-            self.ready_sent + 1,
-        );
-        let changes_path =
-            matches!(&rewritten, Ok(Some(r)) if r.plans.iter().any(|p| p.session.is_some()));
+        let changes_path = self.changes_path(parse.query, &rewritten);
+        if changes_path {
+            self.paths.changed(self.ready_sent + 1);
+        }
         let (plan, replacement) = match rewritten {
             Ok(None) => (None, None),
             Ok(Some(result)) => (
@@ -362,12 +413,16 @@ impl RewritingFrontend {
         Ok(out)
     }
 
-    /// A statement that may change `search_path` makes the session's value
-    /// stale from the ReadyForQuery that ends its message on.
-    fn follow_changes(&mut self, result: Option<&CachedRewrite>, ready: u64) {
-        if result.is_some_and(|r| r.plans.iter().any(|p| p.session.is_some())) {
-            self.paths.changed(ready);
-        }
+    /// The statement may change `search_path` (or the temporary relations
+    /// the session knows of): the session's value is stale from the
+    /// ReadyForQuery that ends its message on.
+    fn changes_path(
+        &self,
+        text: &[u8],
+        rewritten: &Result<Option<Arc<CachedRewrite>>, RewriteError>,
+    ) -> bool {
+        matches!(rewritten, Ok(Some(r)) if r.plans.iter().any(|p| p.session.is_some()))
+            || crate::rewrite::may_drop_temp(text, &self.session)
     }
 
     /// `Ok(None)`: forward unchanged with no reply changes.
@@ -418,26 +473,49 @@ impl RewritingFrontend {
     /// statement runs: re-read when stale, or unknown if it cannot be.
     async fn settle_search_path(&mut self, at_boundary: bool, upstream: &mut Upstream<'_>) {
         let mut unknown = false;
-        if self.paths.stale.load(Ordering::Acquire) {
+        let generation = self.protection.current();
+        let stale = self.paths.stale.load(Ordering::Acquire);
+        // A table the snapshot did not have may have been created (or
+        // protected) since the temporary names were learned, and one of
+        // them may shadow it: learn them again when the session can ask
+        // (until then, what was learned stands).
+        let refresh = self.session.search_path.iter().any(|s| s == "pg_temp")
+            && !std::ptr::eq(self.filtered_for.as_ptr(), Arc::as_ptr(&generation));
+        if stale || (refresh && at_boundary) {
             match at_boundary {
                 true => match self.learn_search_path(upstream).await {
-                    Some(path) => {
-                        self.session.search_path = parse_search_path(&path);
+                    Some((path, names)) => {
+                        self.session.search_path = path;
+                        self.temp_names = names;
                         self.paths.stale.store(false, Ordering::Release);
                     }
-                    None => unknown = true,
+                    None if stale => unknown = true,
+                    // Ask again next time.
+                    None => return self.settled(false),
                 },
                 false => unknown = true,
             }
         }
+        if !unknown {
+            self.session.temp_relations = shadowing(&self.temp_names, &generation.snapshot);
+            self.filtered_for = Arc::downgrade(&generation);
+        }
+        self.settled(unknown);
+    }
+
+    fn settled(&mut self, unknown: bool) {
         self.session.search_path_unknown = unknown;
         self.session.search_path_provisional = self.paths.provisional();
         self.context = crate::protect::cache_context(&self.session);
     }
 
-    /// Asks the server, once everything sent so far is answered. `None`
-    /// in a failed transaction or when the question fails.
-    async fn learn_search_path(&mut self, upstream: &mut Upstream<'_>) -> Option<String> {
+    /// Asks the server, once everything sent so far is answered: the path
+    /// and the temporary relations' names. `None` in a failed transaction
+    /// or when the question fails.
+    async fn learn_search_path(
+        &mut self,
+        upstream: &mut Upstream<'_>,
+    ) -> Option<(Vec<String>, Vec<String>)> {
         let owed = self.ready_sent;
         // What the client pipelined before this statement (the Syncs of
         // earlier batches, earlier Queries) may still sit in the relay's
@@ -457,7 +535,7 @@ impl RewritingFrontend {
             .send(&extended::query(LEARN_SEARCH_PATH.as_bytes()))
             .await
             .ok()?;
-        rx.await.ok().flatten()
+        rx.await.ok().flatten()?.into_parts()
     }
 
     fn reply_change(&self, plan: &StatementPlan) -> Option<TagRename> {
@@ -482,7 +560,7 @@ impl BackendIntercept for RewritingBackend {
         while let Ok(m) = self.messages.try_recv() {
             match m {
                 ToBackend::Expect(e) => self.tracker.expect(e),
-                ToBackend::Learn(tx) => self.learning = Some((tx, None)),
+                ToBackend::Learn(tx) => self.learning = Some((tx, Some(Learned::default()))),
             }
         }
         if frame.tag() == tag::READY_FOR_QUERY {
@@ -530,8 +608,18 @@ impl RewritingBackend {
         let (_, value) = self.learning.as_mut()?;
         match frame.tag() {
             b'D' => {
-                *value = super::setup::data_row(frame.body())
-                    .and_then(|cols| cols.into_iter().next().flatten());
+                let row = super::setup::data_row(frame.body());
+                *value = value.take().zip(row).and_then(|(mut l, row)| {
+                    match <[Option<String>; 3]>::try_from(row).ok()? {
+                        [None, None, Some(name)] => l.temp_names.push(name),
+                        [Some(path), temp, None] if l.path.is_none() => {
+                            l.path = Some(path);
+                            l.temp_schema = temp;
+                        }
+                        _ => return None,
+                    }
+                    Some(l)
+                });
             }
             tag::ERROR_RESPONSE => *value = None,
             tag::READY_FOR_QUERY => {
@@ -545,6 +633,20 @@ impl RewritingBackend {
         }
         Some(Inbound::Replace(Vec::new()))
     }
+}
+
+/// The temporary relations named like a table of the snapshot or one of
+/// tombstone's: those the rewriter must know of.
+fn shadowing(names: &[String], snapshot: &crate::schema::SchemaSnapshot) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let known: HashSet<&str> = snapshot.tables().iter().map(|t| t.name.as_str()).collect();
+    names
+        .iter()
+        .filter(|n| known.contains(n.as_str()) || crate::rewrite::is_tombstone_name(n))
+        .cloned()
+        .collect()
 }
 
 /// Command tags of statements that can change what the snapshot holds.

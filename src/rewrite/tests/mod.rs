@@ -6,6 +6,7 @@ mod revive;
 mod select;
 mod session;
 mod sql_text;
+mod temp;
 mod writes;
 
 use super::{Role, SessionContext, Visibility, rewrite};
