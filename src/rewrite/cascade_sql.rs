@@ -112,7 +112,7 @@ impl<'a> Walker<'a> {
                 .zip(&fk.parent_columns)
                 .map(|(cc, pc)| {
                     format!(
-                        "{c}.{} = {p}.{}",
+                        "{c}.{} OPERATOR(pg_catalog.=) {p}.{}",
                         quote_ident(cc),
                         parent_col(fk.parent, pc)
                     )
@@ -146,7 +146,7 @@ impl<'a> Walker<'a> {
                         .zip(&fk.parent_columns)
                         .map(|(cc, pc)| {
                             format!(
-                                "tombstone_y.{} = tombstone_p.{}",
+                                "tombstone_y.{} OPERATOR(pg_catalog.=) tombstone_p.{}",
                                 quote_ident(cc),
                                 quote_ident(pc)
                             )
@@ -163,8 +163,22 @@ impl<'a> Walker<'a> {
                 .map(|c| quote_ident(c))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // EXISTS with pg_catalog's `=`, not `IN`: `IN` resolves `=`
+            // through the client's search_path (a `public.=` could widen
+            // the cascade).
+            let same = table
+                .primary_key
+                .iter()
+                .map(|c| {
+                    format!(
+                        "tombstone_q.{c} OPERATOR(pg_catalog.=) tombstone_c.{c}",
+                        c = quote_ident(c)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ");
             format!(
-                "({pk}) IN (WITH RECURSIVE tombstone_r AS (SELECT {needed} FROM {q} tombstone_y{seed_from} WHERE {live} AND ({seed}) UNION SELECT {needed} FROM {q} tombstone_y, tombstone_r tombstone_p WHERE {live} AND ({step})) SELECT {pk} FROM tombstone_r)",
+                "EXISTS (SELECT 1 FROM (WITH RECURSIVE tombstone_r AS (SELECT {needed} FROM {q} tombstone_y{seed_from} WHERE {live} AND ({seed}) UNION SELECT {needed} FROM {q} tombstone_y, tombstone_r tombstone_p WHERE {live} AND ({step})) SELECT {pk} FROM tombstone_r) tombstone_q WHERE {same})",
                 q = self.qualified(t)
             )
         };
@@ -193,7 +207,7 @@ impl<'a> Walker<'a> {
                         .zip(&fk.parent_columns)
                         .map(|(cc, pc)| {
                             format!(
-                                "tombstone_y.{} = tombstone_p.{}",
+                                "tombstone_y.{} OPERATOR(pg_catalog.=) tombstone_p.{}",
                                 quote_ident(cc),
                                 quote_ident(pc)
                             )
@@ -209,7 +223,7 @@ impl<'a> Walker<'a> {
                 .iter()
                 .map(|c| {
                     format!(
-                        "tombstone_x.{} = tombstone_c.{}",
+                        "tombstone_x.{} OPERATOR(pg_catalog.=) tombstone_c.{}",
                         quote_ident(c),
                         quote_ident(c)
                     )
@@ -330,7 +344,7 @@ impl<'a> Walker<'a> {
                     .iter()
                     .map(|c| {
                         format!(
-                            "tombstone_x.{} = tombstone_c.{}",
+                            "tombstone_x.{} OPERATOR(pg_catalog.=) tombstone_c.{}",
                             quote_ident(c),
                             quote_ident(c)
                         )
@@ -348,7 +362,7 @@ impl<'a> Walker<'a> {
                     .iter()
                     .map(|c| {
                         format!(
-                            "tombstone_x.{} = tombstone_c.{}",
+                            "tombstone_x.{} OPERATOR(pg_catalog.=) tombstone_c.{}",
                             parent_col(plan.target, c),
                             quote_ident(c)
                         )

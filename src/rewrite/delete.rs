@@ -236,14 +236,21 @@ impl<'a> Walker<'a> {
         select_keys.push(format!("{pk_json} AS tombstone_pk"));
         let matches: Vec<String> = if table.primary_key.is_empty() {
             select_keys.push(format!("{qual}.ctid AS tombstone_ctid"));
-            vec![format!("{qual}.ctid = {TARGET}.tombstone_ctid")]
+            vec![format!(
+                "{qual}.ctid OPERATOR(pg_catalog.=) {TARGET}.tombstone_ctid"
+            )]
         } else {
             table
                 .primary_key
                 .iter()
                 .map(|c| {
                     let k = keys.iter().position(|x| x == c).map(|i| i + 1).unwrap_or(0);
-                    format!("{qual}.{} = {TARGET}.tombstone_k{k}", quote_ident(c))
+                    // pg_catalog's `=`: the client's search_path may hold
+                    // a `public.=` that matches every row.
+                    format!(
+                        "{qual}.{} OPERATOR(pg_catalog.=) {TARGET}.tombstone_k{k}",
+                        quote_ident(c)
+                    )
                 })
                 .collect()
         };

@@ -89,7 +89,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = $1",
         &lonely(
             "lonely WHERE (id = $1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -98,7 +98,7 @@ fn delete_without_children() {
         "DELETE FROM lonely",
         &lonely(
             "lonely WHERE lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -109,7 +109,7 @@ fn delete_without_children() {
             "/* c */ {} /*actor='x'*/",
             lonely(
                 "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-                "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+                "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1",
             )
         ),
         &session(),
@@ -119,7 +119,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = 1 RETURNING *",
         &lonely(
             "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING lonely.id, NULL::timestamp with time zone AS deleted_at",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1 RETURNING lonely.id, NULL::timestamp with time zone AS deleted_at",
         ),
         &session(),
     );
@@ -128,7 +128,7 @@ fn delete_without_children() {
         "DELETE FROM lonely WHERE id = 1 RETURNING id, deleted_at, deleted_at AS d, coalesce(deleted_at, now())",
         &lonely(
             "lonely WHERE (id = 1) AND lonely.deleted_at IS NULL",
-            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id, NULL::timestamp with time zone AS deleted_at, (NULL::timestamp with time zone) AS d, coalesce((NULL::timestamp with time zone), now())",
+            "UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1 RETURNING id, NULL::timestamp with time zone AS deleted_at, (NULL::timestamp with time zone) AS d, coalesce((NULL::timestamp with time zone), now())",
         ),
         &session(),
     );
@@ -142,7 +142,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "DELETE FROM ONLY lonely AS l WHERE l.id = 1",
         &hinted(&format!(
-            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE ONLY lonely AS l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+            "WITH tombstone_target AS (SELECT {k} FROM ONLY lonely AS l WHERE (l.id = 1) AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE ONLY lonely AS l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE l.deleted_at IS NULL AND l.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1"
         )),
         &session(),
     );
@@ -150,7 +150,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "DELETE FROM lonely l USING parent p WHERE p.id = l.id",
         &hinted(&format!(
-            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id = tombstone_target.tombstone_k1"
+            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1"
         )),
         &session(),
     );
@@ -158,7 +158,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "WITH x AS (SELECT 1 AS id) DELETE FROM lonely WHERE id IN (SELECT id FROM x)",
         &hinted(
-            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely)\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1",
+            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely)\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -169,8 +169,8 @@ fn cascade_set_null_and_unprotected_children() {
     let s = small();
     let out = rewrite("DELETE FROM parent WHERE id = 7", &s, &session()).unwrap();
     let sql = out.sql.as_ref();
-    assert!(sql.contains("tombstone_d1 AS (UPDATE public.child AS tombstone_c SET deleted_at = pg_catalog.now() WHERE tombstone_c.deleted_at IS NULL AND (EXISTS (SELECT 1 FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1))"), "{sql}");
-    assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id = tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL)"), "{sql}");
+    assert!(sql.contains("tombstone_d1 AS (UPDATE public.child AS tombstone_c SET deleted_at = pg_catalog.now() WHERE tombstone_c.deleted_at IS NULL AND (EXISTS (SELECT 1 FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id OPERATOR(pg_catalog.=) tombstone_p.tombstone_k1))"), "{sql}");
+    assert!(sql.contains("tombstone_n1 AS (UPDATE public.nullable AS tombstone_c SET parent_id = NULL FROM tombstone_target tombstone_p WHERE tombstone_c.parent_id OPERATOR(pg_catalog.=) tombstone_p.tombstone_k1 AND tombstone_c.deleted_at IS NULL)"), "{sql}");
     assert!(
         !sql.contains("public.plain"),
         "unprotected CASCADE child left alone: {sql}"
@@ -286,7 +286,7 @@ fn delete_inside_with_puts_its_ctes_before_it() {
     )
     .unwrap();
     let expected = hinted(
-        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id = tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d",
+        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d",
     );
     assert_eq!(out.sql, expected);
     assert!(
