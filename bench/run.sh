@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The one command for tombstone's benchmarks (see bench/bench.py):
-#   bench/run.sh            full run (about an hour on 2 cores)
+# The one command for tombstone's benchmarks (see bench/bench.py, bench/rls.py):
+#   bench/run.sh            full run (about an hour on 2 cores, plus half an
+#                           hour for the row-level security cost)
 #   bench/run.sh --quick    smoke run, under 3 minutes (CI runs this)
-# Extra flags go to bench/bench.py (--duration S, --rounds N, --scale N).
+# Extra flags go to bench/bench.py (--duration S, --rounds N, --scale N);
+# bench/rls.py gets --quick and --out only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
@@ -11,4 +13,17 @@ if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
 fi
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install -q -r tests/clients/requirements.txt
 cargo build --release --quiet
-exec python3 bench/bench.py "$@"
+rls_args=()
+args=("$@")
+while (($#)); do
+    case "$1" in
+        --quick) rls_args+=(--quick); shift ;;
+        --out) rls_args+=(--out "$2"); shift 2 ;;
+        --out=*) rls_args+=("$1"); shift ;;
+        *) shift ;;
+    esac
+done
+python3 bench/bench.py "${args[@]}"
+# What row-level security costs (policies, revive trigger): with vs. without,
+# through tombstone and directly; a few seconds with --quick.
+exec python3 bench/rls.py "${rls_args[@]}"
