@@ -22,44 +22,40 @@
 //! table, actor, a fresh operation id) the last condition sets for this
 //! statement only.
 
-use serde_json::Value;
+use pg_query::NodeRef;
+use pg_query::protobuf::DeleteStmt;
 
 use super::ReplyPlan;
 use super::cascade::CascadePlan;
 use super::edits::quote_ident;
 use super::error::RewriteError;
-use super::reads::{Res, Walker};
+use super::reads::{LIST_PREFIX, Res, Walker, alias_name};
 use super::tokens::Clause;
-use super::tree::{self, field, list, node, text};
+use super::tree::{self, node, opt};
 use crate::schema::TableId;
 
 pub(crate) const TARGET: &str = "tombstone_target";
 
 impl<'a> Walker<'a> {
-    pub fn delete(&mut self, n: &Value, nested: bool) -> Res<ReplyPlan> {
-        self.with_clause(field(n, "with_clause"))?;
-        let rv = field(n, "relation");
-        self.guard_write(rv, "DELETE")?;
-        if let Some(loc) = tree::location(rv) {
-            self.handled.insert(loc);
-        }
+    pub fn delete(&mut self, n: &DeleteStmt, nested: bool) -> Res<ReplyPlan> {
+        self.with_clause(n.with_clause.as_ref())?;
+        let rv = n
+            .relation
+            .as_ref()
+            .ok_or_else(|| Walker::unsupported("a DELETE without a table"))?;
+        self.guard_write(Some(rv), "DELETE")?;
+        self.mark(rv);
         let target = self.resolve(rv);
-        let using = list(n, "using_clause");
-        let mut pending = Vec::new();
-        for item in using {
-            pending.extend(self.range_item(item)?);
-        }
-        self.expr(field(n, "where_clause"))?;
-        self.expr(field(n, "returning_clause"))?;
-        let where_clause = field(n, "where_clause");
+        let mut pending = self.range_list(&n.using_clause)?;
+        self.expr_opt(&n.where_clause)?;
+        self.returning_exprs(n.returning_clause.as_ref())?;
+        let current_of = matches!(opt(&n.where_clause), Some(NodeRef::CurrentOfExpr(_)));
         match target {
             Some(id) if self.snap.table(id).is_protected() && self.hard_delete() => {
                 // `roles.bypass_hard_delete`: a real DELETE of the rows this
                 // session sees (its visibility applies to the target too).
-                if !matches!(node(where_clause), Some(("CurrentOfExpr", _)))
-                    && self.visibility() != super::Visibility::All
-                {
-                    pending.extend(self.target(rv)?);
+                if !current_of && self.visibility() != super::Visibility::All {
+                    pending.extend(self.target(Some(rv))?);
                 }
                 self.delete_reads(n, &pending)?;
                 Ok(ReplyPlan::Unchanged)
@@ -67,14 +63,14 @@ impl<'a> Walker<'a> {
             Some(id) if self.snap.table(id).is_protected() => {
                 let nested_at = match (nested, self.cte_start) {
                     (false, _) => None,
-                    (true, Some(at)) if field(n, "with_clause").is_null() => Some(at),
+                    (true, Some(at)) if n.with_clause.is_none() => Some(at),
                     _ => {
                         return Err(Walker::unsupported(
                             "this DELETE of a protected table inside WITH",
                         ));
                     }
                 };
-                if matches!(node(where_clause), Some(("CurrentOfExpr", _))) {
+                if current_of {
                     return Err(Walker::unsupported(
                         "DELETE … WHERE CURRENT OF on a protected table",
                     ));
@@ -95,9 +91,7 @@ impl<'a> Walker<'a> {
                     return Err(RewriteError::FailClosed {
                         what: format!(
                             "DELETE on {} (its ON DELETE CASCADE would physically delete rows of protected table {}.{})",
-                            text(rv, "relname"),
-                            child.schema,
-                            child.name
+                            rv.relname, child.schema, child.name
                         ),
                     });
                 }
@@ -116,16 +110,16 @@ impl<'a> Walker<'a> {
         self.session.hard_delete && matches!(self.session.role, super::Role::Bypass { .. })
     }
 
-    fn delete_reads(&mut self, n: &Value, pending: &[super::reads::Pending]) -> Res<()> {
-        let using = list(n, "using_clause");
-        self.extend_where(field(n, "where_clause"), pending, |w| {
+    fn delete_reads(&mut self, n: &DeleteStmt, pending: &[super::reads::Pending]) -> Res<()> {
+        let using = &n.using_clause;
+        self.extend_where(opt(&n.where_clause), pending, |w| {
             w.list_end(using, "USING")
         })
     }
 
     fn soft_delete(
         &mut self,
-        n: &Value,
+        n: &DeleteStmt,
         id: TableId,
         pending: &[super::reads::Pending],
         nested_at: Option<usize>,
@@ -154,9 +148,10 @@ impl<'a> Walker<'a> {
         }
         let table = snap.table(id);
         let sd = table.soft_delete.clone().ok_or_else(fail)?;
-        let rv = field(n, "relation");
+        let rv = n.relation.as_ref().ok_or_else(fail)?;
         let (rel_start, _name_end, qual) = self.rangevar_span(rv)?;
-        let rel_tok = tree::location(rv)
+        let rel_tok = usize::try_from(rv.location)
+            .ok()
             .and_then(|l| self.t.at(l))
             .ok_or_else(fail)?;
         let from_kw = self
@@ -168,7 +163,7 @@ impl<'a> Walker<'a> {
             .prev(from_kw)
             .filter(|&d| self.t.is_kw(d, "DELETE"))
             .ok_or_else(fail)?;
-        let alias = text(field(rv, "alias"), "aliasname");
+        let alias = alias_name(rv);
         // Last token of `[ONLY] name [[AS] alias]`.
         let mut rel_last = self.t.name_end(rel_tok);
         if !alias.is_empty() {
@@ -180,43 +175,35 @@ impl<'a> Walker<'a> {
         }
         let rel_text = self.slice(rel_start, self.t.end_of(rel_last))?.to_string();
         let lock_name = if alias.is_empty() {
-            quote_ident(text(rv, "relname"))
+            quote_ident(&rv.relname)
         } else {
             quote_ident(alias)
         };
-        let using = list(n, "using_clause");
+        let using = &n.using_clause;
         let mut using_kw = None;
         let mut using_text = String::new();
         if !using.is_empty() {
             let last = self.list_end(using, "USING")?;
-            let first_loc = tree::min_location(&using[0]).ok_or_else(fail)?;
+            let first_loc = using
+                .first()
+                .and_then(node)
+                .and_then(tree::min_location)
+                .ok_or_else(fail)?;
             let kw = self
                 .t
                 .keyword_before(
                     self.t.at(first_loc).ok_or_else(fail)?,
                     &["USING"],
-                    &[
-                        "LATERAL",
-                        "ONLY",
-                        "SELECT",
-                        "DISTINCT",
-                        "ALL",
-                        "VALUES",
-                        "WITH",
-                        "RECURSIVE",
-                        "ROWS",
-                        "TABLE",
-                    ],
+                    LIST_PREFIX,
                 )
                 .ok_or_else(fail)?;
             let first = self.t.next(kw).ok_or_else(fail)?;
             using_text = self.render(self.t.start_of(first), self.t.end_of(last))?;
             using_kw = Some((kw, last));
         }
-        let where_clause = field(n, "where_clause");
         let mut where_span = None;
         let mut where_text = None;
-        if !where_clause.is_null() {
+        if let Some(where_clause) = opt(&n.where_clause) {
             let (first, last) = self.clause_span(where_clause, &["WHERE"], Clause::Where)?;
             where_text = Some(self.render(self.t.start_of(first), self.t.end_of(last))?);
             where_span = Some((first, last));
@@ -275,10 +262,9 @@ impl<'a> Walker<'a> {
         let ctes = ctes.join(",\n     ");
 
         // Splice the outer UPDATE into the client's DELETE.
-        let with = field(n, "with_clause");
         if let Some(at) = nested_at {
             self.edits.insert(at, format!("{ctes},\n     "));
-        } else if with.is_null() {
+        } else if n.with_clause.is_none() {
             self.edits
                 .insert(self.t.start_of(del_kw), format!("WITH {ctes}\n"));
         } else {

@@ -35,6 +35,11 @@ impl Edits {
         self.edits.is_empty()
     }
 
+    /// Some edit lies inside `start..end`.
+    pub fn any_within(&self, start: usize, end: usize) -> bool {
+        self.edits.iter().any(|e| e.start >= start && e.end <= end)
+    }
+
     /// Drop every edit inside `start..end` (the region is being replaced whole).
     pub fn clear_within(&mut self, start: usize, end: usize) {
         self.edits.retain(|e| !(e.start >= start && e.end <= end));

@@ -26,6 +26,10 @@ pub enum RewriteError {
     /// A `tombstone.*` setting this session may not change.
     #[error("permission denied to set parameter \"{name}\"")]
     SettingDenied { name: String, bypass_only: bool },
+    /// The check of tombstone's own rewrite failed (`rewrite::verify`): the
+    /// statement is not sent.
+    #[error("tombstone's check of its rewrite of this statement failed: {reason}")]
+    Unverified { reason: String },
     /// `SET tombstone.visibility` to something tombstone does not know.
     #[error("invalid value for parameter \"{name}\": \"{value}\"")]
     InvalidSetting { name: String, value: String },
@@ -44,6 +48,8 @@ impl RewriteError {
             RewriteError::TooLarge { .. } => "54000",
             RewriteError::TooComplex { .. } => "54001",
             RewriteError::Syntax { .. } => "42601",
+            // Class TS (implementation-defined): tombstone's own.
+            RewriteError::Unverified { .. } => "TS001",
         }
     }
 
@@ -69,6 +75,9 @@ impl RewriteError {
                 Some("Split the statement or reduce its nesting.")
             }
             RewriteError::Syntax { .. } => None,
+            RewriteError::Unverified { .. } => Some(
+                "This is a tombstone bug: please report the statement. Meanwhile rewrite it, or run it as a bypass role.",
+            ),
             RewriteError::ReadOnly { .. } => Some(
                 "The audit trail and tombstone's operations are written by tombstone itself; purge and erase run outside the proxy.",
             ),

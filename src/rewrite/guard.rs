@@ -5,19 +5,20 @@
 //! (restore runs in SQL), but nobody edits the audit trail through the
 //! proxy: purge and erase run outside it. Reads are allowed for everyone.
 
-use serde_json::Value;
+use pg_query::NodeRef;
+use pg_query::protobuf::{Node, RangeVar};
 
 use super::Role;
 use super::error::RewriteError;
 use super::reads::{Res, Walker};
-use super::tree::{field, list, node, text};
+use super::tree::{node, strings};
 use crate::schema::TOMBSTONE_SCHEMA;
 
 impl<'a> Walker<'a> {
     /// The table `rv` names, if it is one of tombstone's own.
-    fn tombstone_table(&self, rv: &Value) -> Option<String> {
-        let schema = text(rv, "schemaname");
-        let name = text(rv, "relname");
+    fn tombstone_table(&self, rv: &RangeVar) -> Option<String> {
+        let schema = rv.schemaname.as_str();
+        let name = rv.relname.as_str();
         if schema == TOMBSTONE_SCHEMA {
             return Some(name.to_string());
         }
@@ -40,8 +41,8 @@ impl<'a> Walker<'a> {
 
     /// Refuses `what` (a write) when `rv` is a table this session must not
     /// write.
-    pub fn guard_write(&self, rv: &Value, what: &str) -> Res<()> {
-        let Some(name) = self.tombstone_table(rv) else {
+    pub fn guard_write(&self, rv: Option<&RangeVar>, what: &str) -> Res<()> {
+        let Some(name) = rv.and_then(|rv| self.tombstone_table(rv)) else {
             return Ok(());
         };
         if self.may_write(&name) {
@@ -62,23 +63,24 @@ impl<'a> Walker<'a> {
 
     /// `DROP`, `ALTER TABLE`, `ALTER … RENAME` of tombstone's schema or
     /// tables: refused for normal sessions (and for the audit trail).
-    pub fn guard_ddl(&self, kind: &str, n: &Value) -> Res<()> {
-        let what = match kind {
-            "DropStmt" => "DROP",
-            "AlterTableStmt" => "ALTER TABLE",
-            _ => "ALTER … RENAME",
+    pub fn guard_ddl(&self, n: NodeRef<'_>) -> Res<()> {
+        let (what, relation, objects): (&str, Option<&RangeVar>, &[Node]) = match n {
+            NodeRef::DropStmt(d) => ("DROP", None, &d.objects),
+            NodeRef::AlterTableStmt(a) => ("ALTER TABLE", a.relation.as_ref(), &[]),
+            NodeRef::RenameStmt(r) => ("ALTER … RENAME", r.relation.as_ref(), &[]),
+            _ => return Ok(()),
         };
-        let rv = field(n, "relation");
-        if !rv.is_null() {
-            return self.guard_write(rv, what);
+        if relation.is_some() {
+            return self.guard_write(relation, what);
         }
-        for object in list(n, "objects") {
+        let renamed = match n {
+            NodeRef::RenameStmt(r) => r.object.as_deref().map(std::slice::from_ref),
+            _ => None,
+        };
+        for object in objects.iter().chain(renamed.unwrap_or_default()) {
             let names: Vec<&str> = match node(object) {
-                Some(("List", l)) => list(l, "items")
-                    .iter()
-                    .filter_map(|s| node(s).map(|(_, s)| text(s, "sval")))
-                    .collect(),
-                Some(("String", s)) => vec![text(s, "sval")],
+                Some(NodeRef::List(l)) => strings(&l.items),
+                Some(NodeRef::String(s)) => vec![s.sval.as_str()],
                 _ => Vec::new(),
             };
             let refused = match names.as_slice() {

@@ -18,6 +18,8 @@ mod statements;
 mod temp;
 pub mod tokens;
 pub mod tree;
+mod verify;
+mod walk;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -382,14 +384,23 @@ fn rewrite_parsed<'a>(
     for stmt in &parsed.statements {
         walker.soft_deletes = 0;
         walker.session_change = None;
+        let Some(tree) = stmt.tree.as_ref().map(|t| t.to_ref()) else {
+            plans.push(StatementPlan::default());
+            continue;
+        };
         if path_unknown {
-            walker.refuse_path_dependent(&stmt.tree)?;
+            walker.refuse_path_dependent(tree)?;
         }
-        let mut plan = walker.statement(&stmt.tree, stmt.start, stmt.end)?;
+        let mut plan = walker.statement(tree, stmt.start, stmt.end)?;
+        // Every rewritten statement is checked before it can be sent.
+        if walker.edits.any_within(stmt.start, stmt.end) {
+            let text = walker.render(stmt.start, stmt.end)?;
+            walker.verify(tree, &text)?;
+        }
         if plan.session.is_none() {
             plan.session = walker.session_change.take();
         }
-        if plan.session.is_none() && walker.temp_change(&stmt.tree) {
+        if plan.session.is_none() && walker.temp_change(tree) {
             plan.session = Some(SessionChange::Unknown);
         }
         // Later statements of the same string resolve names with the new
@@ -412,7 +423,7 @@ fn rewrite_parsed<'a>(
             }
             None => {}
         }
-        if provisional && settings::ends_or_undoes(&stmt.tree) {
+        if provisional && settings::ends_or_undoes(tree) {
             path_unknown = true;
         }
         plans.push(plan);

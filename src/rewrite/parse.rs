@@ -1,9 +1,9 @@
-//! The only module that touches `pg_query` (libpg_query, PostgreSQL's own
-//! grammar). It turns SQL text into statements as a generic tree
-//! (`serde_json::Value`, node names as keys) plus scanner tokens with exact
-//! byte offsets. Everything else in the rewriter sees only these types.
+//! Parsing with `pg_query` (libpg_query, PostgreSQL's own grammar): SQL
+//! text becomes statements as pg_query's typed tree (`NodeEnum`, walked
+//! through `NodeRef` with exhaustive matches, see `tree` and the generated
+//! `walk`) plus scanner tokens with exact byte offsets.
 
-use serde_json::Value;
+use pg_query::NodeEnum;
 
 /// One scanner token with its byte range in the SQL text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,11 +24,12 @@ pub enum TokKind {
     Other,
 }
 
-/// One top-level statement: its tree (e.g. `{"SelectStmt": {…}}`) and byte
-/// range (including leading whitespace/comments after the previous `;`).
+/// One top-level statement: its tree and byte range (including leading
+/// whitespace/comments after the previous `;`).
 #[derive(Clone, Debug)]
 pub struct RawStatement {
-    pub tree: Value,
+    /// `None` for an empty statement.
+    pub tree: Option<NodeEnum>,
     pub start: usize,
     pub end: usize,
 }
@@ -62,20 +63,13 @@ pub fn parse(sql: &str) -> Result<Parsed, ParseError> {
         })
         .collect();
     let mut statements = Vec::with_capacity(result.protobuf.stmts.len());
-    for raw in &result.protobuf.stmts {
+    for raw in result.protobuf.stmts {
         let start = usize::try_from(raw.stmt_location).unwrap_or(0);
         let end = match usize::try_from(raw.stmt_len).unwrap_or(0) {
             0 => sql.len(),
             len => start + len,
         };
-        let tree = match &raw.stmt {
-            Some(node) => serde_json::to_value(node)
-                .map_err(|e| ParseError::TooComplex(e.to_string()))?
-                .get("node")
-                .cloned()
-                .unwrap_or(Value::Null),
-            None => Value::Null,
-        };
+        let tree = raw.stmt.and_then(|node| node.node);
         statements.push(RawStatement { tree, start, end });
     }
     Ok(Parsed { statements, tokens })

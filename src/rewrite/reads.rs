@@ -11,12 +11,13 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
+use pg_query::NodeRef;
+use pg_query::protobuf::{self as pb, JoinExpr, Node, RangeVar, SelectStmt, WithClause};
 
 use super::edits::{Edits, quote_ident};
 use super::error::RewriteError;
 use super::tokens::{Clause, Tokens};
-use super::tree::{self, field, int, list, node, text};
+use super::tree::{self, node, nodes, opt};
 use super::{Role, SessionContext, Visibility};
 use crate::schema::{SchemaSnapshot, TableId};
 
@@ -75,35 +76,32 @@ impl<'a> Walker<'a> {
     }
 
     /// Resolve a RangeVar to a table, honouring CTE names in scope.
-    pub fn resolve(&self, rv: &Value) -> Option<TableId> {
-        let schema = text(rv, "schemaname");
-        let name = text(rv, "relname");
+    pub fn resolve(&self, rv: &RangeVar) -> Option<TableId> {
+        let schema = rv.schemaname.as_str();
+        let name = rv.relname.as_str();
         if schema.is_empty() && self.scopes.iter().any(|s| s.iter().any(|n| n == name)) {
             return None;
         }
         self.resolve_name((!schema.is_empty()).then_some(schema), name)
     }
 
-    pub fn protected(&self, rv: &Value) -> Option<TableId> {
+    pub fn protected(&self, rv: &RangeVar) -> Option<TableId> {
         self.resolve(rv)
             .filter(|&id| self.snap.table(id).is_protected())
     }
 
     /// The text span of a RangeVar's `[ONLY] name`, and its qualifier.
-    pub fn rangevar_span(&self, rv: &Value) -> Res<(usize, usize, String)> {
-        let loc = tree::location(rv)
-            .ok_or_else(|| Self::unsupported("a table reference without position"))?;
-        let i = self
-            .t
-            .at(loc)
-            .ok_or_else(|| Self::unsupported("a table reference without position"))?;
+    pub fn rangevar_span(&self, rv: &RangeVar) -> Res<(usize, usize, String)> {
+        let fail = || Self::unsupported("a table reference without position");
+        let loc = usize::try_from(rv.location).map_err(|_| fail())?;
+        let i = self.t.at(loc).ok_or_else(fail)?;
         let last = self.t.name_end(i);
         let name_text = self.slice(self.t.start_of(i), self.t.end_of(last))?;
         let start = match self.t.prev(i) {
             Some(p) if self.t.is_kw(p, "ONLY") => self.t.start_of(p),
             _ => self.t.start_of(i),
         };
-        let alias = text(field(rv, "alias"), "aliasname");
+        let alias = alias_name(rv);
         let qual = if alias.is_empty() {
             name_text.to_string()
         } else {
@@ -112,11 +110,16 @@ impl<'a> Walker<'a> {
         Ok((start, self.t.end_of(last), qual))
     }
 
-    /// A protected table in a FROM position: its pending predicate.
-    fn table_ref(&mut self, rv: &Value) -> Res<Vec<Pending>> {
-        if let Some(loc) = tree::location(rv) {
+    /// Marks a RangeVar as placed by the walk.
+    pub fn mark(&mut self, rv: &RangeVar) {
+        if let Ok(loc) = usize::try_from(rv.location) {
             self.handled.insert(loc);
         }
+    }
+
+    /// A protected table in a FROM position: its pending predicate.
+    fn table_ref(&mut self, rv: &RangeVar) -> Res<Vec<Pending>> {
+        self.mark(rv);
         let Some(table) = self.protected(rv) else {
             return Ok(Vec::new());
         };
@@ -124,7 +127,7 @@ impl<'a> Walker<'a> {
             return Ok(Vec::new());
         }
         let (name_start, name_end, qual) = self.rangevar_span(rv)?;
-        let has_alias = !text(field(rv, "alias"), "aliasname").is_empty();
+        let has_alias = !alias_name(rv).is_empty();
         let column = self.column_through_alias(rv, table)?;
         let pending = Pending {
             table,
@@ -145,15 +148,15 @@ impl<'a> Walker<'a> {
     }
 
     /// An alias list names another column like the soft-delete column.
-    fn alias_shadows_column(&self, rv: &Value, p: &Pending) -> bool {
-        let aliases = list(field(rv, "alias"), "colnames");
+    fn alias_shadows_column(&self, rv: &RangeVar, p: &Pending) -> bool {
+        let aliases = alias_columns(rv);
         let t = self.snap.table(p.table);
         let Some(sd) = t.soft_delete.as_ref() else {
             return false;
         };
         let position = t.columns.iter().position(|c| c.name == sd.column);
         aliases.iter().enumerate().any(|(i, a)| {
-            Some(i) != position && node(a).is_some_and(|(_, s)| text(s, "sval") == p.column)
+            Some(i) != position && matches!(node(a), Some(NodeRef::String(s)) if s.sval == p.column)
         })
     }
 
@@ -162,14 +165,14 @@ impl<'a> Walker<'a> {
     /// columns by position (attnum order, dropped columns excluded, as the
     /// snapshot lists them): the soft-delete column's alias if the list
     /// reaches it, else its own name.
-    pub fn column_through_alias(&self, rv: &Value, table: TableId) -> Res<String> {
+    pub fn column_through_alias(&self, rv: &RangeVar, table: TableId) -> Res<String> {
         let t = self.snap.table(table);
         let col = t
             .soft_delete
             .as_ref()
             .map(|s| s.column.as_str())
             .unwrap_or("deleted_at");
-        let aliases = list(field(rv, "alias"), "colnames");
+        let aliases = alias_columns(rv);
         if aliases.is_empty() {
             return Ok(col.to_string());
         }
@@ -184,7 +187,7 @@ impl<'a> Walker<'a> {
             })?;
         match aliases.get(position) {
             Some(a) => match node(a) {
-                Some(("String", s)) => Ok(text(s, "sval").to_string()),
+                Some(NodeRef::String(s)) => Ok(s.sval.clone()),
                 _ => Err(Self::unsupported("a column alias tombstone cannot read")),
             },
             None => Ok(col.to_string()),
@@ -239,47 +242,70 @@ impl<'a> Walker<'a> {
     }
 
     /// One FROM item; returns the predicates that belong above it.
-    pub fn range_item(&mut self, item: &Value) -> Res<Vec<Pending>> {
-        let Some((kind, n)) = node(item) else {
-            return Ok(Vec::new());
-        };
-        match kind {
-            "RangeVar" => self.table_ref(n),
-            "JoinExpr" => self.join(n),
-            "RangeSubselect" => {
-                self.expr(field(n, "subquery"))?;
+    pub fn range_item(&mut self, item: NodeRef<'_>) -> Res<Vec<Pending>> {
+        match item {
+            NodeRef::RangeVar(rv) => self.table_ref(rv),
+            NodeRef::JoinExpr(j) => self.join(j),
+            NodeRef::RangeSubselect(r) => {
+                self.expr_opt(&r.subquery)?;
                 Ok(Vec::new())
             }
-            "RangeTableSample" => {
-                self.expr(field(n, "args"))?;
-                self.expr(field(n, "repeatable"))?;
-                let rel = field(n, "relation");
-                match node(rel) {
-                    Some(("RangeVar", rv)) => self.table_ref(rv),
-                    _ => self.range_item(rel),
+            NodeRef::RangeTableSample(ts) => {
+                self.expr_list(&ts.args)?;
+                self.expr_opt(&ts.repeatable)?;
+                match opt(&ts.relation) {
+                    Some(rel) => self.range_item(rel),
+                    None => Ok(Vec::new()),
                 }
             }
-            _ => {
-                self.expr(item)?;
+            other => {
+                self.expr(other)?;
                 Ok(Vec::new())
             }
         }
     }
 
-    fn join(&mut self, j: &Value) -> Res<Vec<Pending>> {
-        let left = self.range_item(field(j, "larg"))?;
-        let right = self.range_item(field(j, "rarg"))?;
-        let quals = field(j, "quals");
-        self.expr(quals)?;
-        let has_on = !quals.is_null();
-        let aliased = !field(j, "alias").is_null() || !field(j, "join_using_alias").is_null();
-        let (mut up, here) = match int(j, "jointype") {
-            2 => (left, right),
-            4 => (right, left),
-            3 => {
+    /// A FROM item in a `Node` wrapper.
+    pub fn range_node(&mut self, item: &Node) -> Res<Vec<Pending>> {
+        match node(item) {
+            Some(n) => self.range_item(n),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The items of a FROM (or USING) list.
+    pub fn range_list(&mut self, items: &[Node]) -> Res<Vec<Pending>> {
+        let mut pending = Vec::new();
+        for item in items {
+            pending.extend(self.range_node(item)?);
+        }
+        Ok(pending)
+    }
+
+    fn join(&mut self, j: &JoinExpr) -> Res<Vec<Pending>> {
+        let left = match opt(&j.larg) {
+            Some(l) => self.range_item(l)?,
+            None => Vec::new(),
+        };
+        let right = match opt(&j.rarg) {
+            Some(r) => self.range_item(r)?,
+            None => Vec::new(),
+        };
+        let quals = opt(&j.quals);
+        if let Some(q) = quals {
+            self.expr(q)?;
+        }
+        let aliased = j.alias.is_some() || j.join_using_alias.is_some();
+        let join_type = pb::JoinType::try_from(j.jointype)
+            .map_err(|_| Self::unsupported("a join of a kind tombstone does not know"))?;
+        let (mut up, here) = match join_type {
+            pb::JoinType::JoinLeft => (left, right),
+            pb::JoinType::JoinRight => (right, left),
+            pb::JoinType::JoinFull => {
                 let mut both = left;
                 both.extend(right);
-                if !has_on || matches!(self.visibility(), Visibility::Deleted | Visibility::Setting)
+                if quals.is_none()
+                    || matches!(self.visibility(), Visibility::Deleted | Visibility::Setting)
                 {
                     for p in &both {
                         self.wrap(p);
@@ -288,27 +314,41 @@ impl<'a> Walker<'a> {
                 }
                 (both.clone(), both)
             }
-            _ => {
+            pb::JoinType::JoinInner => {
                 let mut both = left;
                 both.extend(right);
                 (both, Vec::new())
             }
+            // Planner join kinds: never in a raw parse tree.
+            pb::JoinType::Undefined
+            | pb::JoinType::JoinSemi
+            | pb::JoinType::JoinAnti
+            | pb::JoinType::JoinRightSemi
+            | pb::JoinType::JoinRightAnti
+            | pb::JoinType::JoinUniqueOuter
+            | pb::JoinType::JoinUniqueInner => {
+                return Err(Self::unsupported(
+                    "a join of a kind tombstone does not know",
+                ));
+            }
         };
         if !here.is_empty() {
-            if has_on {
-                self.extend_on(quals, &here)?;
-            } else {
-                for p in &here {
-                    self.wrap(p);
+            match quals {
+                Some(q) => self.extend_on(q, &here)?,
+                None => {
+                    for p in &here {
+                        self.wrap(p);
+                    }
                 }
             }
         }
         if aliased && !up.is_empty() {
-            if has_on && int(j, "jointype") == 1 {
-                self.extend_on(quals, &up)?;
-            } else {
-                for p in &up {
-                    self.wrap(p);
+            match quals {
+                Some(q) if join_type == pb::JoinType::JoinInner => self.extend_on(q, &up)?,
+                _ => {
+                    for p in &up {
+                        self.wrap(p);
+                    }
                 }
             }
             up.clear();
@@ -317,7 +357,7 @@ impl<'a> Walker<'a> {
     }
 
     /// `ON cond` → `ON (cond) AND preds`.
-    pub fn extend_on(&mut self, quals: &Value, preds: &[Pending]) -> Res<()> {
+    pub fn extend_on(&mut self, quals: NodeRef<'_>, preds: &[Pending]) -> Res<()> {
         let (first, last) = self.clause_span(quals, &["ON"], Clause::On)?;
         self.edits.insert(self.t.start_of(first), "(");
         self.edits.insert(
@@ -327,10 +367,19 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    /// First and last token of the expression that follows keyword `kw`.
-    pub fn clause_span(&self, expr: &Value, kw: &[&str], clause: Clause) -> Res<(usize, usize)> {
+    /// First and last token of the expression `expr` that follows keyword
+    /// `kw`. It starts after the keyword before its first located node and
+    /// ends at the first token after its last located node that ends the
+    /// clause (see [`Tokens::clause_end`]).
+    pub fn clause_span(
+        &self,
+        expr: NodeRef<'_>,
+        kw: &[&str],
+        clause: Clause,
+    ) -> Res<(usize, usize)> {
         let fail = || Self::unsupported("an expression tombstone cannot place");
         let loc = tree::min_location(expr).ok_or_else(fail)?;
+        let max = tree::max_location(expr).ok_or_else(fail)?;
         let i = self.t.at(loc).ok_or_else(fail)?;
         let k = self
             .t
@@ -340,7 +389,7 @@ impl<'a> Walker<'a> {
             None => self.keyword_before_loose(i, kw).ok_or_else(fail)?,
         };
         let first = self.t.next(k).ok_or_else(fail)?;
-        let last = self.t.clause_end(k, clause);
+        let last = self.t.clause_end(k, max, clause);
         if last < first {
             return Err(fail());
         }
@@ -373,7 +422,7 @@ impl<'a> Walker<'a> {
     /// the token `clause_last` (the last token of the clause before WHERE).
     pub fn extend_where(
         &mut self,
-        where_clause: &Value,
+        where_clause: Option<NodeRef<'_>>,
         preds: &[Pending],
         clause_last: impl FnOnce(&Self) -> Res<usize>,
     ) -> Res<()> {
@@ -381,199 +430,198 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         let text = self.predicates(preds);
-        if !where_clause.is_null() {
-            let (first, last) = self.clause_span(where_clause, &["WHERE"], Clause::Where)?;
-            self.edits.insert(self.t.start_of(first), "(");
-            self.edits
-                .insert(self.t.end_of(last), format!(") AND {text}"));
-        } else {
-            let last = clause_last(self)?;
-            self.edits
-                .insert(self.t.end_of(last), format!(" WHERE {text}"));
+        match where_clause {
+            Some(w) => {
+                let (first, last) = self.clause_span(w, &["WHERE"], Clause::Where)?;
+                self.edits.insert(self.t.start_of(first), "(");
+                self.edits
+                    .insert(self.t.end_of(last), format!(") AND {text}"));
+            }
+            None => {
+                let last = clause_last(self)?;
+                self.edits
+                    .insert(self.t.end_of(last), format!(" WHERE {text}"));
+            }
         }
         Ok(())
     }
 
     /// Last token of a FROM/USING list whose items are `items`.
-    pub fn list_end(&self, items: &[Value], kw: &str) -> Res<usize> {
+    pub fn list_end(&self, items: &[Node], kw: &str) -> Res<usize> {
         let fail = || Self::unsupported(format!("a {kw} list tombstone cannot place"));
-        let first = items.first().ok_or_else(fail)?;
+        let first = items.first().and_then(node).ok_or_else(fail)?;
         let loc = tree::min_location(first).ok_or_else(fail)?;
+        let max = tree::max_location_of(nodes(items)).ok_or_else(fail)?;
         let i = self.t.at(loc).ok_or_else(fail)?;
         let k = self
             .t
-            .keyword_before(
-                i,
-                &[kw, "TABLE"],
-                &[
-                    "LATERAL",
-                    "ONLY",
-                    "SELECT",
-                    "DISTINCT",
-                    "ALL",
-                    "VALUES",
-                    "WITH",
-                    "RECURSIVE",
-                    "ROWS",
-                ],
-            )
+            .keyword_before(i, &[kw, "TABLE"], LIST_PREFIX)
             .ok_or_else(fail)?;
-        Ok(self.t.clause_end(k, Clause::From))
+        Ok(self.t.clause_end(k, max, Clause::From))
     }
 
-    pub fn with_clause(&mut self, w: &Value) -> Res<()> {
-        if w.is_null() {
+    pub fn with_clause(&mut self, w: Option<&WithClause>) -> Res<()> {
+        let Some(w) = w else {
             return Ok(());
+        };
+        let ctes: Vec<&pb::CommonTableExpr> = nodes(&w.ctes)
+            .filter_map(|c| match c {
+                NodeRef::CommonTableExpr(cte) => Some(cte),
+                _ => None,
+            })
+            .collect();
+        if w.recursive
+            && let Some(scope) = self.scopes.last_mut()
+        {
+            scope.extend(ctes.iter().map(|c| c.ctename.clone()));
         }
-        let recursive = tree::boolean(w, "recursive");
-        let ctes = list(w, "ctes");
-        if recursive {
-            let names: Vec<String> = ctes
-                .iter()
-                .filter_map(|c| node(c).map(|(_, c)| text(c, "ctename").to_string()))
-                .collect();
-            if let Some(scope) = self.scopes.last_mut() {
-                scope.extend(names);
-            }
-        }
-        for c in ctes {
-            if let Some((_, cte)) = node(c) {
-                let outer = self.cte_start;
-                self.cte_start = tree::location(cte)
-                    .and_then(|l| self.t.at(l))
-                    .map(|i| self.t.start_of(i));
-                let r = self.expr(field(cte, "ctequery"));
-                self.cte_start = outer;
-                r?;
-                if !recursive && let Some(scope) = self.scopes.last_mut() {
-                    scope.push(text(cte, "ctename").to_string());
-                }
+        for cte in ctes {
+            let outer = self.cte_start;
+            self.cte_start = usize::try_from(cte.location)
+                .ok()
+                .and_then(|l| self.t.at(l))
+                .map(|i| self.t.start_of(i));
+            let r = self.expr_opt(&cte.ctequery);
+            self.cte_start = outer;
+            r?;
+            if !w.recursive
+                && let Some(scope) = self.scopes.last_mut()
+            {
+                scope.push(cte.ctename.clone());
             }
         }
         Ok(())
     }
 
-    pub fn select(&mut self, s: &Value) -> Res<()> {
+    pub fn select(&mut self, s: &SelectStmt) -> Res<()> {
         self.scopes.push(Vec::new());
         let r = self.select_inner(s);
         self.scopes.pop();
         r
     }
 
-    fn select_inner(&mut self, s: &Value) -> Res<()> {
-        self.with_clause(field(s, "with_clause"))?;
-        for k in ["sort_clause", "limit_offset", "limit_count"] {
-            self.expr(field(s, k))?;
+    fn select_inner(&mut self, s: &SelectStmt) -> Res<()> {
+        self.with_clause(s.with_clause.as_ref())?;
+        self.expr_list(&s.sort_clause)?;
+        self.expr_opt(&s.limit_offset)?;
+        self.expr_opt(&s.limit_count)?;
+        let op = pb::SetOperation::try_from(s.op)
+            .map_err(|_| Self::unsupported("a set operation tombstone does not know"))?;
+        match op {
+            pb::SetOperation::SetopNone => {}
+            pb::SetOperation::SetopUnion
+            | pb::SetOperation::SetopIntersect
+            | pb::SetOperation::SetopExcept => {
+                if let Some(l) = s.larg.as_deref() {
+                    self.select(l)?;
+                }
+                if let Some(r) = s.rarg.as_deref() {
+                    self.select(r)?;
+                }
+                return Ok(());
+            }
+            pb::SetOperation::Undefined => {
+                return Err(Self::unsupported("a set operation tombstone does not know"));
+            }
         }
-        if int(s, "op") > 1 {
-            self.select(field(s, "larg"))?;
-            return self.select(field(s, "rarg"));
-        }
-        let from = list(s, "from_clause");
-        let mut pending = Vec::new();
-        for item in from {
-            pending.extend(self.range_item(item)?);
-        }
+        let from = &s.from_clause;
+        let pending = self.range_list(from)?;
         // `TABLE t` takes no WHERE: spell it `SELECT * FROM t`.
         if !pending.is_empty()
-            && let [item] = from
-            && let Some(i) = tree::min_location(item).and_then(|l| self.t.at(l))
+            && let [item] = from.as_slice()
+            && let Some(i) = node(item)
+                .and_then(tree::min_location)
+                .and_then(|l| self.t.at(l))
             && let Some(k) = self.t.prev(i).filter(|&k| self.t.is_kw(k, "TABLE"))
         {
             self.edits
                 .replace(self.t.start_of(k), self.t.end_of(k), "SELECT * FROM");
         }
-        for k in [
-            "distinct_clause",
-            "target_list",
-            "where_clause",
-            "group_clause",
-            "having_clause",
-            "window_clause",
-            "values_lists",
-        ] {
-            self.expr(field(s, k))?;
-        }
-        for lock in list(s, "locking_clause") {
-            if let Some((_, l)) = node(lock) {
-                for rv in list(l, "locked_rels") {
-                    if let Some((_, rv)) = node(rv)
-                        && let Some(loc) = tree::location(rv)
-                    {
-                        self.handled.insert(loc);
+        self.expr_list(&s.distinct_clause)?;
+        self.expr_list(&s.target_list)?;
+        self.expr_opt(&s.where_clause)?;
+        self.expr_list(&s.group_clause)?;
+        self.expr_opt(&s.having_clause)?;
+        self.expr_list(&s.window_clause)?;
+        self.expr_list(&s.values_lists)?;
+        for lock in nodes(&s.locking_clause) {
+            if let NodeRef::LockingClause(l) = lock {
+                for rv in nodes(&l.locked_rels) {
+                    if let NodeRef::RangeVar(rv) = rv {
+                        self.mark(rv);
                     }
                 }
             }
         }
-        if let Some(loc) = tree::location(field(field(s, "into_clause"), "rel")) {
-            self.handled.insert(loc);
+        if let Some(rel) = s.into_clause.as_ref().and_then(|i| i.rel.as_ref()) {
+            self.mark(rel);
         }
-        self.extend_where(field(s, "where_clause"), &pending, |w| {
-            w.list_end(from, "FROM")
-        })
+        self.extend_where(opt(&s.where_clause), &pending, |w| w.list_end(from, "FROM"))
     }
 
     /// Walk any subtree: queries inside expressions are rewritten.
-    pub fn expr(&mut self, v: &Value) -> Res<()> {
-        match v {
-            Value::Array(items) => {
-                for i in items {
-                    self.expr(i)?;
-                }
-                Ok(())
+    pub fn expr(&mut self, n: NodeRef<'_>) -> Res<()> {
+        match n {
+            NodeRef::SelectStmt(s) => self.select(s),
+            NodeRef::InsertStmt(_)
+            | NodeRef::UpdateStmt(_)
+            | NodeRef::DeleteStmt(_)
+            | NodeRef::MergeStmt(_) => self.dml(n, true).map(|_| ()),
+            NodeRef::FuncCall(f) => {
+                self.sql_text_call(f)?;
+                self.function_call(f)?;
+                self.expr_children(n)
             }
-            Value::Object(map) => {
-                if let Some((kind, n)) = node(v) {
-                    match kind {
-                        "SelectStmt" => return self.select(n),
-                        "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
-                            return self.dml(kind, n, true).map(|_| ());
-                        }
-                        "FuncCall" => {
-                            self.sql_text_call(n)?;
-                            self.function_call(n)?;
-                            return self.expr(n);
-                        }
-                        _ => return self.expr(n),
-                    }
-                }
-                for (_, c) in map {
-                    if c.is_object() || c.is_array() {
-                        self.expr(c)?;
-                    }
-                }
-                Ok(())
-            }
-            _ => Ok(()),
+            _ => self.expr_children(n),
         }
+    }
+
+    fn expr_children(&mut self, n: NodeRef<'_>) -> Res<()> {
+        for c in tree::child_list(n) {
+            self.expr(c)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::expr`] of an optional boxed node.
+    pub fn expr_opt(&mut self, n: &Option<Box<Node>>) -> Res<()> {
+        match opt(n) {
+            Some(n) => self.expr(n),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Self::expr`] of each node of a list.
+    pub fn expr_list(&mut self, items: &[Node]) -> Res<()> {
+        for n in nodes(items) {
+            self.expr(n)?;
+        }
+        Ok(())
     }
 
     /// Fail closed: every RangeVar naming a protected table must have been
     /// placed by the walk.
-    pub fn check_all_placed(&self, v: &Value) -> Res<()> {
-        match v {
-            Value::Array(items) => items.iter().try_for_each(|i| self.check_all_placed(i)),
-            Value::Object(map) => {
-                if map.contains_key("relname")
-                    && map.contains_key("relpersistence")
-                    && let Some(id) = self.resolve_name(
-                        Some(text(v, "schemaname")).filter(|s| !s.is_empty()),
-                        text(v, "relname"),
-                    )
-                    && self.snap.table(id).is_protected()
-                    && !tree::location(v).is_some_and(|l| self.handled.contains(&l))
-                {
-                    return Err(RewriteError::FailClosed {
-                        what: format!(
-                            "a reference to protected table {} in this position",
-                            text(v, "relname")
-                        ),
-                    });
-                }
-                map.values().try_for_each(|c| self.check_all_placed(c))
+    pub fn check_all_placed(&self, root: NodeRef<'_>) -> Res<()> {
+        let mut stack = vec![root];
+        while let Some(n) = stack.pop() {
+            if let NodeRef::RangeVar(rv) = n
+                && let Some(id) = self.resolve_name(
+                    Some(rv.schemaname.as_str()).filter(|s| !s.is_empty()),
+                    &rv.relname,
+                )
+                && self.snap.table(id).is_protected()
+                && !usize::try_from(rv.location).is_ok_and(|l| self.handled.contains(&l))
+            {
+                return Err(RewriteError::FailClosed {
+                    what: format!(
+                        "a reference to protected table {} in this position",
+                        rv.relname
+                    ),
+                });
             }
-            _ => Ok(()),
+            tree::children(n, &mut stack);
         }
+        Ok(())
     }
 
     /// `sql[start..end]`, or an error for offsets off a character boundary.
@@ -589,4 +637,30 @@ impl<'a> Walker<'a> {
             .render(self.sql, start, end)
             .ok_or_else(|| Self::unsupported("overlapping rewrites in one statement"))
     }
+}
+
+/// Words that may stand between a FROM/USING keyword and the first located
+/// node of its first item (`FROM LATERAL (SELECT DISTINCT …`, `FROM ONLY t`,
+/// `FROM (VALUES …`, `FROM (WITH …`, `FROM ROWS FROM (…)`, `TABLE t`).
+pub(crate) const LIST_PREFIX: &[&str] = &[
+    "LATERAL",
+    "ONLY",
+    "SELECT",
+    "DISTINCT",
+    "ALL",
+    "VALUES",
+    "WITH",
+    "RECURSIVE",
+    "ROWS",
+    "TABLE",
+];
+
+/// A RangeVar's alias, empty when it has none.
+pub(crate) fn alias_name(rv: &RangeVar) -> &str {
+    rv.alias.as_ref().map_or("", |a| a.aliasname.as_str())
+}
+
+/// A RangeVar's column alias list.
+fn alias_columns(rv: &RangeVar) -> &[Node] {
+    rv.alias.as_ref().map_or(&[], |a| a.colnames.as_slice())
 }

@@ -1,11 +1,12 @@
 //! `DELETE … RETURNING` after the rewrite to UPDATE: the client sees what a
 //! hard delete returns.
 
-use serde_json::Value;
+use pg_query::NodeRef;
+use pg_query::protobuf::{ColumnRef, DeleteStmt};
 
 use super::edits::quote_ident;
-use super::reads::{Res, Walker};
-use super::tree::{self, field, list, names, node, text};
+use super::reads::{Res, Walker, alias_name};
+use super::tree::{self, names, nodes, opt};
 use crate::schema::TableId;
 
 impl<'a> Walker<'a> {
@@ -13,7 +14,7 @@ impl<'a> Walker<'a> {
     /// as they were (NULL), `*` spelled out without the key CTE's columns.
     pub(crate) fn returning(
         &mut self,
-        n: &Value,
+        n: &DeleteStmt,
         id: TableId,
         qual: &str,
         has_using: bool,
@@ -28,8 +29,8 @@ impl<'a> Walker<'a> {
             .filter(|c| c.name == sd.column || Some(&c.name) == sd.by_column.as_ref())
             .map(|c| (c.name.clone(), c.type_sql.clone()))
             .collect();
-        let alias = text(field(field(n, "relation"), "alias"), "aliasname");
-        let relname = text(field(n, "relation"), "relname");
+        let alias = n.relation.as_ref().map_or("", alias_name);
+        let relname = n.relation.as_ref().map_or("", |r| r.relname.as_str());
         let own = |q: &str| {
             if alias.is_empty() {
                 q == relname
@@ -47,17 +48,20 @@ impl<'a> Walker<'a> {
             .collect();
         let fail = || Walker::unsupported("a RETURNING item tombstone cannot place");
         let mut refs = Vec::new();
-        for rt in list(field(n, "returning_clause"), "exprs") {
-            let Some(("ResTarget", rt)) = node(rt) else {
+        let exprs = n.returning_clause.as_ref().map_or(&[][..], |r| &r.exprs);
+        for rt in nodes(exprs) {
+            let NodeRef::ResTarget(rt) = rt else {
                 continue;
             };
-            let whole = matches!(node(field(rt, "val")), Some(("ColumnRef", _)));
-            let unnamed = text(rt, "name").is_empty();
-            collect_column_refs(field(rt, "val"), &mut refs, whole && unnamed);
+            let Some(val) = opt(&rt.val) else {
+                continue;
+            };
+            let whole = matches!(val, NodeRef::ColumnRef(_));
+            collect_column_refs(val, &mut refs, whole && rt.name.is_empty());
         }
         for (cr, bare) in refs {
-            let fields = names(list(cr, "fields"));
-            let loc = tree::location(cr).ok_or_else(fail)?;
+            let fields = names(&cr.fields);
+            let loc = usize::try_from(cr.location).map_err(|_| fail())?;
             let i = self.t.at(loc).ok_or_else(fail)?;
             let (last_field, qualifier) = match fields.as_slice() {
                 [f] => (*f, None),
@@ -98,19 +102,14 @@ impl<'a> Walker<'a> {
 
 /// ColumnRefs in an expression, not descending into subqueries; `bare`
 /// marks a ColumnRef that is a whole unnamed RETURNING item.
-fn collect_column_refs<'v>(v: &'v Value, out: &mut Vec<(&'v Value, bool)>, bare: bool) {
+fn collect_column_refs<'v>(v: NodeRef<'v>, out: &mut Vec<(&'v ColumnRef, bool)>, bare: bool) {
     match v {
-        Value::Array(items) => items
-            .iter()
-            .for_each(|i| collect_column_refs(i, out, false)),
-        Value::Object(map) => match node(v) {
-            Some(("ColumnRef", cr)) => out.push((cr, bare)),
-            Some(("SelectStmt", _)) => {}
-            Some((_, inner)) => collect_column_refs(inner, out, false),
-            None => map
-                .values()
-                .for_each(|c| collect_column_refs(c, out, false)),
-        },
-        _ => {}
+        NodeRef::ColumnRef(cr) => out.push((cr, bare)),
+        NodeRef::SelectStmt(_) => {}
+        other => {
+            for c in tree::child_list(other) {
+                collect_column_refs(c, out, false);
+            }
+        }
     }
 }

@@ -32,21 +32,23 @@
 //! <other column> = CASE WHEN <deleted> THEN EXCLUDED.<col> ELSE <t>.<col> END
 //! WHERE <deleted> OR (w)`.
 
-use serde_json::Value;
+use pg_query::NodeRef;
+use pg_query::protobuf::{self as pb, InsertStmt, OnConflictClause};
 
 use super::edits::{quote_ident, quote_literal};
 use super::reads::{Pending, Res, Walker};
+use super::statements::plain_columns;
 use super::tokens::Clause;
-use super::tree::{self, field, int, list, node, text};
+use super::tree::{self, node, nodes, opt};
 
-/// `OnConflictClause.action` for `DO NOTHING` and `DO UPDATE`.
-const ON_CONFLICT_NOTHING: i64 = 2;
-const ON_CONFLICT_UPDATE: i64 = 3;
+fn action(c: &OnConflictClause) -> Option<pb::OnConflictAction> {
+    pb::OnConflictAction::try_from(c.action).ok()
+}
 
 impl<'a> Walker<'a> {
     /// Adds the revive clause to a plain `INSERT … VALUES` (see the module
     /// documentation). Leaves anything else alone.
-    pub fn revive_insert(&mut self, n: &Value, target: &Pending) -> Res<()> {
+    pub fn revive_insert(&mut self, n: &InsertStmt, target: &Pending) -> Res<()> {
         let Some((cols, values_last)) = self.inserted_columns(n, target) else {
             return Ok(());
         };
@@ -60,9 +62,11 @@ impl<'a> Walker<'a> {
 
     /// `ON CONFLICT (<pk>) DO NOTHING`: revive soft-deleted conflicts.
     /// `close` is the token closing the conflict target's column list.
-    pub fn revive_do_nothing(&mut self, n: &Value, target: &Pending, close: usize) -> Res<()> {
-        let conflict = field(n, "on_conflict_clause");
-        if int(conflict, "action") != ON_CONFLICT_NOTHING {
+    pub fn revive_do_nothing(&mut self, n: &InsertStmt, target: &Pending, close: usize) -> Res<()> {
+        let Some(conflict) = n.on_conflict_clause.as_deref() else {
+            return Ok(());
+        };
+        if action(conflict) != Some(pb::OnConflictAction::OnconflictNothing) {
             return Ok(());
         }
         let Some((cols, _)) = self.inserted_columns(n, target) else {
@@ -91,9 +95,11 @@ impl<'a> Walker<'a> {
     /// The client's `ON CONFLICT (<pk>) DO UPDATE`: revive soft-deleted
     /// conflicts with the proposed row, update live ones as written. Left
     /// alone when a SET item is not a plain `column = expression`.
-    pub fn revive_do_update(&mut self, n: &Value, target: &Pending) -> Res<()> {
-        let conflict = field(n, "on_conflict_clause");
-        if int(conflict, "action") != ON_CONFLICT_UPDATE
+    pub fn revive_do_update(&mut self, n: &InsertStmt, target: &Pending) -> Res<()> {
+        let Some(conflict) = n.on_conflict_clause.as_deref() else {
+            return Ok(());
+        };
+        if action(conflict) != Some(pb::OnConflictAction::OnconflictUpdate)
             || !self.conflict_on_primary_key(conflict, target)
             || self.inserted_columns(n, target).is_none()
         {
@@ -105,22 +111,26 @@ impl<'a> Walker<'a> {
         };
         let deleted = format!("{}.{} IS NOT NULL", target.qual, quote_ident(&sd.column));
         // (column, first token of its expression, last token)
-        let items = list(conflict, "target_list");
+        let items: Vec<NodeRef<'_>> = nodes(&conflict.target_list).collect();
         let mut spans = Vec::with_capacity(items.len());
         for (k, item) in items.iter().enumerate() {
-            let Some(("ResTarget", rt)) = node(item) else {
+            let NodeRef::ResTarget(rt) = item else {
                 return Ok(());
             };
-            let val = field(rt, "val");
-            if !list(rt, "indirection").is_empty()
+            let val = opt(&rt.val);
+            if !rt.indirection.is_empty()
                 || matches!(
-                    node(val),
-                    Some(("SetToDefault" | "MultiAssignRef", _)) | None
+                    val,
+                    Some(NodeRef::SetToDefault(_) | NodeRef::MultiAssignRef(_)) | None
                 )
             {
                 return Ok(());
             }
-            let Some(name_tok) = tree::location(rt).and_then(|l| self.t.at(l)) else {
+            let Some(reach) = val.and_then(tree::max_location) else {
+                return Ok(());
+            };
+            let Some(name_tok) = usize::try_from(rt.location).ok().and_then(|l| self.t.at(l))
+            else {
                 return Ok(());
             };
             let Some(eq) = self.t.next(name_tok).filter(|&e| self.t.is_char(e, b'=')) else {
@@ -131,8 +141,7 @@ impl<'a> Walker<'a> {
             };
             let last = match items.get(k + 1) {
                 Some(next) => {
-                    let Some(comma) = node(next)
-                        .and_then(|(_, r)| tree::location(r))
+                    let Some(comma) = tree::location(*next)
                         .and_then(|l| self.t.at(l))
                         .and_then(|i| self.t.prev(i))
                         .filter(|&c| self.t.is_char(c, b','))
@@ -144,12 +153,12 @@ impl<'a> Walker<'a> {
                         None => return Ok(()),
                     }
                 }
-                None => self.t.clause_end(eq, Clause::Set),
+                None => self.t.clause_end(eq, reach, Clause::Set),
             };
             if last < first {
                 return Ok(());
             }
-            spans.push((text(rt, "name").to_string(), first, last));
+            spans.push((rt.name.clone(), first, last));
         }
         if spans.is_empty() {
             return Ok(());
@@ -180,8 +189,7 @@ impl<'a> Walker<'a> {
             }
             self.edits.insert(self.t.end_of(*last), close);
         }
-        let w = field(conflict, "where_clause");
-        if !w.is_null() {
+        if let Some(w) = opt(&conflict.where_clause) {
             let (first, last) = self.clause_span(w, &["WHERE"], Clause::Where)?;
             self.edits
                 .insert(self.t.start_of(first), format!("{deleted} OR ("));
@@ -191,18 +199,18 @@ impl<'a> Walker<'a> {
     }
 
     /// The conflict target is exactly the primary key's columns.
-    fn conflict_on_primary_key(&self, conflict: &Value, target: &Pending) -> bool {
-        let infer = field(conflict, "infer");
-        if infer.is_null()
-            || !field(infer, "where_clause").is_null()
-            || !text(infer, "conname").is_empty()
-        {
+    fn conflict_on_primary_key(&self, conflict: &OnConflictClause, target: &Pending) -> bool {
+        let Some(infer) = conflict.infer.as_deref().filter(|i| plain_columns(i)) else {
             return false;
-        }
+        };
         let table = self.snap.table(target.table);
-        let mut elems: Vec<&str> = list(infer, "index_elems")
+        let mut elems: Vec<&str> = infer
+            .index_elems
             .iter()
-            .map(|e| node(e).map_or("", |(_, ie)| text(ie, "name")))
+            .map(|e| match node(e) {
+                Some(NodeRef::IndexElem(ie)) => ie.name.as_str(),
+                _ => "",
+            })
             .collect();
         let mut pk: Vec<&str> = table.primary_key.iter().map(String::as_str).collect();
         elems.sort_unstable();
@@ -212,7 +220,7 @@ impl<'a> Walker<'a> {
 
     /// The inserted columns of `INSERT … VALUES` when they include the whole
     /// primary key, and the last token of the VALUES list.
-    fn inserted_columns(&self, n: &Value, target: &Pending) -> Option<(Vec<String>, usize)> {
+    fn inserted_columns(&self, n: &InsertStmt, target: &Pending) -> Option<(Vec<String>, usize)> {
         let table = self.snap.table(target.table);
         if table.primary_key.is_empty()
             || self
@@ -221,25 +229,32 @@ impl<'a> Walker<'a> {
         {
             return None;
         }
-        let select = match node(field(n, "select_stmt")) {
-            Some(("SelectStmt", s)) => s,
+        let select = match opt(&n.select_stmt) {
+            Some(NodeRef::SelectStmt(s)) => s,
             _ => return None,
         };
-        let rows = list(select, "values_lists");
-        let first_row = rows.first()?;
-        if !field(select, "with_clause").is_null() || int(select, "op") > 1 {
+        let rows = &select.values_lists;
+        let first_row = rows.first().and_then(node)?;
+        if select.with_clause.is_some()
+            || pb::SetOperation::try_from(select.op) != Ok(pb::SetOperation::SetopNone)
+        {
             return None;
         }
         let mut cols = Vec::new();
-        for c in list(n, "cols") {
-            let (_, rt) = node(c)?;
-            if !list(rt, "indirection").is_empty() {
+        for c in nodes(&n.cols) {
+            let NodeRef::ResTarget(rt) = c else {
+                return None;
+            };
+            if !rt.indirection.is_empty() {
                 return None;
             }
-            cols.push(text(rt, "name").to_string());
+            cols.push(rt.name.clone());
         }
         if cols.is_empty() {
-            let width = node(first_row).map_or(0, |(_, l)| list(l, "items").len());
+            let width = match first_row {
+                NodeRef::List(l) => l.items.len(),
+                _ => 0,
+            };
             cols = table
                 .columns
                 .iter()
@@ -253,6 +268,7 @@ impl<'a> Walker<'a> {
         }
         // `VALUES` at the statement's level (not `(VALUES …)`).
         let first = self.t.at(tree::min_location(first_row)?)?;
+        let reach = tree::max_location_of(nodes(rows))?;
         let values_kw = self.t.keyword_before(first, &["VALUES"], &[])?;
         if self
             .t
@@ -261,7 +277,7 @@ impl<'a> Walker<'a> {
         {
             return None;
         }
-        Some((cols, self.t.clause_end(values_kw, Clause::Set)))
+        Some((cols, self.t.clause_end(values_kw, reach, Clause::Set)))
     }
 
     /// `ON CONFLICT (<pk>) DO UPDATE …` for [`Self::revive_insert`].

@@ -10,27 +10,16 @@
 //!   (it would falsify the audit trail).
 //! - `tombstone.actor` and every other setting pass through.
 
-use serde_json::Value;
+use pg_query::NodeRef;
+use pg_query::protobuf::{self as pb, DiscardStmt, FuncCall, Node, VariableSetStmt, a_const};
 
 use super::error::RewriteError;
 use super::reads::{Res, Walker};
-use super::tree::{boolean, field, int, list, node, text};
+use super::tree::{self, node, strings};
 use super::{Role, SessionChange};
 
 pub(crate) const VISIBILITY: &str = "tombstone.visibility";
 pub(crate) const CLIENT_ADDR: &str = "tombstone.client_addr";
-
-/// `VariableSetStmt.kind` values (PostgreSQL's `VariableSetKind`).
-const VAR_SET_VALUE: i64 = 1;
-const VAR_SET_DEFAULT: i64 = 2;
-const VAR_RESET: i64 = 5;
-const VAR_RESET_ALL: i64 = 6;
-/// `DiscardStmt.target` for `DISCARD ALL`.
-const DISCARD_ALL: i64 = 1;
-/// `TransactionStmt.kind` values that end a transaction or roll part of
-/// it back (COMMIT, ROLLBACK, ROLLBACK TO, PREPARE TRANSACTION): a
-/// `search_path` set inside it may be undone.
-const TRANS_UNDOING: &[i64] = &[3, 4, 7, 8];
 
 /// The values `tombstone.visibility` accepts (empty: the default, `all`).
 const VISIBILITY_VALUES: &[&str] = &["active", "deleted", "all", ""];
@@ -41,13 +30,14 @@ impl<'a> Walker<'a> {
     }
 
     /// `SET` / `RESET`: refused, followed, or passed through.
-    pub fn variable_set(&mut self, n: &Value) -> Res<Option<SessionChange>> {
-        let name = text(n, "name").to_lowercase();
-        let kind = int(n, "kind");
-        if kind == VAR_RESET_ALL {
+    pub fn variable_set(&mut self, n: &VariableSetStmt) -> Res<Option<SessionChange>> {
+        use pb::VariableSetKind as K;
+        let name = n.name.to_lowercase();
+        let kind = K::try_from(n.kind).unwrap_or(K::Undefined);
+        if kind == K::VarResetAll {
             return Ok(Some(SessionChange::ResetSearchPath));
         }
-        let local = boolean(n, "is_local");
+        let local = n.is_local;
         match name.as_str() {
             // `$user` in the path is the current user.
             "role" | "session_authorization" => Ok(Some(SessionChange::Unknown)),
@@ -62,8 +52,8 @@ impl<'a> Walker<'a> {
                         bypass_only: true,
                     });
                 }
-                if kind == VAR_SET_VALUE {
-                    let value = match list(n, "args") {
+                if kind == K::VarSetValue {
+                    let value = match n.args.as_slice() {
                         [v] => self.const_string(v),
                         _ => None,
                     };
@@ -72,8 +62,9 @@ impl<'a> Walker<'a> {
                 Ok(None)
             }
             "search_path" => Ok(match kind {
-                VAR_SET_VALUE => {
-                    let path: Option<Vec<String>> = list(n, "args")
+                K::VarSetValue => {
+                    let path: Option<Vec<String>> = n
+                        .args
                         .iter()
                         .map(|a| {
                             self.const_string(a)
@@ -89,28 +80,28 @@ impl<'a> Walker<'a> {
                         None => SessionChange::Unknown,
                     })
                 }
-                VAR_SET_DEFAULT | VAR_RESET => Some(match local {
+                K::VarSetDefault | K::VarReset => Some(match local {
                     true => SessionChange::LocalResetSearchPath,
                     false => SessionChange::ResetSearchPath,
                 }),
-                _ => Some(SessionChange::Unknown),
+                K::Undefined | K::VarSetCurrent | K::VarSetMulti | K::VarResetAll => {
+                    Some(SessionChange::Unknown)
+                }
             }),
             _ => Ok(None),
         }
     }
 
     /// `DISCARD ALL` resets every setting.
-    pub fn discard(&mut self, n: &Value) -> Option<SessionChange> {
-        (int(n, "target") == DISCARD_ALL).then_some(SessionChange::ResetSearchPath)
+    pub fn discard(&mut self, n: &DiscardStmt) -> Option<SessionChange> {
+        (pb::DiscardMode::try_from(n.target) == Ok(pb::DiscardMode::DiscardAll))
+            .then_some(SessionChange::ResetSearchPath)
     }
 
     /// A function call anywhere in a walked statement: `set_config` of a
     /// guarded or followed setting.
-    pub fn function_call(&mut self, f: &Value) -> Res<()> {
-        let names: Vec<&str> = list(f, "funcname")
-            .iter()
-            .filter_map(|s| node(s).map(|(_, s)| text(s, "sval")))
-            .collect();
+    pub fn function_call(&mut self, f: &FuncCall) -> Res<()> {
+        let names: Vec<&str> = strings(&f.funcname);
         let is_set_config = match names.as_slice() {
             [name] | ["pg_catalog", name] => name.eq_ignore_ascii_case("set_config"),
             _ => false,
@@ -124,7 +115,7 @@ impl<'a> Walker<'a> {
             }
             return Ok(());
         }
-        let args = list(f, "args");
+        let args = &f.args;
         let Some(name) = args.first().and_then(|v| self.const_string(v)) else {
             return Err(RewriteError::FailClosed {
                 what: "set_config with a setting name that is not a literal".into(),
@@ -143,7 +134,10 @@ impl<'a> Walker<'a> {
                 bypass_only: true,
             }),
             VISIBILITY => {
-                if args.get(1).is_some_and(is_const) {
+                if args
+                    .get(1)
+                    .is_some_and(|a| matches!(node(a), Some(NodeRef::AConst(_))))
+                {
                     check_visibility(value)?;
                 }
                 Ok(())
@@ -163,23 +157,45 @@ impl<'a> Walker<'a> {
 
 /// A statement after which a `search_path` changed in the transaction may
 /// no longer hold.
-pub(crate) fn ends_or_undoes(tree: &Value) -> bool {
-    matches!(node(tree), Some(("TransactionStmt", t)) if TRANS_UNDOING.contains(&int(t, "kind")))
+/// That is COMMIT, ROLLBACK, ROLLBACK TO, PREPARE TRANSACTION.
+pub(crate) fn ends_or_undoes(n: NodeRef<'_>) -> bool {
+    use pb::TransactionStmtKind as K;
+    let NodeRef::TransactionStmt(t) = n else {
+        return false;
+    };
+    match K::try_from(t.kind) {
+        Ok(
+            K::TransStmtCommit
+            | K::TransStmtRollback
+            | K::TransStmtRollbackTo
+            | K::TransStmtPrepare,
+        ) => true,
+        Ok(
+            K::Undefined
+            | K::TransStmtBegin
+            | K::TransStmtStart
+            | K::TransStmtSavepoint
+            | K::TransStmtRelease
+            | K::TransStmtCommitPrepared
+            | K::TransStmtRollbackPrepared,
+        ) => false,
+        // A kind this build does not know: assume the worst.
+        Err(_) => true,
+    }
 }
 
 impl<'a> Walker<'a> {
     /// Under an unknown `search_path`: refuses a statement that names a
     /// protected table, or one of tombstone's, without a schema (it could
     /// resolve to a table the proxy did not rewrite for).
-    pub(crate) fn refuse_path_dependent(&self, v: &Value) -> Res<()> {
-        match v {
-            Value::Array(items) => items.iter().try_for_each(|i| self.refuse_path_dependent(i)),
-            Value::Object(map) => {
-                if map.contains_key("relname")
-                    && map.contains_key("relpersistence")
-                    && text(v, "schemaname").is_empty()
+    pub(crate) fn refuse_path_dependent(&self, root: NodeRef<'_>) -> Res<()> {
+        let mut stack = vec![root];
+        while let Some(n) = stack.pop() {
+            if let NodeRef::RangeVar(rv) = n
+                && rv.schemaname.is_empty()
+            {
                 {
-                    let name = text(v, "relname");
+                    let name = rv.relname.as_str();
                     let protected = self.snap.tables().iter().any(|t| {
                         t.name == name
                             && (t.is_protected() || t.schema == crate::schema::TOMBSTONE_SCHEMA)
@@ -192,10 +208,10 @@ impl<'a> Walker<'a> {
                         });
                     }
                 }
-                map.values().try_for_each(|c| self.refuse_path_dependent(c))
             }
-            _ => Ok(()),
+            tree::children(n, &mut stack);
         }
+        Ok(())
     }
 }
 
@@ -209,46 +225,44 @@ fn check_visibility(value: Option<&str>) -> Res<()> {
     }
 }
 
-fn is_const(v: &Value) -> bool {
-    matches!(node(v), Some(("AConst", _)))
-}
-
 impl<'a> Walker<'a> {
     /// A string constant (`'x'`, or an identifier in `SET`), possibly cast
     /// (`'x'::text`). Reading one makes the decision depend on literals.
-    pub(crate) fn const_string<'v>(&mut self, v: &'v Value) -> Option<&'v str> {
+    pub(crate) fn const_string<'v>(&mut self, v: &'v Node) -> Option<&'v str> {
         self.reads_literals = true;
         const_string(v)
     }
 
-    fn const_bool(&mut self, v: &Value) -> Option<bool> {
+    fn const_bool(&mut self, v: &Node) -> Option<bool> {
         self.reads_literals = true;
         const_bool(v)
     }
 
     /// The text of a `String` node that came from a literal (a DO body).
-    pub(crate) fn literal_text<'v>(&mut self, s: &'v Value) -> &'v str {
+    pub(crate) fn literal_text<'v>(&mut self, s: &'v pb::String) -> &'v str {
         self.reads_literals = true;
-        text(s, "sval")
+        &s.sval
     }
 }
 
-fn const_string(v: &Value) -> Option<&str> {
+fn const_string(v: &Node) -> Option<&str> {
     match node(v)? {
-        ("AConst", c) => field(field(c, "val"), "Sval")
-            .get("sval")
-            .and_then(Value::as_str),
-        ("TypeCast", c) => const_string(field(c, "arg")),
+        NodeRef::AConst(c) => match &c.val {
+            Some(a_const::Val::Sval(s)) => Some(&s.sval),
+            _ => None,
+        },
+        NodeRef::TypeCast(c) => const_string(c.arg.as_deref()?),
         _ => None,
     }
 }
 
-fn const_bool(v: &Value) -> Option<bool> {
+fn const_bool(v: &Node) -> Option<bool> {
     match node(v)? {
-        ("AConst", c) => field(field(c, "val"), "Boolval")
-            .get("boolval")
-            .and_then(Value::as_bool),
-        ("TypeCast", c) => const_bool(field(c, "arg")),
+        NodeRef::AConst(c) => match &c.val {
+            Some(a_const::Val::Boolval(b)) => Some(b.boolval),
+            _ => None,
+        },
+        NodeRef::TypeCast(c) => const_bool(c.arg.as_deref()?),
         _ => None,
     }
 }

@@ -14,12 +14,12 @@
 //! an extension's schema). The names are also precheck words
 //! ([`super::PRECHECK`]), so a statement naming one is always parsed.
 
-use serde_json::Value;
+use pg_query::protobuf::FuncCall;
 
 use super::Role;
 use super::error::RewriteError;
 use super::reads::{Res, Walker};
-use super::tree::{list, node, text};
+use super::tree::strings;
 
 /// Built-ins and common extension functions that run SQL text (or read a
 /// table, schema or database by name) inside the server.
@@ -58,19 +58,15 @@ pub(crate) const TS_REWRITE: &str = "ts_rewrite";
 
 impl<'a> Walker<'a> {
     /// Refuses a normal session's call of a function that runs SQL text.
-    pub fn sql_text_call(&self, f: &Value) -> Res<()> {
+    pub fn sql_text_call(&self, f: &FuncCall) -> Res<()> {
         if matches!(self.session.role, Role::Bypass { .. }) {
             return Ok(());
         }
-        let Some(name) = list(f, "funcname")
-            .last()
-            .and_then(node)
-            .map(|(_, s)| text(s, "sval").to_lowercase())
-        else {
+        let Some(name) = strings(&f.funcname).last().map(|s| s.to_lowercase()) else {
             return Ok(());
         };
         let runs_sql = SQL_TEXT_FUNCTIONS.contains(&name.as_str())
-            || (name == TS_REWRITE && list(f, "args").len() == 2);
+            || (name == TS_REWRITE && f.args.len() == 2);
         if runs_sql {
             return Err(RewriteError::FailClosed {
                 what: format!("function {name}, which runs SQL text or reads a table by name,"),

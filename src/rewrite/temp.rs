@@ -13,22 +13,13 @@
 //! Such a statement counts as a `search_path` change of unknown effect:
 //! the session re-reads the path and the temporary names together.
 
-use serde_json::Value;
+use pg_query::NodeRef;
+use pg_query::protobuf::RangeVar;
 
 use super::reads::Walker;
-use super::tree::{field, node, text};
+use super::tree::opt;
 use super::{guard, is_temp_schema};
 use crate::schema::{TOMBSTONE_SCHEMA, TableId};
-
-/// Statements that may remove (or rename away) a temporary relation.
-const REMOVING: &[&str] = &[
-    "DropStmt",
-    "RenameStmt",
-    "AlterTableStmt",
-    "AlterObjectSchemaStmt",
-    "DropOwnedStmt",
-    "DiscardStmt",
-];
 
 impl<'a> Walker<'a> {
     /// The schemas an unqualified relation name is looked up in, in order.
@@ -79,27 +70,32 @@ impl<'a> Walker<'a> {
 
     /// The statement may change which known names the session's temporary
     /// schema holds.
-    pub(crate) fn temp_change(&self, tree: &Value) -> bool {
-        let Some((kind, n)) = node(tree) else {
-            return false;
-        };
-        let created = match kind {
-            "CreateStmt" => field(n, "relation"),
-            "CreateTableAsStmt" => field(field(n, "into"), "rel"),
-            "SelectStmt" => field(field(n, "into_clause"), "rel"),
-            "ViewStmt" => field(n, "view"),
-            "CreateSeqStmt" => field(n, "sequence"),
-            "CompositeTypeStmt" => field(n, "typevar"),
-            "ExplainStmt" => return self.temp_change(field(n, "query")),
+    pub(crate) fn temp_change(&self, n: NodeRef<'_>) -> bool {
+        let created: Option<&RangeVar> = match n {
+            NodeRef::CreateStmt(c) => c.relation.as_ref(),
+            NodeRef::CreateTableAsStmt(c) => c.into.as_ref().and_then(|i| i.rel.as_ref()),
+            NodeRef::SelectStmt(s) => s.into_clause.as_ref().and_then(|i| i.rel.as_ref()),
+            NodeRef::ViewStmt(v) => v.view.as_ref(),
+            NodeRef::CreateSeqStmt(s) => s.sequence.as_ref(),
+            NodeRef::CompositeTypeStmt(c) => c.typevar.as_ref(),
+            NodeRef::ExplainStmt(e) => return opt(&e.query).is_some_and(|q| self.temp_change(q)),
             // An index lives in its table's schema, maybe the temporary one.
-            "IndexStmt" => return self.is_known_name(text(n, "idxname")),
-            "RenameStmt" if self.is_known_name(text(n, "newname")) => return true,
-            k if REMOVING.contains(&k) => return !self.session.temp_relations.is_empty(),
+            NodeRef::IndexStmt(i) => return self.is_known_name(&i.idxname),
+            NodeRef::RenameStmt(r) if self.is_known_name(&r.newname) => return true,
+            // Statements that may remove (or rename away) a temporary relation.
+            NodeRef::DropStmt(_)
+            | NodeRef::RenameStmt(_)
+            | NodeRef::AlterTableStmt(_)
+            | NodeRef::AlterObjectSchemaStmt(_)
+            | NodeRef::DropOwnedStmt(_)
+            | NodeRef::DiscardStmt(_) => return !self.session.temp_relations.is_empty(),
             _ => return false,
         };
-        let temporary =
-            text(created, "relpersistence") == "t" || is_temp_schema(text(created, "schemaname"));
-        temporary && self.is_known_name(text(created, "relname"))
+        let Some(created) = created else {
+            return false;
+        };
+        let temporary = created.relpersistence == "t" || is_temp_schema(&created.schemaname);
+        temporary && self.is_known_name(&created.relname)
     }
 }
 

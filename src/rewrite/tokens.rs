@@ -1,6 +1,15 @@
-//! Finding clause boundaries in scanner tokens: node locations give where a
-//! construct starts; these helpers find the keyword before it and where the
-//! clause ends (the next clause keyword at the same nesting depth).
+//! Finding clause boundaries in scanner tokens. The parser's node locations
+//! say where a clause's content starts (its first located node) and how far
+//! it reaches at least (its last located node); the tokens say the rest:
+//! the keyword before the start, and the end, which is the first token
+//! *after the last located node* that cannot continue the content (a
+//! closing parenthesis of an enclosing level, `;`, or the keyword of a
+//! clause that may follow, at the same nesting depth). Keywords inside the
+//! content — `IS DISTINCT FROM`, `SIMILAR TO … ESCAPE`, `CASE … WHEN`,
+//! `FROM` in `EXTRACT`/`SUBSTRING`/`TRIM`/`OVERLAY`, `WHERE` in `FILTER`,
+//! `ORDER BY` in a window or `WITHIN GROUP` — lie before that node (the
+//! operand after them has a location), so they are never taken for the
+//! end of the clause.
 
 use super::parse::{Tok, TokKind};
 
@@ -13,10 +22,8 @@ pub enum Clause {
     From,
     /// A join's `ON` condition (also `MERGE … ON`).
     On,
-    /// `UPDATE … SET` list.
+    /// `UPDATE … SET` list (also a `VALUES` list).
     Set,
-    /// `DELETE FROM rel [alias]`.
-    DeleteTarget,
 }
 
 pub struct Tokens<'a> {
@@ -96,16 +103,17 @@ impl<'a> Tokens<'a> {
     }
 
     /// The last token of the clause introduced by token `from` (its keyword,
-    /// or any token at the clause's top level): the clause ends before the
-    /// next token at the same depth that starts another clause, or at a
-    /// closing parenthesis of an enclosing level.
-    pub fn clause_end(&self, from: usize, clause: Clause) -> usize {
+    /// or any token at the clause's top level) whose content's last located
+    /// node is at byte `reach`: the clause ends before the first token after
+    /// `reach` at the same depth that starts another clause, or at a closing
+    /// parenthesis of an enclosing level.
+    pub fn clause_end(&self, from: usize, reach: usize, clause: Clause) -> usize {
         let mut depth = 0i32;
         let mut last = from;
         let mut j = from;
         while let Some(i) = self.next(j) {
             j = i;
-            if depth == 0 && self.ends(i, clause) {
+            if depth == 0 && self.toks[i].start > reach && self.ends(i, clause) {
                 break;
             }
             if self.is_char(i, b'(') || self.is_char(i, b'[') {
@@ -172,7 +180,6 @@ impl<'a> Tokens<'a> {
                     || (matches!(k, "LEFT" | "RIGHT" | "FULL") && !self.next_is_char(i, b'('))
             }
             Clause::Set => matches!(k, "FROM" | "WHERE" | "RETURNING"),
-            Clause::DeleteTarget => matches!(k, "USING" | "WHERE" | "RETURNING"),
         }
     }
 

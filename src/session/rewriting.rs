@@ -456,7 +456,13 @@ impl RewritingFrontend {
         let result = self
             .protection
             .rewrite_async(sql, &self.session, &self.context)
-            .await?;
+            .await
+            .inspect_err(|e| {
+                if let RewriteError::Unverified { reason } = e {
+                    // A rewriter bug caught before anything was sent.
+                    tracing::error!(%reason, statement = %sql, "rewrite refused by its check");
+                }
+            })?;
         for plan in &result.plans {
             if let Some((name, prepared)) = &plan.prepared {
                 let change = self.reply_plan_change(prepared);

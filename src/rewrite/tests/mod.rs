@@ -1,6 +1,8 @@
 //! Table-driven rewriter tests: `check(sql, expected)` on the scenario schema.
 
 mod aliases;
+mod clauses;
+pub mod corpus;
 mod delete;
 mod revive;
 mod select;

@@ -1,0 +1,53 @@
+//! Statements of many shapes, for tests that check a property of every
+//! parse tree (the generated walk reaches every node, the output of the
+//! rewrite verifies).
+
+/// The corpus: every node kind the rewriter walks, and many it passes by.
+pub fn corpus() -> &'static [&'static str] {
+    &[
+        "SELECT * FROM tasks",
+        "SELECT t.id, count(*) FILTER (WHERE t.done) OVER (PARTITION BY t.project_id ORDER BY t.id) FROM tasks t LEFT JOIN projects p ON p.id = t.project_id WHERE p.name IS DISTINCT FROM 'x' GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 5 OFFSET 2 FOR UPDATE OF t",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r, LATERAL (SELECT * FROM tasks WHERE id = r.n) s",
+        "SELECT EXTRACT(year FROM created_at), SUBSTRING(title FROM 1 FOR 3), TRIM(BOTH ' ' FROM title), OVERLAY(title PLACING 'x' FROM 1 FOR 1), title SIMILAR TO 'a%' ESCAPE '\\', CASE WHEN done THEN 1 ELSE 0 END, (ARRAY[1,2,3])[1:2], percentile_cont(0.5) WITHIN GROUP (ORDER BY id) FROM tasks GROUP BY created_at, title, done",
+        "INSERT INTO tasks (id, project_id, title) VALUES (1, 2, 'x') ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title WHERE tasks.done IS NOT TRUE RETURNING *",
+        "INSERT INTO tasks SELECT * FROM tasks WHERE false ON CONFLICT ON CONSTRAINT tasks_pkey DO NOTHING",
+        "UPDATE tasks SET done = done IS DISTINCT FROM true, title = coalesce(title, 'x') FROM projects WHERE projects.id = tasks.project_id RETURNING tasks.id",
+        "DELETE FROM comments c USING tasks t WHERE t.id = c.task_id AND t.done RETURNING c.*",
+        "MERGE INTO tasks t USING projects p ON t.project_id = p.id WHEN MATCHED AND t.done THEN UPDATE SET title = p.name WHEN NOT MATCHED THEN INSERT (id, project_id, title) VALUES (p.id, p.id, p.name) WHEN NOT MATCHED BY SOURCE THEN DO NOTHING RETURNING merge_action(), t.*",
+        "COPY (SELECT * FROM tasks) TO STDOUT WITH (FORMAT csv)",
+        "COPY tasks (id, title) FROM STDIN WHERE id > 0",
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM tasks JOIN projects USING (id) NATURAL FULL JOIN users",
+        "PREPARE p(int) AS SELECT * FROM tasks WHERE id = $1",
+        "EXECUTE p(1)",
+        "DECLARE c CURSOR FOR SELECT * FROM tasks TABLESAMPLE SYSTEM (10) REPEATABLE (1)",
+        "CREATE TABLE x AS SELECT * FROM ROWS FROM (generate_series(1, 3), unnest(ARRAY[1])) WITH ORDINALITY AS g(a, b, n)",
+        "CREATE TEMP TABLE tmp (id int PRIMARY KEY, v text DEFAULT 'x' CHECK (v <> ''), FOREIGN KEY (id) REFERENCES tasks ON DELETE CASCADE)",
+        "CREATE VIEW v WITH (security_barrier) AS SELECT * FROM tasks WHERE deleted_at IS NULL WITH CHECK OPTION",
+        "CREATE INDEX CONCURRENTLY i ON tasks USING btree (lower(title) COLLATE \"C\" DESC NULLS LAST) INCLUDE (id) WHERE deleted_at IS NULL",
+        "CREATE FUNCTION f(a int DEFAULT 1) RETURNS SETOF tasks LANGUAGE sql STABLE AS $$ SELECT * FROM tasks $$",
+        "CREATE TRIGGER t BEFORE UPDATE OF title ON tasks FOR EACH ROW WHEN (OLD.title IS DISTINCT FROM NEW.title) EXECUTE FUNCTION f()",
+        "CREATE POLICY p ON tasks AS RESTRICTIVE FOR SELECT TO PUBLIC USING (deleted_at IS NULL) WITH CHECK (true)",
+        "ALTER TABLE tasks ADD COLUMN x int GENERATED ALWAYS AS (id * 2) STORED, ALTER COLUMN title SET DEFAULT 'x', DROP CONSTRAINT IF EXISTS c CASCADE",
+        "ALTER TABLE tasks RENAME COLUMN title TO name",
+        "DROP TABLE IF EXISTS a, b.c CASCADE",
+        "TRUNCATE tasks, projects RESTART IDENTITY CASCADE",
+        "DO $$ BEGIN PERFORM 1; END $$",
+        "SET LOCAL search_path TO public, \"$user\"",
+        "SELECT set_config('search_path', 'public', true), current_setting('tombstone.actor', true)",
+        "RESET ALL",
+        "DISCARD ALL",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE; SAVEPOINT s; ROLLBACK TO SAVEPOINT s; COMMIT",
+        "GRANT SELECT, UPDATE (title) ON tasks TO app WITH GRANT OPTION",
+        "SELECT ROW(1, 2) = ROW(a, b), x::timestamp with time zone AT TIME ZONE 'UTC', interval '1' day, date '2020-01-01', current_date, $1::int[], EXISTS (SELECT 1 FROM tasks), 1 = ANY (SELECT id FROM tasks), (SELECT max(id) FROM tasks) FROM (VALUES (1, 2)) v(a, b), LATERAL unnest(ARRAY[1]) u",
+        "SELECT json_object('a': 1), json_arrayagg(id ORDER BY id RETURNING jsonb), t.x IS JSON OBJECT WITH UNIQUE KEYS, JSON_VALUE(j, '$.a' RETURNING int DEFAULT 0 ON EMPTY) FROM tasks t, JSON_TABLE(jsonb '[]', '$[*]' COLUMNS (a int PATH '$.a', NESTED PATH '$.b[*]' COLUMNS (b int PATH '$'))) jt",
+        "SELECT xmlelement(name a, xmlattributes(1 AS b), 'c'), xmlforest(1 AS x), XMLPARSE(DOCUMENT '<a/>') FROM XMLTABLE('/a' PASSING '<a/>' COLUMNS x int PATH '@x') xt",
+        "SELECT a FROM t1 UNION SELECT a FROM t2 INTERSECT SELECT a FROM t3 EXCEPT ALL (SELECT a FROM tasks ORDER BY 1 LIMIT 1)",
+        "SELECT * FROM tasks WHERE (title, id) IN (SELECT title, id FROM tasks) AND id BETWEEN SYMMETRIC 1 AND 2 AND title NOT ILIKE 'x' AND done IS NOT UNKNOWN AND GROUPING(id) = 0 GROUP BY GROUPING SETS ((id), CUBE (title), ROLLUP (done), ())",
+        "SELECT * INTO TEMP newt FROM tasks WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE TIES)",
+        "WITH d AS MATERIALIZED (DELETE FROM tasks WHERE id = 1 RETURNING *) SEARCH DEPTH FIRST BY id SET ord SELECT * FROM d",
+        "WITH RECURSIVE c AS (SELECT 1 AS id) CYCLE id SET is_cycle USING path SELECT * FROM c",
+        "CREATE TABLE p (id int) PARTITION BY RANGE (id); CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (1) TO (10)",
+        "COMMENT ON COLUMN tasks.title IS 'x'; LISTEN x; NOTIFY x, 'y'; VACUUM (ANALYZE) tasks; LOCK tasks IN SHARE MODE NOWAIT",
+        "SELECT OLD.id, NEW.id FROM tasks; UPDATE tasks SET title = 'x' RETURNING WITH (OLD AS o, NEW AS n) o.title, n.title",
+    ]
+}
