@@ -278,8 +278,12 @@ impl<'a> Walker<'a> {
         if let Some(by) = self.deleted_by(id) {
             set.push_str(&by);
         }
+        // The outer UPDATE joins the USING items again only when RETURNING
+        // reads them; otherwise it takes tombstone_target's rows alone and
+        // the client's WHERE and USING are evaluated once (SPEC W10).
+        let outer_using = !using.is_empty() && self.returning_reads_using(n, id);
         match using_kw {
-            Some((kw, _)) => {
+            Some((kw, _)) if outer_using => {
                 self.edits.insert(self.t.end_of(rel_last), set);
                 self.edits.replace(
                     self.t.start_of(kw),
@@ -287,10 +291,20 @@ impl<'a> Walker<'a> {
                     format!("FROM {TARGET},"),
                 );
             }
+            Some((kw, last)) => {
+                self.edits.insert(self.t.end_of(rel_last), set);
+                let (start, end) = (self.t.start_of(kw), self.t.end_of(last));
+                self.edits.clear_within(start, end);
+                self.edits.replace(start, end, format!("FROM {TARGET}"));
+            }
             None => {
                 self.edits
                     .insert(self.t.end_of(rel_last), format!("{set} FROM {TARGET}"));
             }
+        }
+        if !outer_using {
+            // The USING items' own filters were applied in tombstone_target.
+            filters.drain(..pending.len());
         }
         filters.extend(matches);
         filters.extend(checks);
@@ -299,9 +313,9 @@ impl<'a> Walker<'a> {
             // The client's WHERE is evaluated once, in tombstone_target
             // (SPEC W10): the UPDATE takes exactly the rows it chose, so a
             // volatile or LIMIT-without-ORDER-BY predicate cannot pick
-            // other rows the second time. With USING the WHERE also joins
-            // the USING items the RETURNING may read, so it stays.
-            Some((first, last)) if using.is_empty() => {
+            // other rows the second time. When RETURNING reads the USING
+            // items, the WHERE also joins them, so it stays.
+            Some((first, last)) if !outer_using => {
                 let (start, end) = (self.t.start_of(first), self.t.end_of(last));
                 self.edits.clear_within(start, end);
                 self.edits.replace(start, end, filter);
@@ -317,6 +331,6 @@ impl<'a> Walker<'a> {
                     .insert(self.t.end_of(after), format!(" WHERE {filter}"));
             }
         }
-        self.returning(n, id, &qual, !using.is_empty())
+        self.returning(n, id, &qual, outer_using)
     }
 }

@@ -100,6 +100,42 @@ impl<'a> Walker<'a> {
     }
 }
 
+impl Walker<'_> {
+    /// The DELETE's RETURNING may read a USING item: an unqualified `*`, a
+    /// subquery (it may correlate with one), a column qualified by another
+    /// name than the target's, or an unqualified name that is not one of
+    /// the target table's columns.
+    pub(crate) fn returning_reads_using(&self, n: &DeleteStmt, id: TableId) -> bool {
+        let Some(r) = n.returning_clause.as_ref() else {
+            return false;
+        };
+        let table = self.snap.table(id);
+        let alias = n.relation.as_ref().map_or("", alias_name);
+        let relname = n.relation.as_ref().map_or("", |r| r.relname.as_str());
+        let own = |q: &str| {
+            if alias.is_empty() {
+                q == relname
+            } else {
+                q == alias
+            }
+        };
+        let mut stack: Vec<NodeRef<'_>> = nodes(&r.exprs).collect();
+        while let Some(x) = stack.pop() {
+            match x {
+                NodeRef::SubLink(_) | NodeRef::SelectStmt(_) => return true,
+                NodeRef::ColumnRef(cr) => match names(&cr.fields).as_slice() {
+                    ["*"] => return true,
+                    [col] if !table.columns.iter().any(|c| c.name == *col) => return true,
+                    [.., q, _] if !own(q) => return true,
+                    _ => {}
+                },
+                other => tree::children(other, &mut stack),
+            }
+        }
+        false
+    }
+}
+
 /// ColumnRefs in an expression, not descending into subqueries; `bare`
 /// marks a ColumnRef that is a whole unnamed RETURNING item.
 fn collect_column_refs<'v>(v: NodeRef<'v>, out: &mut Vec<(&'v ColumnRef, bool)>, bare: bool) {

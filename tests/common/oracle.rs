@@ -35,6 +35,11 @@ pub struct Stmt {
     pub category: &'static str,
     pub sql: String,
     pub ordered: bool,
+    /// `volatile_delete`: the rows it deletes differ from run to run (a
+    /// volatile predicate, `LIMIT` without `ORDER BY`), so the twin deletes
+    /// exactly the rows tombstone's side returned; this query, run on the
+    /// twin first, counts how many that must be (when it is knowable).
+    pub expect: Option<String>,
 }
 
 /// Columns that are deterministic on both twins (no now()-based defaults).
@@ -63,7 +68,10 @@ fn task_id(r: &mut Rng) -> i64 {
 }
 
 pub fn generate(r: &mut Rng, seq: u64) -> Stmt {
-    let roll = r.below(100);
+    let roll = r.below(112);
+    if roll >= 100 {
+        return generate_more(r, roll - 100);
+    }
     let (category, sql, ordered) = match roll {
         0..=17 => {
             let j = match r.below(4) {
@@ -278,6 +286,109 @@ pub fn generate(r: &mut Rng, seq: u64) -> Stmt {
         category,
         sql,
         ordered,
+        expect: None,
+    }
+}
+
+/// Volatile and `LIMIT`-without-`ORDER BY` deletes (SPEC W10), constructs
+/// with clause keywords inside expressions, and column alias lists.
+fn generate_more(r: &mut Rng, roll: u64) -> Stmt {
+    let stmt = |category, sql: String, ordered, expect: Option<String>| Stmt {
+        category,
+        sql,
+        ordered,
+        expect,
+    };
+    match roll {
+        0..=3 => {
+            let (a, b) = (task_id(r), task_id(r) % 40);
+            let (sql, expect) = match r.below(5) {
+                0 => (
+                    format!(
+                        "DELETE FROM comments WHERE id IN (SELECT id FROM comments WHERE task_id BETWEEN {a} AND {} ORDER BY random() LIMIT 3) RETURNING id",
+                        a + 2
+                    ),
+                    Some(format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM comments WHERE task_id BETWEEN {a} AND {} LIMIT 3) x",
+                        a + 2
+                    )),
+                ),
+                1 => (
+                    format!(
+                        "DELETE FROM comments WHERE id IN (SELECT id FROM comments WHERE task_id BETWEEN {a} AND {} LIMIT 2) RETURNING id",
+                        a + 3
+                    ),
+                    Some(format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM comments WHERE task_id BETWEEN {a} AND {} LIMIT 2) x",
+                        a + 3
+                    )),
+                ),
+                2 => (
+                    format!(
+                        "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE project_id = {p} AND id % 40 = {b} ORDER BY random() LIMIT 2) RETURNING id",
+                        p = r.range(1, 3)
+                    ),
+                    None,
+                ),
+                3 => (
+                    format!(
+                        "DELETE FROM comments WHERE task_id BETWEEN {a} AND {} AND random() < 0.4 RETURNING id",
+                        a + 4
+                    ),
+                    None,
+                ),
+                _ => (
+                    format!(
+                        "DELETE FROM attachments a USING tasks t WHERE a.task_id = t.id AND t.project_id = {} AND t.id % 30 = {b} AND random() < 0.5 RETURNING a.id",
+                        r.range(1, 3)
+                    ),
+                    None,
+                ),
+            };
+            stmt("volatile_delete", sql, false, expect)
+        }
+        4..=7 => {
+            let a = task_id(r);
+            let sql = match r.below(5) {
+                0 => format!(
+                    "SELECT id, title IS DISTINCT FROM 'x', SUBSTRING(title FROM 1 FOR 3), CASE WHEN done THEN 'y' ELSE 'n' END, title SIMILAR TO 'T%' ESCAPE '!', TRIM(BOTH ' ' FROM title), OVERLAY(title PLACING 'z' FROM 1 FOR 1) FROM tasks WHERE id BETWEEN {a} AND {} ORDER BY id",
+                    a + 30
+                ),
+                1 => "SELECT project_id, count(*) FILTER (WHERE done), string_agg(SUBSTRING(title FROM 1 FOR 2), ',' ORDER BY id), percentile_cont(0.5) WITHIN GROUP (ORDER BY id) FROM tasks WHERE done IS DISTINCT FROM true OR id % 7 = 0 GROUP BY project_id ORDER BY 1".to_string(),
+                2 => format!(
+                    "SELECT c.id, row_number() OVER (PARTITION BY c.task_id ORDER BY c.id) FROM comments c LEFT JOIN tasks t ON t.id = c.task_id AND t.done IS NOT DISTINCT FROM false WHERE c.task_id BETWEEN {a} AND {} ORDER BY c.id",
+                    a + 5
+                ),
+                3 => format!(
+                    "UPDATE tasks SET done = done IS DISTINCT FROM true WHERE id BETWEEN {a} AND {} RETURNING id, done IS DISTINCT FROM false, SUBSTRING(title FROM 1 FOR 4)",
+                    a + 3
+                ),
+                _ => format!(
+                    "UPDATE comments c SET body = CASE WHEN c.body SIMILAR TO '%!' ESCAPE '#' THEN SUBSTRING(c.body FROM 1 FOR 10) ELSE c.body || '!' END FROM tasks t WHERE t.id = c.task_id AND t.id BETWEEN {a} AND {} RETURNING c.id, c.body",
+                    a + 2
+                ),
+            };
+            let ordered = sql.starts_with("SELECT");
+            stmt("clause_keywords", sql, ordered, None)
+        }
+        _ => {
+            let a = task_id(r);
+            let sql = match r.below(3) {
+                0 => format!(
+                    "SELECT x.i, x.t FROM tasks AS x (i, p, who, t) WHERE x.i BETWEEN {a} AND {} ORDER BY x.i",
+                    a + 20
+                ),
+                1 => format!(
+                    "SELECT x.i, x.gone FROM tasks AS x (i, p, who, t, d, gone) WHERE x.i BETWEEN {a} AND {} ORDER BY x.i",
+                    a + 20
+                ),
+                _ => format!(
+                    "SELECT c.cid, t.i FROM comments c (cid, tid) JOIN tasks t (i) ON t.i = c.tid WHERE c.tid BETWEEN {a} AND {} ORDER BY c.cid",
+                    a + 3
+                ),
+            };
+            stmt("alias_list", sql, true, None)
+        }
     }
 }
 

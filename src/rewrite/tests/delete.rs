@@ -150,9 +150,34 @@ fn delete_with_alias_only_and_using() {
         &s,
         "DELETE FROM lonely l USING parent p WHERE p.id = l.id",
         &hinted(&format!(
-            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1"
+            "WITH tombstone_target AS (SELECT {k} FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE l.deleted_at IS NULL AND l.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1"
         )),
         &session(),
+    );
+    // RETURNING reads the USING item: the outer UPDATE joins it again.
+    let out = rewrite(
+        "DELETE FROM lonely l USING parent p WHERE p.id = l.id RETURNING l.id, p.id",
+        &s,
+        &session(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.sql.contains("FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL"),
+        "{}",
+        out.sql
+    );
+    // RETURNING of the target's own columns only: evaluated once.
+    let out = rewrite(
+        "DELETE FROM lonely l USING parent p WHERE p.id = l.id RETURNING l.id, id",
+        &s,
+        &session(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.sql
+            .contains("FROM tombstone_target WHERE l.deleted_at IS NULL"),
+        "{}",
+        out.sql
     );
     check_in(
         &s,
