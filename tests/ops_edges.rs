@@ -395,3 +395,109 @@ async fn added_and_removed_edges_are_one_graph_for_every_part() {
     let out = doctor(&config);
     assert!(!out.contains(GRAPH_PROBLEM), "{out}");
 }
+
+const RESTRICT_RULES: &str = r#"
+[[soft_delete.add_edges]]
+parent = "public.boxes"
+parent_columns = ["id"]
+child = "public.items"
+child_columns = ["box_ref"]
+on_delete = "restrict"
+
+[[soft_delete.add_edges]]
+parent = "public.boxes"
+parent_columns = ["id"]
+child = "public.stickers"
+child_columns = ["box_ref"]
+on_delete = "set_null"
+"#;
+
+/// Added RESTRICT and SET NULL edges: the soft delete refuses where erase
+/// refuses (23503, as PostgreSQL for a foreign key), and erase sets the
+/// column to NULL as the soft delete does.
+#[tokio::test]
+async fn added_restrict_and_set_null_edges_mean_the_same_to_the_soft_delete_and_erase() {
+    let p = Protected::start("ops_edges_r", 1, RESTRICT_RULES);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("rules.toml");
+    std::fs::write(
+        &config,
+        format!("[database]\nurl = \"{}\"\n{RESTRICT_RULES}", p.db.url),
+    )
+    .expect("write config");
+    psql(
+        &p.db.url,
+        &[
+            "-c",
+            "CREATE TABLE public.boxes (id bigint PRIMARY KEY, deleted_at timestamptz);
+             CREATE TABLE public.items (id bigint PRIMARY KEY, box_ref bigint, deleted_at timestamptz);
+             CREATE TABLE public.stickers (id bigint PRIMARY KEY, box_ref bigint, deleted_at timestamptz);
+             INSERT INTO public.boxes (id) VALUES (1), (2), (3);
+             INSERT INTO public.items (id, box_ref) VALUES (10, 1), (20, 2);
+             INSERT INTO public.stickers (id, box_ref) VALUES (100, 1), (300, 3);",
+        ],
+    );
+    for role in [&p.app, &p.admin] {
+        psql(
+            &p.db.url,
+            &[
+                "-c",
+                &format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\""
+                ),
+            ],
+        );
+    }
+    let (ok, out, err) = tombstone(&[
+        "migrate",
+        "--apply",
+        "--config",
+        config.to_str().expect("path"),
+    ]);
+    assert!(ok, "migrate failed:\n{out}\n{err}");
+    let direct = common::connect(&p.db.url).await;
+    let app = p.connect_as(&p.app).await;
+    let admin = p.connect_as(&p.admin).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = app.execute("DELETE FROM boxes WHERE id = -1", &[]).await {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never protected public.boxes: {e:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // RESTRICT: the soft delete and erase both refuse while an item is there.
+    let soft = app
+        .execute("DELETE FROM boxes WHERE id = 2", &[])
+        .await
+        .expect_err("a box with an item is restricted");
+    assert_eq!(sqlstate(&soft), "23503", "{soft:?}");
+    let hard = admin
+        .query_one("SELECT tombstone.erase('boxes', '{\"id\": 2}')", &[])
+        .await
+        .expect_err("erasing a box with an item is restricted");
+    assert_eq!(sqlstate(&hard), "23503", "{hard:?}");
+    assert_eq!(deleted(&direct, "boxes", 2).await, Some(false));
+    assert_eq!(deleted(&direct, "items", 20).await, Some(false));
+
+    // SET NULL: the soft delete of box 3 and the erase of box 1 (once its
+    // item is erased) both clear the stickers' reference.
+    app.execute("DELETE FROM boxes WHERE id = 3", &[])
+        .await
+        .expect("delete box 3");
+    let cleared: Option<i64> = one(&direct, "SELECT box_ref FROM stickers WHERE id = 300").await;
+    assert_eq!(cleared, None);
+    admin
+        .query_one("SELECT tombstone.erase('items', '{\"id\": 10}')", &[])
+        .await
+        .expect("erase item 10");
+    admin
+        .query_one("SELECT tombstone.erase('boxes', '{\"id\": 1}')", &[])
+        .await
+        .expect("erase box 1");
+    assert_eq!(deleted(&direct, "boxes", 1).await, None);
+    let cleared: Option<i64> = one(&direct, "SELECT box_ref FROM stickers WHERE id = 100").await;
+    assert_eq!(cleared, None);
+    assert_eq!(deleted(&direct, "stickers", 100).await, Some(false));
+}
