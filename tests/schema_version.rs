@@ -1,6 +1,6 @@
 //! The installed tombstone schema is versioned (SPEC O6): `migrate`
 //! upgrades every older schema main installed (version 0 at 25e8a32,
-//! version 1 at bd0d58c, each kept as a fixture) in place to exactly what
+//! version 1 at bd0d58c, version 2 at 018cd37, each kept as a fixture) in place to exactly what
 //! a fresh install gives, keeps the data, is idempotent, waits for the
 //! advisory lock; `serve` refuses a mismatch either way and `doctor`
 //! reports the version.
@@ -19,7 +19,11 @@ use tombstone::migrate::version::LOCK_KEY;
 /// main's `tombstone migrate` printed at the commit the file is named after
 /// (see each file's header). A bump of `SCHEMA_VERSION` adds the previous
 /// version's script here.
-const FIXTURES: &[(i32, &str)] = &[(0, "schema_v0_25e8a32.sql"), (1, "schema_v1_bd0d58c.sql")];
+const FIXTURES: &[(i32, &str)] = &[
+    (0, "schema_v0_25e8a32.sql"),
+    (1, "schema_v1_bd0d58c.sql"),
+    (2, "schema_v2_018cd37.sql"),
+];
 
 /// The fixture that installs schema `version`.
 fn fixture(version: i32) -> PathBuf {
@@ -214,6 +218,11 @@ async fn upgrade_from_version_0_equals_a_fresh_install_and_keeps_the_data() {
 #[tokio::test]
 async fn upgrade_from_version_1_equals_a_fresh_install_and_keeps_the_data() {
     upgrade_equals_a_fresh_install_and_keeps_the_data(1).await;
+}
+
+#[tokio::test]
+async fn upgrade_from_version_2_equals_a_fresh_install_and_keeps_the_data() {
+    upgrade_equals_a_fresh_install_and_keeps_the_data(2).await;
 }
 
 /// Installs the fixture of schema `version`, writes data through it,

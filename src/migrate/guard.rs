@@ -9,7 +9,9 @@
 //! `purge_batch` and `erase`. They remove the grant before returning. The
 //! guard is an AFTER DELETE statement trigger with a transition table, so
 //! it also audits every purged or erased row (cascades included), drops
-//! their `operation_rows`, and for erase redacts their audit rows.
+//! their `operation_rows`, applies the `ON DELETE` of the edges
+//! `rules.toml` adds (`tombstone.edges`, source `rules`: PostgreSQL knows
+//! no such foreign key), and for erase redacts their audit rows.
 
 use crate::schema::SchemaSnapshot;
 
@@ -43,6 +45,8 @@ CREATE OR REPLACE FUNCTION tombstone.guard_hard_delete() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   g record;
+  e record;
+  referenced boolean;
   keyx text;
   n bigint;
   qualified text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
@@ -67,6 +71,33 @@ BEGIN
                 RETURNING 1)
      SELECT count(*) FROM a',
     keyx, TG_TABLE_SCHEMA, TG_TABLE_NAME, g.reason, g.actor) INTO n;
+  -- Edges rules.toml adds are no foreign keys PostgreSQL applies: what
+  -- their ON DELETE says happens here, for the rows just removed, as
+  -- PostgreSQL does it for its own (a cascade into a protected child
+  -- fires that child's guard in turn).
+  FOR e IN SELECT x.name, x.child, x.child_table, x.on_delete, x.child_columns,
+                  (SELECT string_agg(format('c.%I = o.%I', k.ccol, k.pcol), ' AND ')
+                     FROM unnest(x.child_columns, x.parent_columns) AS k(ccol, pcol)) AS on_clause
+             FROM tombstone.edges x WHERE x.source = 'rules' AND x.parent = TG_RELID ORDER BY x.name LOOP
+    IF e.on_delete = 'cascade' THEN
+      EXECUTE format('DELETE FROM %s c WHERE EXISTS (SELECT 1 FROM tombstone_old o WHERE %s)', e.child, e.on_clause);
+    ELSIF e.on_delete IN ('set_null', 'set_default') THEN
+      EXECUTE format('UPDATE %s c SET %s WHERE EXISTS (SELECT 1 FROM tombstone_old o WHERE %s)', e.child,
+        (SELECT string_agg(format('%I = %s', col, CASE WHEN e.on_delete = 'set_null' THEN 'NULL' ELSE 'DEFAULT' END), ', ')
+           FROM unnest(e.child_columns) AS col),
+        e.on_clause);
+    ELSE
+      EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s c WHERE EXISTS (SELECT 1 FROM tombstone_old o WHERE %s))',
+        e.child, e.on_clause) INTO referenced;
+      IF referenced THEN
+        RAISE EXCEPTION 'update or delete on table "%" violates foreign key constraint "%" on table "%"',
+            TG_TABLE_NAME, e.name, e.child_table
+          USING ERRCODE = 'foreign_key_violation',
+                DETAIL = format('Rows of %s still reference the deleted rows of %s (an edge soft_delete.add_edges adds, on delete %s).',
+                                e.child, qualified, e.on_delete);
+      END IF;
+    END IF;
+  END LOOP;
   IF g.reason = 'erase' THEN
     EXECUTE format(
       'UPDATE tombstone.audit a SET old_values = NULL, new_values = NULL
@@ -84,18 +115,18 @@ $fn$;
 
 -- Protected children whose rows still reference a row keep it (cascade,
 -- restrict and no-action edges): `AND NOT EXISTS (…)` per edge, for row `x`.
+-- Every edge of tombstone.edges counts, also a catalog foreign key
+-- rules.toml removes from cascades: PostgreSQL still enforces it when the
+-- row goes physically (it would cascade into, or refuse for, its child).
 CREATE OR REPLACE FUNCTION tombstone.purge_blockers(tbl regclass) RETURNS text
 LANGUAGE sql STABLE AS $fn$
   SELECT coalesce(string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s c WHERE %s)', e.child, e.on_clause), ''), '')
-    FROM (SELECT con.conrelid::regclass AS child,
-                 (SELECT string_agg(format('c.%I = x.%I', ca.attname, pa.attname), ' AND ')
-                    FROM unnest(con.conkey, con.confkey) AS k(ck, pk)
-                    JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.ck
-                    JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.pk) AS on_clause
-            FROM pg_constraint con
-           WHERE con.contype = 'f' AND con.confrelid = tbl AND con.conparentid = 0
-             AND con.confdeltype IN ('c', 'r', 'a')
-             AND tombstone.soft_delete_column(con.conrelid) IS NOT NULL) e
+    FROM (SELECT e.child,
+                 (SELECT string_agg(format('c.%I = x.%I', k.ccol, k.pcol), ' AND ')
+                    FROM unnest(e.child_columns, e.parent_columns) AS k(ccol, pcol)) AS on_clause
+            FROM tombstone.edges e
+           WHERE e.parent = tbl AND e.on_delete IN ('cascade', 'restrict', 'no_action')
+             AND tombstone.soft_delete_column(e.child) IS NOT NULL) e
 $fn$;
 
 -- One purge batch of one table, in the caller's (short) transaction: at

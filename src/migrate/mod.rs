@@ -9,6 +9,7 @@
 
 mod audit;
 mod ddl_guard;
+pub mod edges;
 mod guard;
 pub mod identity;
 mod operations;
@@ -36,6 +37,8 @@ pub const AUDIT_TRIGGERS_STEP: &str = "audit triggers on protected tables";
 /// The name of the first step: the advisory lock, the version check, and
 /// the drops of an older version's objects.
 pub const UPGRADE_STEP: &str = "lock, version check, upgrade of an older tombstone schema";
+/// The name of the step creating the edge set (`tombstone.edges`).
+pub const EDGES_STEP: &str = "the FK graph (tombstone.edge_rules, the view tombstone.edges)";
 /// The name of the row-level security step.
 pub const RLS_STEP: &str = "row-level security on protected tables (policies tombstone_*)";
 
@@ -53,6 +56,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
         Step {
             name: UPGRADE_STEP,
             sql: version::upgrade_step(),
+        },
+        Step {
+            name: EDGES_STEP,
+            sql: edges::EDGES_DDL.to_string(),
         },
         Step {
             name: "operations (tombstone.operations, tombstone.operation_rows, tombstone.fk_violation)",
@@ -92,6 +99,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
         },
     ];
     if let Some(snapshot) = snapshot {
+        steps.push(Step {
+            name: "rules.toml's cascade edges (tombstone.edge_rules)",
+            sql: edges::rules_step(snapshot),
+        });
         steps.push(Step {
             name: AUDIT_TRIGGERS_STEP,
             sql: audit_triggers(snapshot),
@@ -160,7 +171,11 @@ pub async fn apply(
 pub async fn missing_objects(
     client: &tokio_postgres::Client,
 ) -> Result<Vec<&'static str>, tokio_postgres::Error> {
-    const REQUIRED: [(&str, &str); 10] = [
+    const REQUIRED: [(&str, &str); 11] = [
+        (
+            "tombstone.edges",
+            "SELECT to_regclass('tombstone.edges') IS NOT NULL",
+        ),
         (
             "tombstone.audit_settings",
             "SELECT to_regclass('tombstone.audit_settings') IS NOT NULL",

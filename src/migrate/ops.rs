@@ -151,20 +151,18 @@ BEGIN
       'restored_at', done.restored_at, 'restored_by', done.actor);
   END IF;
 
-  -- Every parent (through a foreign key to a protected table) of a row this
-  -- operation deleted must be live or come back with it.
+  -- Every parent (through an edge of tombstone.edges, the graph the
+  -- rewriter cascades along, to a protected table) of a row this operation
+  -- deleted must be live or come back with it.
   FOR t IN SELECT DISTINCT r.table_schema, r.table_name FROM tombstone.operation_rows r
             WHERE r.op_id = op AND r.action = 'soft_delete' LOOP
     rel := to_regclass(format('%I.%I', t.table_schema, t.table_name));
     CONTINUE WHEN rel IS NULL;
-    FOR fk IN SELECT con.confrelid::regclass AS parent, pn.nspname::text AS pschema, pc.relname::text AS pname,
-                     (SELECT string_agg(format('p.%I = c.%I', pa.attname, ca.attname), ' AND ')
-                        FROM unnest(con.confkey, con.conkey) AS k(pk, ck)
-                        JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.pk
-                        JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.ck) AS on_clause
-                FROM pg_constraint con
-                JOIN pg_class pc ON pc.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
-               WHERE con.contype = 'f' AND con.conrelid = rel AND con.conparentid = 0 LOOP
+    FOR fk IN SELECT e.parent, e.parent_schema AS pschema, e.parent_table AS pname,
+                     (SELECT string_agg(format('p.%I = c.%I', k.pcol, k.ccol), ' AND ')
+                        FROM unnest(e.parent_columns, e.child_columns) AS k(pcol, ccol)) AS on_clause
+                FROM tombstone.edges e
+               WHERE e.child = rel AND e.followed LOOP
       psd := tombstone.soft_delete_column(fk.parent);
       CONTINUE WHEN psd IS NULL;
       child_key := NULL;

@@ -76,6 +76,15 @@ pub enum Problem {
         /// Normal roles that may call it.
         callers: Vec<String>,
     },
+    /// The database's edge set (`tombstone.edges`, which restore, purge
+    /// and erase follow) is not this configuration's (the rewriter's):
+    /// `tombstone.edge_rules` holds another `rules.toml`'s edges.
+    GraphDiffers {
+        /// Edges only the database follows.
+        only_database: Vec<String>,
+        /// Edges only this configuration's snapshot follows.
+        only_config: Vec<String>,
+    },
     /// A view over protected tables owned by a role that skips row-level
     /// security, readable by normal roles.
     ViewBypasses {
@@ -210,6 +219,23 @@ impl Problem {
                 bypass_kind(*owner_superuser),
                 escapes::who(*public, callers)
             ),
+            Problem::GraphDiffers {
+                only_database,
+                only_config,
+            } => {
+                let list = |edges: &[String]| {
+                    if edges.is_empty() {
+                        "none".to_string()
+                    } else {
+                        edges.join("; ")
+                    }
+                };
+                format!(
+                    "the cascade edges restore, purge and erase follow (tombstone.edges) are not this rules.toml's: only in the database: {}; only in rules.toml: {}; `tombstone serve` with this rules.toml writes them back at its next schema reload, `tombstone migrate --apply --config rules.toml` now",
+                    list(only_database),
+                    list(only_config)
+                )
+            }
             Problem::ViewBypasses {
                 view,
                 materialized,
@@ -306,6 +332,7 @@ pub async fn examine(
                 .to_string(),
         );
     }
+    graph(client, snapshot, &mut report).await?;
     let recorded: Option<BTreeSet<(String, String)>> = if client
         .query_one(
             "SELECT to_regclass('tombstone.protected_tables') IS NOT NULL",
@@ -645,6 +672,94 @@ async fn functions(
             });
         }
     }
+    Ok(())
+}
+
+/// One edge in words, as [`graph`] compares them.
+fn edge_words(
+    child: (&str, &str),
+    child_columns: &[String],
+    parent: (&str, &str),
+    parent_columns: &[String],
+    on_delete: &str,
+) -> String {
+    format!(
+        "{}.{} ({}) -> {}.{} ({}) on delete {on_delete}",
+        child.0,
+        child.1,
+        child_columns.join(", "),
+        parent.0,
+        parent.1,
+        parent_columns.join(", ")
+    )
+}
+
+/// The graph the database's functions follow (`tombstone.edges`) against
+/// the snapshot's, which the rewriter follows: one graph, or a problem.
+async fn graph(
+    client: &Client,
+    snapshot: &SchemaSnapshot,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let installed: bool = client
+        .query_one("SELECT to_regclass('tombstone.edges') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !installed {
+        return Ok(());
+    }
+    let mut database: Vec<String> = client
+        .query(
+            "SELECT child_schema, child_table, child_columns, parent_schema, parent_table, parent_columns, on_delete
+               FROM tombstone.edges WHERE followed",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let (cs, ct, ps, pt): (String, String, String, String) =
+                (r.get(0), r.get(1), r.get(3), r.get(4));
+            let (cc, pc): (Vec<String>, Vec<String>) = (r.get(2), r.get(5));
+            edge_words((&cs, &ct), &cc, (&ps, &pt), &pc, r.get(6))
+        })
+        .collect();
+    let mut config: Vec<String> = snapshot
+        .foreign_keys()
+        .iter()
+        .map(|fk| {
+            let (c, p) = (snapshot.table(fk.child), snapshot.table(fk.parent));
+            edge_words(
+                (&c.schema, &c.name),
+                &fk.child_columns,
+                (&p.schema, &p.name),
+                &fk.parent_columns,
+                fk.on_delete.word(),
+            )
+        })
+        .collect();
+    database.sort();
+    config.sort();
+    if database == config {
+        return Ok(());
+    }
+    let only_database: Vec<String> = database
+        .iter()
+        .filter(|e| !config.contains(e))
+        .cloned()
+        .collect();
+    let only_config: Vec<String> = config
+        .iter()
+        .filter(|e| !database.contains(e))
+        .cloned()
+        .collect();
+    if only_database.is_empty() && only_config.is_empty() {
+        // The same edges, one listed twice: the same graph.
+        return Ok(());
+    }
+    report.problems.push(Problem::GraphDiffers {
+        only_database,
+        only_config,
+    });
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! session's `SELECT tombstone.restore(…)` share one implementation.
 
 pub mod doctor;
+pub mod edges;
 pub mod erase;
 pub mod purge;
 pub mod restore;

@@ -1,6 +1,7 @@
 //! Retention purge: physically delete what was soft-deleted longer ago
-//! than the retention, children before parents along the foreign keys of
-//! the catalog as it is now, in bounded batches, each its own short
+//! than the retention, children before parents along the snapshot's edge
+//! set (the one FK graph; `tombstone.purge_blockers` keeps a parent any
+//! edge of `tombstone.edges` still references), in bounded batches, each its own short
 //! transaction (`tombstone.purge_batch`). Nothing is remembered between
 //! batches, so an interrupted run simply resumes the next time. One purge
 //! at a time per database: a session advisory lock.

@@ -1,6 +1,8 @@
 //! Turning protection on at `serve` startup: check the database has the
 //! tombstone schema at this binary's version, load the first snapshot,
-//! start the schema watcher and the audit maintenance task.
+//! write `rules.toml`'s bypass roles, audit settings and edge rules where
+//! the database's functions read them, start the schema watcher and the
+//! audit maintenance task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +58,21 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     let (catalog, snapshot) = watch::load_snapshot(&client, &options)
         .await
         .map_err(|e| format!("database.url: cannot load the schema of {shown}: {e}"))?;
+    // restore, purge and erase follow tombstone.edges: the same rules.toml
+    // edges as this snapshot's (the watcher re-checks them on every reload).
+    match crate::ops::edges::sync_edge_rules(&client, snapshot.edge_rules()).await {
+        Ok(Some(replaced)) => tracing::info!(
+            before = ?replaced.before,
+            after = ?replaced.after,
+            "rules.toml edges written to tombstone.edge_rules"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(format!(
+                "database.url: cannot write tombstone.edge_rules: {e}"
+            ));
+        }
+    }
     let protected = snapshot
         .tables()
         .iter()

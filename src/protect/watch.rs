@@ -101,6 +101,23 @@ async fn reload(
     reason: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let (catalog, snapshot) = load_snapshot(client, &protection.options).await?;
+    // The database's graph (tombstone.edges) takes its rules.toml half from
+    // tombstone.edge_rules: if a migrate or another proxy wrote other rules,
+    // this proxy's (the rewriter's) go back, loudly.
+    match crate::ops::edges::sync_edge_rules(client, snapshot.edge_rules()).await {
+        Ok(Some(replaced)) => tracing::warn!(
+            reason,
+            found = ?replaced.before,
+            written = ?replaced.after,
+            "tombstone.edge_rules held other rules.toml edges than this proxy's (a migrate or another proxy with another rules.toml?); wrote this proxy's back, so restore, purge and erase follow the rewriter's graph"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            reason,
+            error = %e,
+            "cannot check tombstone.edge_rules; restore, purge and erase may follow other rules.toml edges than the rewriter until it succeeds"
+        ),
+    }
     // serve checked the version at startup; a migrate since (another
     // binary's) is reported on every reload until this proxy is replaced.
     let installed = crate::migrate::version::installed(client).await?;

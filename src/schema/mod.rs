@@ -3,6 +3,7 @@
 //! tests build it by hand with [`Catalog`].
 
 pub mod ddl;
+pub mod edges;
 pub mod load;
 
 use std::collections::{HashMap, HashSet};
@@ -24,6 +25,30 @@ pub enum FkAction {
 }
 
 impl FkAction {
+    /// The word `rules.toml` and `tombstone.edges` use.
+    pub fn word(self) -> &'static str {
+        match self {
+            FkAction::NoAction => "no_action",
+            FkAction::Restrict => "restrict",
+            FkAction::Cascade => "cascade",
+            FkAction::SetNull => "set_null",
+            FkAction::SetDefault => "set_default",
+        }
+    }
+
+    /// From [`FkAction::word`].
+    pub fn from_word(word: &str) -> Option<FkAction> {
+        [
+            FkAction::NoAction,
+            FkAction::Restrict,
+            FkAction::Cascade,
+            FkAction::SetNull,
+            FkAction::SetDefault,
+        ]
+        .into_iter()
+        .find(|a| a.word() == word)
+    }
+
     /// From `pg_constraint.confdeltype`.
     pub fn from_catalog(code: &str) -> FkAction {
         match code {
@@ -190,6 +215,16 @@ pub struct ExtraEdge {
     pub on_delete: FkAction,
 }
 
+impl ExtraEdge {
+    /// Its name in the snapshot and in `tombstone.edges`.
+    pub fn name(&self) -> String {
+        format!(
+            "rules.toml {}.{} -> {}.{}",
+            self.child.0, self.child.1, self.parent.0, self.parent.1
+        )
+    }
+}
+
 /// Inputs from `rules.toml` that shape the snapshot (the file itself is read
 /// elsewhere).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,6 +321,9 @@ pub struct SchemaSnapshot {
     guarded: HashSet<String>,
     /// Lower-cased names of user-defined functions and procedures.
     user_functions: HashSet<String>,
+    /// The `rules.toml` edge rules this snapshot applied: what
+    /// `tombstone.edge_rules` mirrors for the SQL functions (`edges.rs`).
+    edge_rules: edges::EdgeRules,
 }
 
 impl SchemaSnapshot {
@@ -369,10 +407,7 @@ impl SchemaSnapshot {
         for e in &options.add_edges {
             if let (Some(&child), Some(&parent)) = (by_name.get(&e.child), by_name.get(&e.parent)) {
                 foreign_keys.push(ForeignKey {
-                    name: format!(
-                        "rules.toml {}.{} -> {}.{}",
-                        e.child.0, e.child.1, e.parent.0, e.parent.1
-                    ),
+                    name: e.name(),
                     child,
                     child_columns: e.child_columns.clone(),
                     parent,
@@ -387,6 +422,7 @@ impl SchemaSnapshot {
             by_name,
             foreign_keys,
             user_functions,
+            edge_rules: edges::EdgeRules::from_options(options),
             ..SchemaSnapshot::default()
         };
         snapshot.compute_watched();
@@ -455,8 +491,16 @@ impl SchemaSnapshot {
         &self.tables[id]
     }
 
+    /// The effective edge set: the catalog's foreign keys minus those
+    /// `rules.toml` removes, plus those it adds. The one graph every part
+    /// follows; the database's `tombstone.edges` is the same set.
     pub fn foreign_keys(&self) -> &[ForeignKey] {
         &self.foreign_keys
+    }
+
+    /// The `rules.toml` rules behind [`Self::foreign_keys`].
+    pub fn edge_rules(&self) -> &edges::EdgeRules {
+        &self.edge_rules
     }
 
     pub fn lookup(&self, schema: &str, name: &str) -> Option<TableId> {
