@@ -1,6 +1,7 @@
 //! Table-driven rewriter tests: `check(sql, expected)` on the scenario schema.
 
 mod aliases;
+mod cascade;
 mod delete;
 mod revive;
 mod select;
