@@ -5,7 +5,8 @@
 //! a literal-normalized hit (same shape, other literals).
 //!
 //! `cargo bench --bench rewrite_cache`. No database needed: the snapshot is
-//! built by hand.
+//! the scenario's catalog written out (tests/scenario/catalog.rs), which
+//! tests/scenario_catalog.rs proves equal to tests/scenario/schema.sql.
 
 use std::hint::black_box;
 
@@ -15,88 +16,13 @@ use tombstone::protect::{Protection, cache_context};
 use tombstone::rewrite::SessionContext;
 use tombstone::schema::{Catalog, FkAction, SchemaSnapshot, SnapshotOptions};
 
+// `scenario_catalog()`: the scenario's catalog, the one the rewriter's
+// unit tests use, proven equal to tests/scenario/schema.sql by
+// tests/scenario_catalog.rs.
+include!("../tests/scenario/catalog.rs");
+
 fn snapshot() -> SchemaSnapshot {
-    let ts = "deleted_at timestamp with time zone";
-    let catalog = Catalog::default()
-        .table(
-            "public.users",
-            &["id uuid", "email text", "name text", ts],
-            &["id"],
-        )
-        .table(
-            "public.projects",
-            &["id bigint", "owner_id uuid", "name text", ts],
-            &["id"],
-        )
-        .table(
-            "public.tasks",
-            &[
-                "id bigint",
-                "project_id bigint",
-                "assignee_id uuid",
-                "title text",
-                "done boolean",
-                ts,
-            ],
-            &["id"],
-        )
-        .table(
-            "public.comments",
-            &["id bigint", "task_id bigint", "body text", ts],
-            &["id"],
-        )
-        .table(
-            "public.attachments",
-            &["id uuid", "task_id bigint", "filename text", ts],
-            &["id"],
-        )
-        .fk(
-            "projects_owner_id_fkey",
-            "public.projects",
-            &["owner_id"],
-            "public.users",
-            &["id"],
-            FkAction::SetNull,
-        )
-        .fk(
-            "tasks_project_id_fkey",
-            "public.tasks",
-            &["project_id"],
-            "public.projects",
-            &["id"],
-            FkAction::Cascade,
-        )
-        .fk(
-            "tasks_assignee_id_fkey",
-            "public.tasks",
-            &["assignee_id"],
-            "public.users",
-            &["id"],
-            FkAction::SetNull,
-        )
-        .fk(
-            "comments_task_id_fkey",
-            "public.comments",
-            &["task_id"],
-            "public.tasks",
-            &["id"],
-            FkAction::Cascade,
-        )
-        .fk(
-            "attachments_task_id_fkey",
-            "public.attachments",
-            &["task_id"],
-            "public.tasks",
-            &["id"],
-            FkAction::Cascade,
-        )
-        .unique(
-            "public.users",
-            "users_email_active",
-            &["email"],
-            Some("(deleted_at IS NULL)"),
-        );
-    SchemaSnapshot::build(catalog, &SnapshotOptions::default())
+    SchemaSnapshot::build(scenario_catalog(), &SnapshotOptions::default())
 }
 
 /// (name, statement with literals, the same shape with other literals, the

@@ -1,421 +1,525 @@
-//! The SQL of a soft delete's cascade: one CTE per soft-deleted child table,
-//! SET NULL/SET DEFAULT updates, RESTRICT checks, and the operation hint
-//! (the operation and its rows are recorded by triggers, `migrate::operations`).
+//! The SQL of a soft delete: each [`Step`] of the plan rendered by its own
+//! function, into a CTE and/or a condition of the outer UPDATE. It needs
+//! the snapshot, the steps and a few strings from the client's statement
+//! ([`Client`]), never the parse tree. The operation and its rows are
+//! recorded by triggers (`migrate::operations`), labelled by the hint.
 
-use super::cascade::CascadePlan;
-use super::delete::TARGET;
+use super::cascade::{Rows, SetValue, Step};
 use super::edits::{quote_ident, quote_literal};
-use super::reads::{Res, Walker};
-use crate::schema::{FkAction, TableId};
+use super::error::RewriteError;
+use crate::schema::{ForeignKey, SchemaSnapshot, TableId};
 
-impl<'a> Walker<'a> {
-    /// `, deleted_by = <actor>` when the table has a text `deleted_by`.
-    pub(crate) fn deleted_by(&self, id: TableId) -> Option<String> {
-        let table = self.snap.table(id);
-        let by = table.soft_delete.as_ref()?.by_column.as_ref()?;
-        let col = table.columns.iter().find(|c| &c.name == by)?;
-        matches!(col.type_sql.as_str(), "text" | "name" | "citext")
-            .then(|| format!(", {} = {}", quote_ident(by), self.actor()))
-            .or_else(|| {
-                col.type_sql
-                    .starts_with("character varying")
-                    .then(|| format!(", {} = {}", quote_ident(by), self.actor()))
-            })
+/// The CTE of the target rows.
+pub(crate) const TARGET: &str = "tombstone_target";
+
+/// What the target step takes from the client's DELETE, as text.
+pub(crate) struct Client<'s> {
+    /// How the target's columns are qualified: its alias, else its name.
+    pub qual: &'s str,
+    /// `[ONLY] name [[AS] alias]` as the client wrote it.
+    pub relation: &'s str,
+    /// The USING items as the client wrote them.
+    pub using: Option<&'s str>,
+    /// The WHERE condition as the client wrote it.
+    pub where_: Option<&'s str>,
+    /// Conditions after the WHERE (live rows of the USING items and the
+    /// target).
+    pub filters: &'s [String],
+    /// The name `FOR UPDATE OF` locks.
+    pub lock: &'s str,
+    /// The actor, as SQL (see [`actor`]).
+    pub actor: &'s str,
+}
+
+/// The rendered steps: the CTEs in order, and the conditions the outer
+/// UPDATE adds (the target key match, the checks, the hint).
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    pub ctes: Vec<String>,
+    pub conditions: Vec<String>,
+}
+
+/// Render `steps` (from [`super::cascade::CascadePlan::steps`]).
+pub(crate) fn render(
+    snap: &SchemaSnapshot,
+    steps: &[Step],
+    client: &Client<'_>,
+) -> Result<Rendered, RewriteError> {
+    let keys = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Target { keys, .. } => Some(keys.as_slice()),
+            _ => None,
+        })
+        .ok_or_else(|| unsupported("a soft delete without target"))?;
+    let r = Renderer { snap, keys, client };
+    let mut out = Rendered::default();
+    for step in steps {
+        match step {
+            Step::Target { table, keys } => {
+                let (cte, matches) = r.target(*table, keys)?;
+                out.ctes.push(cte);
+                out.conditions.extend(matches);
+            }
+            Step::TargetTree { table, edges } => out.ctes.push(r.target_tree(*table, edges)?),
+            Step::SoftDelete {
+                n,
+                table,
+                parents,
+                self_edges,
+                returning,
+            } => out
+                .ctes
+                .push(r.soft_delete(*n, *table, parents, self_edges, returning)?),
+            Step::SetColumns {
+                n,
+                fk,
+                parent,
+                columns,
+                value,
+            } => out
+                .ctes
+                .push(r.set_columns(*n, r.fk(*fk)?, *parent, columns, *value)?),
+            Step::Restrict {
+                n,
+                fk,
+                parent,
+                exempt,
+            } => {
+                out.ctes.push(r.restrict(*n, r.fk(*fk)?, *parent, *exempt)?);
+                out.conditions
+                    .push(format!("NOT EXISTS (SELECT 1 FROM tombstone_r{n})"));
+            }
+            Step::OperationHint { table } => out.conditions.push(r.operation_hint(*table)),
+        }
+    }
+    Ok(out)
+}
+
+/// `"schema"."name"`.
+pub(crate) fn qualified(snap: &SchemaSnapshot, id: TableId) -> String {
+    let t = snap.table(id);
+    format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name))
+}
+
+/// The actor as SQL: the session's, else `tombstone.actor`, else the login
+/// role.
+pub(crate) fn actor(session_actor: Option<&str>) -> String {
+    match session_actor {
+        Some(a) => quote_literal(a),
+        None => "coalesce(nullif(pg_catalog.current_setting('tombstone.actor', true), ''), session_user)"
+            .to_string(),
+    }
+}
+
+/// `, deleted_by = <actor>` when the table has a text `deleted_by`.
+pub(crate) fn deleted_by(snap: &SchemaSnapshot, id: TableId, actor: &str) -> Option<String> {
+    let table = snap.table(id);
+    let by = table.soft_delete.as_ref()?.by_column.as_ref()?;
+    let col = table.columns.iter().find(|c| &c.name == by)?;
+    let text = matches!(col.type_sql.as_str(), "text" | "name" | "citext")
+        || col.type_sql.starts_with("character varying");
+    text.then(|| format!(", {} = {actor}", quote_ident(by)))
+}
+
+fn unsupported(what: &str) -> RewriteError {
+    RewriteError::Unsupported { what: what.into() }
+}
+
+/// `a1 OPERATOR(pg_catalog.=) b1 AND …`: pg_catalog's `=`, since the
+/// client's search_path may hold a `public.=` that matches every row.
+fn equal(pairs: impl IntoIterator<Item = (String, String)>) -> String {
+    pairs
+        .into_iter()
+        .map(|(a, b)| format!("{a} OPERATOR(pg_catalog.=) {b}"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `alias.c1, alias.c2, …`.
+fn columns(alias: &str, cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| format!("{alias}.{}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct Renderer<'a> {
+    snap: &'a SchemaSnapshot,
+    /// The target step's keys.
+    keys: &'a [String],
+    client: &'a Client<'a>,
+}
+
+impl Renderer<'_> {
+    fn fk(&self, i: usize) -> Result<&ForeignKey, RewriteError> {
+        self.snap
+            .foreign_keys()
+            .get(i)
+            .ok_or_else(|| unsupported("a cascade along an unknown foreign key"))
     }
 
-    pub(crate) fn actor(&self) -> String {
-        match &self.session.actor {
-            Some(a) => quote_literal(a),
-            None => "coalesce(nullif(pg_catalog.current_setting('tombstone.actor', true), ''), session_user)"
-                .to_string(),
+    /// The soft-delete column of a table the statement soft-deletes.
+    fn soft_column(&self, id: TableId) -> Result<String, RewriteError> {
+        match &self.snap.table(id).soft_delete {
+            Some(sd) => Ok(quote_ident(&sd.column)),
+            None => Err(unsupported("a soft delete of an unprotected table")),
         }
     }
 
-    pub(crate) fn qualified(&self, id: TableId) -> String {
-        let t = self.snap.table(id);
-        format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name))
+    /// `alias.<soft-delete column> IS NULL`, for a protected table.
+    fn live(&self, id: TableId, alias: &str) -> Option<String> {
+        let sd = self.snap.table(id).soft_delete.as_ref()?;
+        Some(format!("{alias}.{} IS NULL", quote_ident(&sd.column)))
     }
 
-    pub(crate) fn pk_json(&self, id: TableId, alias: &str) -> String {
-        let t = self.snap.table(id);
-        if t.primary_key.is_empty() {
-            let col = t
-                .soft_delete
-                .as_ref()
-                .map(|s| s.column.as_str())
-                .unwrap_or("deleted_at");
-            return format!("(pg_catalog.to_jsonb({alias}.*) - {})", quote_literal(col));
-        }
-        let parts: Vec<String> = t
-            .primary_key
+    fn deleted_by(&self, id: TableId) -> String {
+        deleted_by(self.snap, id, self.client.actor).unwrap_or_default()
+    }
+
+    /// The target's keys under their own names.
+    fn target_rows(&self) -> String {
+        let keys: Vec<String> = self
+            .keys
             .iter()
-            .map(|c| format!("{}, {alias}.{}", quote_literal(c), quote_ident(c)))
+            .enumerate()
+            .map(|(i, c)| format!("tombstone_k{} AS {}", i + 1, quote_ident(c)))
             .collect();
-        format!("pg_catalog.jsonb_build_object({})", parts.join(", "))
+        format!("SELECT {} FROM {TARGET}", keys.join(", "))
     }
 
-    /// The CTEs after `tombstone_target` (cascades, SET NULL, RESTRICT
-    /// checks) and the conditions the outer UPDATE adds so that the checks
-    /// run and the operation hint is set.
-    pub(crate) fn cascade_ctes(
+    /// `rows` as a FROM item.
+    fn source(&self, rows: Rows) -> String {
+        match rows {
+            Rows::Target => TARGET.to_string(),
+            Rows::TargetTree => format!(
+                "({} UNION ALL SELECT {} FROM tombstone_s)",
+                self.target_rows(),
+                columns_bare(self.keys)
+            ),
+            Rows::Deleted(n) => format!("tombstone_d{n}"),
+        }
+    }
+
+    /// How column `c` is named in `source(rows)`.
+    fn column(&self, rows: Rows, c: &str) -> Result<String, RewriteError> {
+        match rows {
+            Rows::Target => match self.keys.iter().position(|k| k == c) {
+                Some(i) => Ok(format!("tombstone_k{}", i + 1)),
+                None => Err(unsupported(
+                    "a cascade from a target column it does not read",
+                )),
+            },
+            Rows::TargetTree | Rows::Deleted(_) => Ok(quote_ident(c)),
+        }
+    }
+
+    /// `child` rows referencing `parent` rows (of `rows`) along `fk`.
+    fn join(
         &self,
-        plan: &CascadePlan,
-        target_keys: &[String],
-    ) -> Res<(Vec<String>, Vec<String>)> {
-        let snap = self.snap;
-        let fks = snap.foreign_keys();
-        let target_self = !plan.self_edges(snap, plan.target).is_empty();
-        // The target's keys under their real names.
-        let target_real = format!(
-            "SELECT {} FROM {TARGET}",
-            target_keys
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("tombstone_k{} AS {}", i + 1, quote_ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let real_cols = target_keys
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // The rows of `t` this statement deletes, as a FROM item.
-        let cte_of = |t: TableId| -> String {
-            if t == plan.target {
-                if target_self {
-                    format!("({target_real} UNION ALL SELECT {real_cols} FROM tombstone_s)")
-                } else {
-                    TARGET.to_string()
-                }
-            } else {
-                let i = plan.tables.iter().position(|&x| x == t).unwrap_or(0);
-                format!("tombstone_d{}", i + 1)
-            }
-        };
-        // How a parent column is named in `cte_of(parent)`.
-        let parent_col = |t: TableId, c: &str| -> String {
-            if t == plan.target && !target_self {
-                let i = target_keys
-                    .iter()
-                    .position(|x| x == c)
-                    .map(|i| i + 1)
-                    .unwrap_or(0);
-                format!("tombstone_k{i}")
-            } else {
-                quote_ident(c)
-            }
-        };
-        let join = |fk: &crate::schema::ForeignKey, c: &str, p: &str| -> String {
-            fk.child_columns
-                .iter()
-                .zip(&fk.parent_columns)
-                .map(|(cc, pc)| {
-                    format!(
-                        "{c}.{} OPERATOR(pg_catalog.=) {p}.{}",
-                        quote_ident(cc),
-                        parent_col(fk.parent, pc)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        };
-        // `WITH RECURSIVE` over a table's self-references, seeded by
-        // `seed` (a condition on alias `tombstone_y`, with `seed_from`).
-        let closure = |t: TableId, seed_from: &str, seed: &str| -> String {
-            let table = snap.table(t);
-            let live = table
-                .soft_delete
-                .as_ref()
-                .map(|sd| format!("tombstone_y.{} IS NULL", quote_ident(&sd.column)))
-                .unwrap_or_else(|| "true".into());
-            let needed = plan
-                .needed_columns(snap, t)
-                .iter()
-                .map(|c| format!("tombstone_y.{}", quote_ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let step = plan
-                .self_edges(snap, t)
-                .iter()
-                .map(|&f| {
-                    let fk = &fks[f];
-                    let on = fk
-                        .child_columns
-                        .iter()
-                        .zip(&fk.parent_columns)
-                        .map(|(cc, pc)| {
-                            format!(
-                                "tombstone_y.{} OPERATOR(pg_catalog.=) tombstone_p.{}",
-                                quote_ident(cc),
-                                quote_ident(pc)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" AND ");
-                    format!("({on})")
-                })
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let pk = table
-                .primary_key
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            // EXISTS with pg_catalog's `=`, not `IN`: `IN` resolves `=`
-            // through the client's search_path (a `public.=` could widen
-            // the cascade).
-            let same = table
-                .primary_key
-                .iter()
-                .map(|c| {
-                    format!(
-                        "tombstone_q.{c} OPERATOR(pg_catalog.=) tombstone_c.{c}",
-                        c = quote_ident(c)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            format!(
-                "EXISTS (SELECT 1 FROM (WITH RECURSIVE tombstone_r AS (SELECT {needed} FROM {q} tombstone_y{seed_from} WHERE {live} AND ({seed}) UNION SELECT {needed} FROM {q} tombstone_y, tombstone_r tombstone_p WHERE {live} AND ({step})) SELECT {pk} FROM tombstone_r) tombstone_q WHERE {same})",
-                q = self.qualified(t)
-            )
-        };
-        let mut ctes = Vec::new();
-        if target_self {
-            let t = plan.target;
-            let table = snap.table(t);
-            if table.primary_key.is_empty() {
-                return Err(Walker::unsupported(
-                    "self-referencing ON DELETE CASCADE on a table without primary key",
-                ));
-            }
-            let col = table
-                .soft_delete
-                .as_ref()
-                .map(|s| s.column.clone())
-                .unwrap_or_default();
-            let step = plan
-                .self_edges(snap, t)
-                .iter()
-                .map(|&f| {
-                    let fk = &fks[f];
-                    let on = fk
-                        .child_columns
-                        .iter()
-                        .zip(&fk.parent_columns)
-                        .map(|(cc, pc)| {
-                            format!(
-                                "tombstone_y.{} OPERATOR(pg_catalog.=) tombstone_p.{}",
-                                quote_ident(cc),
-                                quote_ident(pc)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" AND ");
-                    format!("({on})")
-                })
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let not_target = table
-                .primary_key
-                .iter()
-                .map(|c| {
-                    format!(
-                        "tombstone_x.{} OPERATOR(pg_catalog.=) tombstone_c.{}",
-                        quote_ident(c),
-                        quote_ident(c)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let mut returning: Vec<String> = target_keys
-                .iter()
-                .map(|c| format!("tombstone_c.{}", quote_ident(c)))
-                .collect();
-            returning.push(format!(
-                "{} AS tombstone_pk",
-                self.pk_json(t, "tombstone_c")
-            ));
-            let by = self.deleted_by(t).unwrap_or_default();
-            ctes.push(format!(
-                "tombstone_s AS (UPDATE {q} AS tombstone_c SET {c} = pg_catalog.now(){by} WHERE tombstone_c.{c} IS NULL AND {closure} AND NOT EXISTS (SELECT 1 FROM ({target_real}) tombstone_x WHERE {not_target}) RETURNING {ret})",
-                q = self.qualified(t),
-                c = quote_ident(&col),
-                closure = closure(t, &format!(", ({target_real}) tombstone_p"), &step),
-                ret = returning.join(", ")
+        fk: &ForeignKey,
+        child: &str,
+        parent: &str,
+        rows: Rows,
+    ) -> Result<String, RewriteError> {
+        let mut pairs = Vec::new();
+        for (cc, pc) in fk.child_columns.iter().zip(&fk.parent_columns) {
+            pairs.push((
+                format!("{child}.{}", quote_ident(cc)),
+                format!("{parent}.{}", self.column(rows, pc)?),
             ));
         }
-        for (i, &t) in plan.tables.iter().enumerate() {
-            let table = snap.table(t);
-            let col = table
-                .soft_delete
-                .as_ref()
-                .map(|s| s.column.clone())
-                .unwrap_or_default();
-            let exists: Vec<String> = plan
-                .cascade
-                .iter()
-                .map(|&f| &fks[f])
-                .filter(|fk| fk.child == t)
-                .map(|fk| {
-                    format!(
-                        "EXISTS (SELECT 1 FROM {} tombstone_p WHERE {})",
-                        cte_of(fk.parent),
-                        join(fk, "tombstone_c", "tombstone_p")
-                    )
-                })
-                .collect();
-            let mut returning: Vec<String> = plan
-                .needed_columns(snap, t)
-                .iter()
-                .map(|c| format!("tombstone_c.{}", quote_ident(c)))
-                .collect();
-            returning.push(format!(
-                "{} AS tombstone_pk",
-                self.pk_json(t, "tombstone_c")
-            ));
-            let by = self.deleted_by(t).unwrap_or_default();
-            let rows_of = if plan.self_edges(snap, t).is_empty() {
-                format!("({})", exists.join(" OR "))
-            } else {
-                if table.primary_key.is_empty() {
-                    return Err(Walker::unsupported(
-                        "self-referencing ON DELETE CASCADE on a table without primary key",
-                    ));
-                }
-                let seed = exists.join(" OR ").replace("tombstone_c.", "tombstone_y.");
-                closure(t, "", &seed)
-            };
-            ctes.push(format!(
-                "tombstone_d{} AS (UPDATE {} AS tombstone_c SET {} = pg_catalog.now(){by} WHERE tombstone_c.{} IS NULL AND {rows_of} RETURNING {})",
-                i + 1,
-                self.qualified(t),
-                quote_ident(&col),
-                quote_ident(&col),
-                returning.join(", ")
-            ));
-        }
-        for (j, &f) in plan.set_null.iter().enumerate() {
-            let fk = &fks[f];
-            let child = snap.table(fk.child);
-            let cols: Vec<&String> = if fk.set_columns.is_empty() {
-                fk.child_columns.iter().collect()
-            } else {
-                fk.set_columns.iter().collect()
-            };
-            let value = if fk.on_delete == FkAction::SetDefault {
-                "DEFAULT"
-            } else {
-                "NULL"
-            };
-            let sets: Vec<String> = cols
-                .iter()
-                .map(|c| format!("{} = {value}", quote_ident(c)))
-                .collect();
-            let live = match &child.soft_delete {
-                Some(sd) => format!(" AND tombstone_c.{} IS NULL", quote_ident(&sd.column)),
-                None => String::new(),
-            };
-            ctes.push(format!(
-                "tombstone_n{} AS (UPDATE {} AS tombstone_c SET {} FROM {} tombstone_p WHERE {}{live})",
-                j + 1,
-                self.qualified(fk.child),
-                sets.join(", "),
-                cte_of(fk.parent),
-                join(fk, "tombstone_c", "tombstone_p"),
-            ));
-        }
-        for (k, &f) in plan.restrict.iter().enumerate() {
-            let fk = &fks[f];
-            let child = snap.table(fk.child);
-            let parent = snap.table(fk.parent);
-            let mut conds = Vec::new();
-            if let Some(sd) = &child.soft_delete {
-                conds.push(format!("tombstone_c.{} IS NULL", quote_ident(&sd.column)));
-            }
-            if fk.child != plan.target
-                && plan.tables.contains(&fk.child)
-                && !child.primary_key.is_empty()
-            {
-                let same: Vec<String> = child
-                    .primary_key
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "tombstone_x.{} OPERATOR(pg_catalog.=) tombstone_c.{}",
-                            quote_ident(c),
-                            quote_ident(c)
-                        )
-                    })
-                    .collect();
-                conds.push(format!(
-                    "NOT EXISTS (SELECT 1 FROM {} tombstone_x WHERE {})",
-                    cte_of(fk.child),
-                    same.join(" AND ")
-                ));
-            }
-            if fk.child == plan.target && !child.primary_key.is_empty() {
-                let same: Vec<String> = child
-                    .primary_key
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "tombstone_x.{} OPERATOR(pg_catalog.=) tombstone_c.{}",
-                            parent_col(plan.target, c),
-                            quote_ident(c)
-                        )
-                    })
-                    .collect();
-                conds.push(format!(
-                    "NOT EXISTS (SELECT 1 FROM {} tombstone_x WHERE {})",
-                    cte_of(plan.target),
-                    same.join(" AND ")
-                ));
-            }
-            let where_ = if conds.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", conds.join(" AND "))
-            };
-            let values: Vec<String> = fk
-                .child_columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("tombstone_c.{} AS v{}", quote_ident(c), i + 1))
-                .collect();
-            let concat: Vec<String> = (1..=fk.child_columns.len())
-                .map(|i| format!("tombstone_v.v{i}"))
-                .collect();
-            ctes.push(format!(
-                "tombstone_r{} AS (SELECT 1 FROM (SELECT {} FROM {} AS tombstone_c JOIN {} tombstone_p ON {}{where_} LIMIT 1) tombstone_v WHERE tombstone.fk_violation({}, {}, {}, {}, pg_catalog.concat_ws(', ', {})))",
-                k + 1,
-                values.join(", "),
-                self.qualified(fk.child),
-                cte_of(fk.parent),
-                join(fk, "tombstone_c", "tombstone_p"),
-                quote_literal(&parent.name),
-                quote_literal(&fk.name),
-                quote_literal(&child.name),
-                quote_literal(&fk.parent_columns.join(", ")),
-                concat.join(", ")
-            ));
-        }
-        // Which operation this statement's soft deletes belong to, for the
-        // triggers that record them (`migrate::operations`): a hint the
-        // triggers honour only for this very statement. It labels the
-        // operation; what was deleted they read from the rows themselves.
-        let target = snap.table(plan.target);
-        let mut filters: Vec<String> = (1..=plan.restrict.len())
-            .map(|k| format!("NOT EXISTS (SELECT 1 FROM tombstone_r{k})"))
-            .collect();
-        filters.push(format!(
-            "(SELECT pg_catalog.set_config('tombstone.operation', pg_catalog.jsonb_build_object('id', pg_catalog.gen_random_uuid(), 'stmt', pg_catalog.statement_timestamp(), 'schema', {}, 'table', {}, 'actor', {})::text, true)) IS NOT NULL",
-            quote_literal(&target.schema),
-            quote_literal(&target.name),
-            self.actor()
-        ));
-        Ok((ctes, filters))
+        Ok(equal(pairs))
     }
+
+    /// A row `tombstone_y` references a row `tombstone_p` along one of the
+    /// self-referencing `edges`.
+    fn self_step(&self, edges: &[usize]) -> Result<String, RewriteError> {
+        let mut steps = Vec::new();
+        for &f in edges {
+            let fk = self.fk(f)?;
+            let on = equal(
+                fk.child_columns
+                    .iter()
+                    .zip(&fk.parent_columns)
+                    .map(|(cc, pc)| {
+                        (
+                            format!("tombstone_y.{}", quote_ident(cc)),
+                            format!("tombstone_p.{}", quote_ident(pc)),
+                        )
+                    }),
+            );
+            steps.push(format!("({on})"));
+        }
+        Ok(steps.join(" OR "))
+    }
+
+    /// `tombstone_c` is one of the live rows of `table` that satisfy
+    /// `seed` (a condition on `tombstone_y`, over `seed_from` items) or
+    /// descend from one along `edges`: `WITH RECURSIVE` over the primary
+    /// key and the columns the edges reference, then EXISTS with
+    /// pg_catalog's `=` on the primary key (`IN` would resolve `=` through
+    /// the client's search_path).
+    fn descendants(
+        &self,
+        table: TableId,
+        seed_from: &str,
+        seed: &str,
+        edges: &[usize],
+    ) -> Result<String, RewriteError> {
+        let t = self.snap.table(table);
+        let q = qualified(self.snap, table);
+        let live = self
+            .live(table, "tombstone_y")
+            .unwrap_or_else(|| "true".into());
+        let mut read = t.primary_key.clone();
+        for &f in edges {
+            for c in &self.fk(f)?.parent_columns {
+                if !read.contains(c) {
+                    read.push(c.clone());
+                }
+            }
+        }
+        let read = columns("tombstone_y", &read);
+        let step = self.self_step(edges)?;
+        let pk = columns_bare(&t.primary_key);
+        let same = equal(t.primary_key.iter().map(|c| {
+            (
+                format!("tombstone_q.{}", quote_ident(c)),
+                format!("tombstone_c.{}", quote_ident(c)),
+            )
+        }));
+        Ok(format!(
+            "EXISTS (SELECT 1 FROM (WITH RECURSIVE tombstone_r AS (SELECT {read} FROM {q} tombstone_y{seed_from} WHERE {live} AND ({seed}) UNION SELECT {read} FROM {q} tombstone_y, tombstone_r tombstone_p WHERE {live} AND ({step})) SELECT {pk} FROM tombstone_r) tombstone_q WHERE {same})"
+        ))
+    }
+
+    /// [`Step::Target`]: the CTE, and the outer UPDATE's match on it.
+    fn target(
+        &self,
+        table: TableId,
+        keys: &[String],
+    ) -> Result<(String, Vec<String>), RewriteError> {
+        let c = self.client;
+        let qual = c.qual;
+        let mut select: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{qual}.{} AS tombstone_k{}", quote_ident(k), i + 1))
+            .collect();
+        let pk = &self.snap.table(table).primary_key;
+        let matches = if pk.is_empty() {
+            select.push(format!("{qual}.ctid AS tombstone_ctid"));
+            vec![equal([(
+                format!("{qual}.ctid"),
+                format!("{TARGET}.tombstone_ctid"),
+            )])]
+        } else {
+            let mut matches = Vec::new();
+            for k in pk {
+                matches.push(equal([(
+                    format!("{qual}.{}", quote_ident(k)),
+                    format!("{TARGET}.{}", self.column(Rows::Target, k)?),
+                )]));
+            }
+            matches
+        };
+        let mut from = c.relation.to_string();
+        if let Some(using) = c.using {
+            from.push_str(", ");
+            from.push_str(using);
+        }
+        let mut conds: Vec<String> = c.where_.map(|w| format!("({w})")).into_iter().collect();
+        conds.extend(c.filters.iter().cloned());
+        let where_ = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        let cte = format!(
+            "{TARGET} AS (SELECT {select} FROM {from}{where_} FOR UPDATE OF {lock})",
+            select = select.join(", "),
+            lock = c.lock,
+        );
+        Ok((cte, matches))
+    }
+
+    /// [`Step::TargetTree`]: `tombstone_s`, the target rows' descendants
+    /// (not the target rows themselves), keyed like the target.
+    fn target_tree(&self, table: TableId, edges: &[usize]) -> Result<String, RewriteError> {
+        let q = qualified(self.snap, table);
+        let col = self.soft_column(table)?;
+        let by = self.deleted_by(table);
+        let rows = self.target_rows();
+        let tree = self.descendants(
+            table,
+            &format!(", ({rows}) tombstone_p"),
+            &self.self_step(edges)?,
+            edges,
+        )?;
+        let pk = &self.snap.table(table).primary_key;
+        let not_target = equal(pk.iter().map(|c| {
+            (
+                format!("tombstone_x.{}", quote_ident(c)),
+                format!("tombstone_c.{}", quote_ident(c)),
+            )
+        }));
+        let returning = columns("tombstone_c", self.keys);
+        Ok(format!(
+            "tombstone_s AS (UPDATE {q} AS tombstone_c SET {col} = pg_catalog.now(){by} WHERE tombstone_c.{col} IS NULL AND {tree} AND NOT EXISTS (SELECT 1 FROM ({rows}) tombstone_x WHERE {not_target}) RETURNING {returning})"
+        ))
+    }
+
+    /// [`Step::SoftDelete`]: `tombstone_d<n>`.
+    fn soft_delete(
+        &self,
+        n: usize,
+        table: TableId,
+        parents: &[(usize, Rows)],
+        self_edges: &[usize],
+        returning: &[String],
+    ) -> Result<String, RewriteError> {
+        let q = qualified(self.snap, table);
+        let col = self.soft_column(table)?;
+        let by = self.deleted_by(table);
+        // The referencing row is `tombstone_c`, or `tombstone_y` inside
+        // the recursive walk of a self-referencing table.
+        let child = if self_edges.is_empty() {
+            "tombstone_c"
+        } else {
+            "tombstone_y"
+        };
+        let mut exists = Vec::new();
+        for &(f, rows) in parents {
+            let on = self.join(self.fk(f)?, child, "tombstone_p", rows)?;
+            exists.push(format!(
+                "EXISTS (SELECT 1 FROM {} tombstone_p WHERE {on})",
+                self.source(rows)
+            ));
+        }
+        let exists = exists.join(" OR ");
+        let rows = if self_edges.is_empty() {
+            format!("({exists})")
+        } else {
+            self.descendants(table, "", &exists, self_edges)?
+        };
+        let returning = if returning.is_empty() {
+            String::new()
+        } else {
+            format!(" RETURNING {}", columns("tombstone_c", returning))
+        };
+        Ok(format!(
+            "tombstone_d{n} AS (UPDATE {q} AS tombstone_c SET {col} = pg_catalog.now(){by} WHERE tombstone_c.{col} IS NULL AND {rows}{returning})"
+        ))
+    }
+
+    /// [`Step::SetColumns`]: `tombstone_n<n>`.
+    fn set_columns(
+        &self,
+        n: usize,
+        fk: &ForeignKey,
+        parent: Rows,
+        cols: &[String],
+        value: SetValue,
+    ) -> Result<String, RewriteError> {
+        let q = qualified(self.snap, fk.child);
+        let value = match value {
+            SetValue::Null => "NULL",
+            SetValue::Default => "DEFAULT",
+        };
+        let sets: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} = {value}", quote_ident(c)))
+            .collect();
+        let sets = sets.join(", ");
+        let from = self.source(parent);
+        let on = self.join(fk, "tombstone_c", "tombstone_p", parent)?;
+        let live = match self.live(fk.child, "tombstone_c") {
+            Some(l) => format!(" AND {l}"),
+            None => String::new(),
+        };
+        Ok(format!(
+            "tombstone_n{n} AS (UPDATE {q} AS tombstone_c SET {sets} FROM {from} tombstone_p WHERE {on}{live})"
+        ))
+    }
+
+    /// [`Step::Restrict`]: `tombstone_r<n>`, which raises 23503 with
+    /// PostgreSQL's message for the first live referencing row; the outer
+    /// UPDATE's `NOT EXISTS` on it makes it run.
+    fn restrict(
+        &self,
+        n: usize,
+        fk: &ForeignKey,
+        parent: Rows,
+        exempt: Option<Rows>,
+    ) -> Result<String, RewriteError> {
+        let child = self.snap.table(fk.child);
+        let mut conds: Vec<String> = self.live(fk.child, "tombstone_c").into_iter().collect();
+        if let Some(rows) = exempt {
+            let mut same = Vec::new();
+            for c in &child.primary_key {
+                same.push((
+                    format!("tombstone_x.{}", self.column(rows, c)?),
+                    format!("tombstone_c.{}", quote_ident(c)),
+                ));
+            }
+            conds.push(format!(
+                "NOT EXISTS (SELECT 1 FROM {} tombstone_x WHERE {})",
+                self.source(rows),
+                equal(same)
+            ));
+        }
+        let where_ = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        let values: Vec<String> = fk
+            .child_columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("tombstone_c.{} AS v{}", quote_ident(c), i + 1))
+            .collect();
+        let values = values.join(", ");
+        let key: Vec<String> = (1..=fk.child_columns.len())
+            .map(|i| format!("tombstone_v.v{i}"))
+            .collect();
+        let key = key.join(", ");
+        let q = qualified(self.snap, fk.child);
+        let from = self.source(parent);
+        let on = self.join(fk, "tombstone_c", "tombstone_p", parent)?;
+        let args = [
+            &self.snap.table(fk.parent).name,
+            &fk.name,
+            &child.name,
+            &fk.parent_columns.join(", "),
+        ]
+        .map(|a| quote_literal(a))
+        .join(", ");
+        Ok(format!(
+            "tombstone_r{n} AS (SELECT 1 FROM (SELECT {values} FROM {q} AS tombstone_c JOIN {from} tombstone_p ON {on}{where_} LIMIT 1) tombstone_v WHERE tombstone.fk_violation({args}, pg_catalog.concat_ws(', ', {key})))"
+        ))
+    }
+
+    /// [`Step::OperationHint`]: which operation this statement's soft
+    /// deletes belong to, for the triggers that record them, honoured for
+    /// this very statement only. It labels the operation; what was deleted
+    /// they read from the rows themselves.
+    fn operation_hint(&self, table: TableId) -> String {
+        let t = self.snap.table(table);
+        format!(
+            "(SELECT pg_catalog.set_config('tombstone.operation', pg_catalog.jsonb_build_object('id', pg_catalog.gen_random_uuid(), 'stmt', pg_catalog.statement_timestamp(), 'schema', {schema}, 'table', {name}, 'actor', {actor})::text, true)) IS NOT NULL",
+            schema = quote_literal(&t.schema),
+            name = quote_literal(&t.name),
+            actor = self.client.actor,
+        )
+    }
+}
+
+/// `c1, c2, …`.
+fn columns_bare(cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

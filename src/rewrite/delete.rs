@@ -27,14 +27,13 @@ use pg_query::protobuf::DeleteStmt;
 
 use super::ReplyPlan;
 use super::cascade::CascadePlan;
+use super::cascade_sql::{self, TARGET};
 use super::edits::quote_ident;
 use super::error::RewriteError;
 use super::reads::{LIST_PREFIX, Res, Walker, alias_name};
 use super::tokens::Clause;
 use super::tree::{self, node, opt};
 use crate::schema::TableId;
-
-pub(crate) const TARGET: &str = "tombstone_target";
 
 impl<'a> Walker<'a> {
     pub fn delete(&mut self, n: &DeleteStmt, nested: bool) -> Res<ReplyPlan> {
@@ -138,11 +137,11 @@ impl<'a> Walker<'a> {
             .chain(plan.tables.iter().copied())
             .chain(plan.set_null.iter().map(|&f| fks[f].child))
             .filter(|&t| !snap.table(t).records_operations)
-            .map(|t| self.qualified(t))
+            .map(|t| cascade_sql::qualified(snap, t))
             .collect();
         if !missing.is_empty() {
             return Err(RewriteError::NotInstalled {
-                table: self.qualified(id),
+                table: cascade_sql::qualified(snap, id),
                 missing: missing.join(", "),
             });
         }
@@ -212,54 +211,21 @@ impl<'a> Walker<'a> {
         let mut filters: Vec<String> = pending.iter().map(|p| self.predicate(p)).collect();
         filters.push(live.clone());
 
-        // Target keys, named so they cannot clash with the client's columns.
-        let keys = plan.needed_columns(snap, id);
-        let mut select_keys: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{qual}.{} AS tombstone_k{}", quote_ident(c), i + 1))
-            .collect();
-        let pk_json = self.pk_json(id, &qual);
-        select_keys.push(format!("{pk_json} AS tombstone_pk"));
-        let matches: Vec<String> = if table.primary_key.is_empty() {
-            select_keys.push(format!("{qual}.ctid AS tombstone_ctid"));
-            vec![format!(
-                "{qual}.ctid OPERATOR(pg_catalog.=) {TARGET}.tombstone_ctid"
-            )]
-        } else {
-            table
-                .primary_key
-                .iter()
-                .map(|c| {
-                    let k = keys.iter().position(|x| x == c).map(|i| i + 1).unwrap_or(0);
-                    // pg_catalog's `=`: the client's search_path may hold
-                    // a `public.=` that matches every row.
-                    format!(
-                        "{qual}.{} OPERATOR(pg_catalog.=) {TARGET}.tombstone_k{k}",
-                        quote_ident(c)
-                    )
-                })
-                .collect()
+        // The target's rows (their keys named so they cannot clash with
+        // the client's columns), the cascade, the checks and the hint.
+        let actor = cascade_sql::actor(self.session.actor.as_deref());
+        let steps = plan.steps(snap)?;
+        let client = cascade_sql::Client {
+            qual: &qual,
+            relation: &rel_text,
+            using: (!using_text.is_empty()).then_some(using_text.as_str()),
+            where_: where_text.as_deref(),
+            filters: &filters,
+            lock: &lock_name,
+            actor: &actor,
         };
-        let mut target_cte = format!(
-            "{TARGET} AS (SELECT {} FROM {rel_text}",
-            select_keys.join(", ")
-        );
-        if !using_text.is_empty() {
-            target_cte.push_str(", ");
-            target_cte.push_str(&using_text);
-        }
-        target_cte.push_str(" WHERE ");
-        if let Some(w) = &where_text {
-            target_cte.push_str(&format!("({w}) AND "));
-        }
-        target_cte.push_str(&filters.join(" AND "));
-        target_cte.push_str(&format!(" FOR UPDATE OF {lock_name})"));
-
-        let mut ctes = vec![target_cte];
-        let (cascades, checks) = self.cascade_ctes(&plan, &keys)?;
-        ctes.extend(cascades);
-        let ctes = ctes.join(",\n     ");
+        let rendered = cascade_sql::render(snap, &steps, &client)?;
+        let ctes = rendered.ctes.join(",\n     ");
 
         // Splice the outer UPDATE into the client's DELETE.
         if let Some(at) = nested_at {
@@ -275,7 +241,7 @@ impl<'a> Walker<'a> {
         self.edits
             .replace(self.t.start_of(del_kw), self.t.end_of(from_kw), "UPDATE");
         let mut set = format!(" SET {} = pg_catalog.now()", quote_ident(&sd.column));
-        if let Some(by) = self.deleted_by(id) {
+        if let Some(by) = cascade_sql::deleted_by(snap, id, &actor) {
             set.push_str(&by);
         }
         // The outer UPDATE joins the USING items again only when RETURNING
@@ -306,8 +272,7 @@ impl<'a> Walker<'a> {
             // The USING items' own filters were applied in tombstone_target.
             filters.drain(..pending.len());
         }
-        filters.extend(matches);
-        filters.extend(checks);
+        filters.extend(rendered.conditions);
         let filter = filters.join(" AND ");
         match where_span {
             // The client's WHERE is evaluated once, in tombstone_target

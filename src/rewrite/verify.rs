@@ -40,7 +40,7 @@ use super::tree::{self, node, nodes, opt};
 use crate::schema::TableId;
 
 /// The CTE a soft delete adds first.
-const TARGET_CTE: &str = super::delete::TARGET;
+const TARGET_CTE: &str = super::cascade_sql::TARGET;
 
 fn unverified(reason: impl Into<String>) -> RewriteError {
     RewriteError::Unverified {
@@ -463,8 +463,11 @@ impl<'a> Walker<'a> {
     /// column names in `columns`), filtering wrappers and ON CONFLICT
     /// clauses.
     fn normalized(&self, n: NodeRef<'_>, columns: &[String]) -> Res<Value> {
-        let mut v = serde_json::to_value(n.to_enum())
+        let inner = serde_json::to_value(n.to_enum())
             .map_err(|e| unverified(format!("a tree tombstone cannot compare: {e}")))?;
+        // Wrapped as a field's node is, so that a wrapper at the root is
+        // unwrapped too.
+        let mut v = serde_json::json!({ "node": inner });
         normalize(&mut v, columns);
         Ok(v)
     }

@@ -169,3 +169,21 @@ fn the_corpus_rewrites_or_is_refused_cleanly() {
         }
     }
 }
+
+/// A USING item whose alias list gives the soft-delete column's name to
+/// another column is wrapped; the check still sees the client's USING.
+#[test]
+fn a_wrapped_using_item_verifies() {
+    let out = rewrite(
+        "DELETE FROM time_entries e USING tasks AS t(tid, pid, deleted_at) WHERE e.task_id = t.tid AND t.pid = 2",
+        &scenario(),
+        &session(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.sql
+            .contains("(SELECT * FROM tasks WHERE deleted_at IS NULL) AS t(tid, pid, deleted_at)"),
+        "{}",
+        out.sql
+    );
+}

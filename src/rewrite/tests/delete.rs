@@ -76,7 +76,7 @@ fn lonely(target_where: &str, outer: &str) -> String {
     format!(
         "WITH tombstone_target AS (SELECT {k} FROM {target_where} FOR UPDATE OF {lock})\n{outer}",
         outer = hinted(outer),
-        k = "lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk",
+        k = "lonely.id AS tombstone_k1",
         lock = "lonely",
     )
 }
@@ -137,7 +137,7 @@ fn delete_without_children() {
 #[test]
 fn delete_with_alias_only_and_using() {
     let s = small();
-    let k = "l.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', l.id) AS tombstone_pk";
+    let k = "l.id AS tombstone_k1";
     check_in(
         &s,
         "DELETE FROM ONLY lonely AS l WHERE l.id = 1",
@@ -183,7 +183,7 @@ fn delete_with_alias_only_and_using() {
         &s,
         "WITH x AS (SELECT 1 AS id) DELETE FROM lonely WHERE id IN (SELECT id FROM x)",
         &hinted(
-            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely)\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1",
+            "WITH x AS (SELECT 1 AS id),\n     tombstone_target AS (SELECT lonely.id AS tombstone_k1 FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely)\n UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1",
         ),
         &session(),
     );
@@ -311,7 +311,7 @@ fn delete_inside_with_puts_its_ctes_before_it() {
     )
     .unwrap();
     let expected = hinted(
-        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1, pg_catalog.jsonb_build_object('id', lonely.id) AS tombstone_pk FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d",
+        "WITH x AS (SELECT 1 AS id), tombstone_target AS (SELECT lonely.id AS tombstone_k1 FROM lonely WHERE (id IN (SELECT id FROM x)) AND lonely.deleted_at IS NULL FOR UPDATE OF lonely),\n     d AS (UPDATE lonely SET deleted_at = pg_catalog.now() FROM tombstone_target WHERE lonely.deleted_at IS NULL AND lonely.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1 RETURNING id) SELECT count(*) FROM d",
     );
     assert_eq!(out.sql, expected);
     assert!(
