@@ -5,6 +5,7 @@ mod cascade;
 mod clauses;
 pub mod corpus;
 mod delete;
+mod mangled;
 mod revive;
 mod select;
 mod session;
