@@ -29,15 +29,7 @@ impl<'a> Walker<'a> {
             .filter(|c| c.name == sd.column || Some(&c.name) == sd.by_column.as_ref())
             .map(|c| (c.name.clone(), c.type_sql.clone()))
             .collect();
-        let alias = n.relation.as_ref().map_or("", alias_name);
-        let relname = n.relation.as_ref().map_or("", |r| r.relname.as_str());
-        let own = |q: &str| {
-            if alias.is_empty() {
-                q == relname
-            } else {
-                q == alias
-            }
-        };
+        let own = |q: &str| names_target(n, q);
         let columns: Vec<String> = table
             .columns
             .iter()
@@ -110,15 +102,7 @@ impl Walker<'_> {
             return false;
         };
         let table = self.snap.table(id);
-        let alias = n.relation.as_ref().map_or("", alias_name);
-        let relname = n.relation.as_ref().map_or("", |r| r.relname.as_str());
-        let own = |q: &str| {
-            if alias.is_empty() {
-                q == relname
-            } else {
-                q == alias
-            }
-        };
+        let own = |q: &str| names_target(n, q);
         let mut stack: Vec<NodeRef<'_>> = nodes(&r.exprs).collect();
         while let Some(x) = stack.pop() {
             match x {
@@ -133,6 +117,15 @@ impl Walker<'_> {
             }
         }
         false
+    }
+}
+
+/// `q` is how the DELETE names its target: its alias, else its name.
+fn names_target(n: &DeleteStmt, q: &str) -> bool {
+    match n.relation.as_ref() {
+        Some(r) if alias_name(r).is_empty() => q == r.relname,
+        Some(r) => q == alias_name(r),
+        None => false,
     }
 }
 
