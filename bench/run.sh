@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The one command for tombstone's benchmarks (see bench/bench.py, bench/rls.py):
+# The one command for tombstone's benchmarks (see bench/bench.py, bench/rls.py,
+# bench/prisma.py):
 #   bench/run.sh            full run (about an hour on 2 cores, plus half an
 #                           hour for the row-level security cost)
 #   bench/run.sh --quick    smoke run, under 3 minutes (CI runs this)
 # Extra flags go to bench/bench.py (--duration S, --rounds N, --scale N);
-# bench/rls.py gets --quick and --out only.
+# bench/rls.py and bench/prisma.py get --quick and --out only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
@@ -26,4 +27,7 @@ done
 python3 bench/bench.py "${args[@]}"
 # What row-level security costs (policies, revive trigger): with vs. without,
 # through tombstone and directly; a few seconds with --quick.
-exec python3 bench/rls.py "${rls_args[@]}"
+python3 bench/rls.py "${rls_args[@]}"
+# The cold path through the proxy: 100,000 distinct Prisma-like statements
+# (every one a rewrite-cache miss) vs PgBouncer; seconds with --quick.
+exec python3 bench/prisma.py "${rls_args[@]}"

@@ -13,16 +13,15 @@ pub mod watch;
 
 pub use start::start;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
-use crate::rewrite::{RewriteError, SessionContext, rewrite, rewrite_on_parser_stack};
+use crate::rewrite::{RewriteError, SessionContext, rewrite};
 use crate::schema::{ExtraEdge, FkAction, SchemaSnapshot, SnapshotOptions};
-use cache::{CacheStats, CachedRewrite, Lookup, Normalized, RewriteCache};
+use cache::{CacheStats, CachedRewrite, Lookup, Miss, RewriteCache};
 use pool::ParserPool;
 
 /// One schema snapshot and its cache.
@@ -89,27 +88,21 @@ impl Protection {
         }));
     }
 
-    /// Rewrites `sql` for a session, through the cache. `context` must
-    /// identify everything about the session the rewrite depends on (see
-    /// [`cache_context`]). Cache hits are answered here; a miss (and every
-    /// statement too long to cache) is parsed on the parser pool while the
-    /// caller's async worker goes on serving others.
+    /// Rewrites `sql` for a session, through the cache (keyed by the
+    /// statement and the whole session context, see [`cache`]). Cache hits
+    /// are answered here; a miss (and every statement too long to cache)
+    /// is parsed on the parser pool while the caller's async worker goes
+    /// on serving others.
     pub async fn rewrite_async(
         &self,
         sql: &str,
         session: &SessionContext,
-        context: &str,
     ) -> Result<Arc<CachedRewrite>, RewriteError> {
-        let job = match self.lookup_or_job(sql, session, context) {
+        let job = match self.lookup_or_job(sql, session) {
             Ok(hit) => return Ok(hit),
             Err(job) => *job,
         };
-        let stats = self.stats_handle();
-        match self
-            .parsers
-            .run(move || job.run(&stats, rewrite_on_parser_stack))
-            .await
-        {
+        match self.parsers.run(move || job.run()).await {
             Ok(r) => r,
             Err(e) => Err(RewriteError::TooComplex {
                 detail: e.to_string(),
@@ -117,19 +110,18 @@ impl Protection {
         }
     }
 
-    /// The same as [`Self::rewrite_async`], parsing on a thread of its own
-    /// (for the CLI, tests and benchmarks, never for sessions).
+    /// The same as [`Self::rewrite_async`], parsing on the calling thread
+    /// (for the CLI, tests and benchmarks, never for sessions; the parse
+    /// gets its big stack from `stacker`, see `rewrite::parse::on_big_stack`).
     pub fn rewrite(
         &self,
         sql: &str,
         session: &SessionContext,
-        context: &str,
     ) -> Result<Arc<CachedRewrite>, RewriteError> {
-        let job = match self.lookup_or_job(sql, session, context) {
-            Ok(hit) => return Ok(hit),
-            Err(job) => *job,
-        };
-        job.run(&self.stats_handle(), rewrite)
+        match self.lookup_or_job(sql, session) {
+            Ok(hit) => Ok(hit),
+            Err(job) => job.run(),
+        }
     }
 
     /// A cache hit, or the job that rewrites the miss.
@@ -137,45 +129,41 @@ impl Protection {
         &self,
         sql: &str,
         session: &SessionContext,
-        context: &str,
     ) -> Result<Arc<CachedRewrite>, Box<MissJob>> {
         let generation = self.current.load_full();
-        let normalized = match self.lookup(&generation, sql, context) {
+        let miss = match self.lookup(&generation, sql, session) {
             Ok(hit) => return Ok(hit),
-            Err(n) => n,
+            Err(miss) => miss,
         };
         Err(Box::new(MissJob {
             generation,
             sql: sql.to_string(),
             session: session.clone(),
-            context: context.to_string(),
-            normalized,
+            miss,
         }))
     }
 
     /// The cheap part, run where the caller is: the precheck and the cache.
     /// Statements too long to cache are not even scanned here (the job
-    /// does the precheck). `Err`: a miss, with the normalized shape if any.
+    /// does the precheck). `Err`: a miss, and what it needs done.
     fn lookup(
         &self,
         generation: &Generation,
         sql: &str,
-        context: &str,
-    ) -> Result<Arc<CachedRewrite>, Option<Normalized>> {
+        session: &SessionContext,
+    ) -> Result<Arc<CachedRewrite>, Miss> {
         if sql.len() > cache::MAX_CACHED_BYTES {
-            return Err(None);
+            // Not looked up: count it here.
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            return Err(Miss::Plain);
         }
         if !crate::rewrite::may_need_rewrite(sql, &generation.snapshot) {
             return Ok(unchanged());
         }
-        match generation.cache.lookup(context, sql, &self.stats) {
+        match generation.cache.lookup(session, sql, &self.stats) {
             Lookup::Hit(hit) => Ok(hit),
-            Lookup::Miss(n) => Err(n),
+            Lookup::Miss(miss) => Err(miss),
         }
-    }
-
-    fn stats_handle(&self) -> Arc<CacheStats> {
-        self.stats.clone()
     }
 
     /// Hit rate so far, as (exact hits, normalized hits, misses).
@@ -204,77 +192,23 @@ struct MissJob {
     generation: Arc<Generation>,
     sql: String,
     session: SessionContext,
-    context: String,
-    normalized: Option<Normalized>,
+    miss: Miss,
 }
 
-type RewriteFn = for<'a> fn(
-    &'a str,
-    &SchemaSnapshot,
-    &SessionContext,
-) -> Result<crate::rewrite::Rewritten<'a>, RewriteError>;
-
 impl MissJob {
-    /// Rewrites the statement (and its normalized shape) with `rewrite`
-    /// and fills the cache.
-    fn run(
-        self,
-        stats: &CacheStats,
-        rewrite: RewriteFn,
-    ) -> Result<Arc<CachedRewrite>, RewriteError> {
+    /// Rewrites the statement (or its shape: one rewrite per miss) and
+    /// fills the cache.
+    fn run(self) -> Result<Arc<CachedRewrite>, RewriteError> {
         let MissJob {
             generation,
             sql,
             session,
-            context,
-            normalized,
+            miss,
         } = self;
         let snapshot = &generation.snapshot;
-        if sql.len() > cache::MAX_CACHED_BYTES {
-            // Not looked up: count it here.
-            stats.misses.fetch_add(1, Ordering::Relaxed);
-        }
-        let direct = rewrite(&sql, snapshot, &session)?;
-        // A decision that read a literal is only ever cached for the exact
-        // text: sharing it by shape would hand it to statements with other
-        // literals (a harmless DO body's pass to any DO block).
-        let shareable = !direct.reads_literals;
-        let direct = Arc::new(CachedRewrite {
-            sql: match direct.sql {
-                Cow::Borrowed(_) => None,
-                Cow::Owned(s) => Some(s),
-            },
-            plans: direct.statements,
-        });
-        if shareable
-            && let Some(n) = normalized
-            && let Ok(shape) = rewrite(&n.text, snapshot, &session)
-            && !shape.reads_literals
-            && generation.cache.insert_template(
-                &context,
-                &sql,
-                &n,
-                (shape.sql, shape.statements),
-                &direct,
-            )
-        {
-            return Ok(direct);
-        }
-        generation
-            .cache
-            .insert_exact(&context, &sql, direct.clone());
-        Ok(direct)
+        let rewrite_text: cache::RewriteText<'_> = &|text| rewrite(text, snapshot, &session);
+        generation.cache.fill(&session, &sql, miss, rewrite_text)
     }
-}
-
-/// What a session's rewrites depend on besides the text: every field of
-/// the session context (role and visibility, login user, search path,
-/// actor, hard-delete permission, limits). Built from the whole value, so a
-/// field added later is part of the key without anyone remembering to add
-/// it; `Debug` quotes and escapes every string, so no two contexts share a
-/// key.
-pub fn cache_context(session: &SessionContext) -> String {
-    format!("{session:?}")
 }
 
 /// `[soft_delete]` as the snapshot builder takes it.
@@ -334,7 +268,7 @@ mod tests {
         sql: &str,
         s: &SessionContext,
     ) -> Result<Option<String>, String> {
-        p.rewrite(sql, s, &cache_context(s))
+        p.rewrite(sql, s)
             .map(|r| r.sql.clone())
             .map_err(|e| e.sqlstate().to_string())
     }
@@ -365,8 +299,8 @@ mod tests {
         for sql in cases {
             let fresh = crate::rewrite::rewrite(sql, &p.current().snapshot, &s)
                 .map(|r| match r.sql {
-                    Cow::Borrowed(_) => None,
-                    Cow::Owned(t) => Some(t),
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(t) => Some(t),
                 })
                 .map_err(|e| e.sqlstate().to_string());
             assert_eq!(through_cache(&p, sql, &s), fresh, "{sql}");
@@ -384,18 +318,23 @@ mod tests {
     fn plain_literals_still_share_a_template() {
         let p = protection();
         let s = SessionContext::normal("app");
-        let a = through_cache(&p, "SELECT name FROM projects WHERE id = 1", &s);
-        let b = through_cache(&p, "SELECT name FROM projects WHERE id = 2", &s);
-        assert_eq!(
-            b,
-            Ok(Some(
-                "SELECT name FROM projects WHERE (id = 2) AND projects.deleted_at IS NULL".into()
-            )),
-            "{a:?}"
-        );
-        assert_eq!(p.cache_counts().1, 1);
+        let expected = |id: u32| {
+            Ok(Some(format!(
+                "SELECT name FROM projects WHERE (id = {id}) AND projects.deleted_at IS NULL"
+            )))
+        };
+        // The first is rewritten itself, the second builds the template
+        // (and is answered by it), the third is a normalized hit.
+        for id in 1..=3 {
+            let sql = format!("SELECT name FROM projects WHERE id = {id}");
+            assert_eq!(through_cache(&p, &sql, &s), expected(id), "{sql}");
+        }
+        assert_eq!(p.cache_counts(), (0, 1, 2));
     }
 
+    /// Through the real rewriter: a context that differs from a cached one
+    /// in one field gets what the rewriter gives for that context, not the
+    /// cached entry (the key test is in `cache`).
     #[test]
     fn every_session_field_is_part_of_the_key() {
         let normal = SessionContext::normal("app");
@@ -421,19 +360,22 @@ mod tests {
                 ..normal.clone()
             },
             SessionContext {
-                search_path: vec!["a,b".into()],
-                ..normal.clone()
-            },
-            SessionContext {
                 actor: Some("alice".into()),
                 ..normal.clone()
             },
             SessionContext {
+                role: Role::Bypass {
+                    visibility: Visibility::All,
+                },
                 hard_delete: true,
                 ..normal.clone()
             },
             SessionContext {
-                temp_relations: vec!["tasks".into()],
+                temp_relations: vec!["projects".into()],
+                ..normal.clone()
+            },
+            SessionContext {
+                search_path_unknown: true,
                 ..normal.clone()
             },
             SessionContext {
@@ -443,29 +385,35 @@ mod tests {
                 ..normal.clone()
             },
         ];
-        let mut keys: Vec<String> = variants.iter().map(cache_context).collect();
-        keys.push(cache_context(&normal));
-        let count = keys.len();
-        keys.sort();
-        keys.dedup();
-        assert_eq!(keys.len(), count);
-        // `["a", "b"]` and `["a,b"]` differ too.
-        let two = SessionContext {
-            search_path: vec!["a".into(), "b".into()],
-            ..normal.clone()
-        };
-        assert_ne!(cache_context(&two), cache_context(&variants[4]));
-
-        // A bypass session's cached rewrite never serves a normal one.
+        let statements = [
+            "SELECT name FROM projects WHERE id = 1",
+            "SELECT name FROM projects WHERE id = 2",
+            "SELECT name FROM projects WHERE id = $1",
+            "DELETE FROM projects WHERE id = $1",
+        ];
         let p = protection();
-        let sql = "SELECT name FROM projects WHERE id = 1";
-        let bypass = &variants[1];
-        assert_eq!(through_cache(&p, sql, bypass), Ok(None));
-        assert_eq!(
-            through_cache(&p, sql, &normal),
-            Ok(Some(
-                "SELECT name FROM projects WHERE (id = 1) AND projects.deleted_at IS NULL".into()
-            ))
-        );
+        let fresh = |sql: &str, s: &SessionContext| {
+            crate::rewrite::rewrite(sql, &p.current().snapshot, s)
+                .map(|r| match r.sql {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(t) => Some(t),
+                })
+                .map_err(|e| e.sqlstate().to_string())
+        };
+        let mut differ = 0;
+        for sql in statements {
+            let _ = through_cache(&p, sql, &normal);
+        }
+        for v in &variants {
+            for sql in statements {
+                let got = through_cache(&p, sql, v);
+                assert_eq!(got, fresh(sql, v), "{sql} {v:?}");
+                if got != fresh(sql, &normal) {
+                    differ += 1;
+                }
+            }
+        }
+        // The variants really are decided differently (the test can fail).
+        assert!(differ >= 10, "{differ}");
     }
 }

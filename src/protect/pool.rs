@@ -1,6 +1,9 @@
 //! The parser pool: a fixed set of threads with big stacks
-//! ([`PARSER_STACK`]) on which cache misses are parsed and rewritten, so
-//! that the async workers never run, or wait for, a parse (SPEC S5).
+//! ([`THREAD_STACK`]) on which cache misses are parsed and rewritten, so
+//! that the async workers never run, or wait for, a parse (SPEC S5). The
+//! stack is [`PARSER_STACK`] and some: a rewrite started on a pool thread
+//! has the whole parser stack left, so `parse::on_big_stack` runs it in
+//! place (no stack segment mapped, no thread started).
 //!
 //! A session hands its job over and awaits the answer on a oneshot
 //! channel; while it waits, its tokio worker serves other sessions. At most
@@ -20,6 +23,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::rewrite::parse::PARSER_STACK;
+
+/// Stack of a parser thread: [`PARSER_STACK`] for the rewrite, plus room
+/// for the thread's own frames, its thread-local storage and the job
+/// around the rewrite.
+pub const THREAD_STACK: usize = PARSER_STACK + (2 << 20);
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -49,7 +57,7 @@ impl ParserPool {
             let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("tombstone-parse-{i}"))
-                .stack_size(PARSER_STACK)
+                .stack_size(THREAD_STACK)
                 .spawn(move || {
                     lower_priority();
                     worker(&receiver)
@@ -155,6 +163,46 @@ mod tests {
             Err(PoolError::Panicked)
         );
         assert_eq!(pool.run(|| 7).await, Ok(7));
+    }
+
+    /// A pool thread has the whole parser stack left when a job starts, so
+    /// `on_big_stack` runs the rewrite in place.
+    #[tokio::test]
+    async fn a_job_starts_with_the_parser_stack_left() {
+        let pool = ParserPool::new(1, 1).expect("threads");
+        let left = pool.run(stacker::remaining_stack).await;
+        assert!(
+            matches!(left, Ok(Some(n)) if n >= PARSER_STACK),
+            "{left:?} < {PARSER_STACK}"
+        );
+    }
+
+    /// Elsewhere `on_big_stack` grows the stack on the calling thread
+    /// (recursion deeper than a 1 MiB thread allows), starting no thread.
+    #[test]
+    fn on_big_stack_grows_the_callers_stack_without_a_thread() {
+        fn depth(n: u64) -> u64 {
+            let pad = [n; 64];
+            if n == 0 {
+                0
+            } else {
+                std::hint::black_box(pad)[0].min(1) + depth(n - 1)
+            }
+        }
+        let small = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(|| {
+                let me = std::thread::current().id();
+                crate::rewrite::parse::on_big_stack(|| (std::thread::current().id(), depth(10_000)))
+                    .map(|(id, d)| (id == me, d))
+            })
+            .expect("thread");
+        assert_eq!(small.join().ok().flatten(), Some((true, 10_000)));
+        // A panic is an answer, not an unwind into the caller.
+        assert_eq!(
+            crate::rewrite::parse::on_big_stack(|| -> u8 { panic!("boom") }),
+            None
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -310,37 +310,25 @@ pub fn rewrite<'a>(
             limit: session.limits.max_statement_bytes,
         });
     }
-    let result = parse::on_big_stack(|| rewrite_parsed(sql, snapshot, session));
-    match result {
+    match parse::on_big_stack(|| rewrite_parsed(sql, snapshot, session)) {
         Some(r) => r,
         None => Err(RewriteError::TooComplex {
+            // (The text tests look for: a panic, on whichever stack.)
             detail: "the parser thread failed".into(),
         }),
     }
 }
 
-/// [`rewrite`] for a caller already running on a thread with a
-/// [`parse::PARSER_STACK`] stack (the proxy's parser pool): the same
-/// result, without starting a thread of its own.
+/// [`rewrite`], kept for callers on a parser-pool thread: `rewrite` no
+/// longer starts a thread (it runs on the caller's stack when that has
+/// [`parse::PARSER_STACK`] left, as the pool's threads do), so the two are
+/// the same.
 pub fn rewrite_on_parser_stack<'a>(
     sql: &'a str,
     snapshot: &SchemaSnapshot,
     session: &SessionContext,
 ) -> Result<Rewritten<'a>, RewriteError> {
-    if !may_need_rewrite(sql, snapshot) {
-        return Ok(Rewritten {
-            sql: Cow::Borrowed(sql),
-            statements: Vec::new(),
-            reads_literals: false,
-        });
-    }
-    if sql.len() > session.limits.max_statement_bytes {
-        return Err(RewriteError::TooLarge {
-            size: sql.len(),
-            limit: session.limits.max_statement_bytes,
-        });
-    }
-    rewrite_parsed(sql, snapshot, session)
+    rewrite(sql, snapshot, session)
 }
 
 fn rewrite_parsed<'a>(

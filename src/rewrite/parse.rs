@@ -125,21 +125,20 @@ fn token_kind(token: i32, keyword_kind: i32) -> TokKind {
     }
 }
 
-/// Stack size for parsing and rewriting: libpg_query and the tree walks
+/// Stack a parse and rewrite runs with: libpg_query and the tree walks
 /// recurse once per nesting level.
 pub const PARSER_STACK: usize = 64 << 20;
 
-/// Run `f` on a fresh thread with a [`PARSER_STACK`] stack and wait for it.
-/// `None` if the thread could not start or panicked.
-pub fn on_big_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Option<R> {
-    std::thread::scope(|scope| {
-        let handle = std::thread::Builder::new()
-            .name("tombstone-parse".into())
-            .stack_size(PARSER_STACK)
-            .spawn_scoped(scope, f)
-            .ok()?;
-        handle.join().ok()
-    })
+/// Run `f` with at least [`PARSER_STACK`] of stack left, on the calling
+/// thread. A thread that has that much (the parser pool's) runs `f` right
+/// away; on any other `stacker` maps a fresh stack segment of that size,
+/// switches to it for the call and unmaps it after: no thread is started.
+/// `None` if `f` panicked (or the segment could not be mapped).
+pub fn on_big_stack<R>(f: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stacker::maybe_grow(PARSER_STACK, PARSER_STACK, f)
+    }))
+    .ok()
 }
 
 /// Where the constants and parameters of a statement are, for the rewrite

@@ -95,7 +95,6 @@ pub fn intercepts(
 ) -> (RewritingFrontend, RewritingBackend) {
     let (tx, rx) = mpsc::unbounded_channel();
     session.hard_delete = protection.bypass_hard_delete;
-    let context = crate::protect::cache_context(&session);
     let protection_for_backend = protection.clone();
     let paths = Arc::new(PathSync::default());
     let (ready_tx, ready_rx) = watch::channel(0u64);
@@ -103,7 +102,6 @@ pub fn intercepts(
         RewritingFrontend {
             protection,
             session,
-            context,
             paths: paths.clone(),
             ready_sent: 0,
             ready_seen: ready_rx,
@@ -192,8 +190,9 @@ pub enum ToBackend {
 /// Client → server half.
 pub struct RewritingFrontend {
     protection: Arc<Protection>,
+    /// Everything the rewrite depends on besides the text; the cache key
+    /// is built from it at each lookup.
     session: SessionContext,
-    context: String,
     paths: Arc<PathSync>,
     /// ReadyForQuery messages the server owes so far (one per Query,
     /// Sync and FunctionCall sent, and per question of the proxy's own).
@@ -455,7 +454,7 @@ impl RewritingFrontend {
         self.settle_search_path(at_boundary, upstream).await;
         let result = self
             .protection
-            .rewrite_async(sql, &self.session, &self.context)
+            .rewrite_async(sql, &self.session)
             .await
             .inspect_err(|e| {
                 if let RewriteError::Unverified { reason } = e {
@@ -512,7 +511,6 @@ impl RewritingFrontend {
     fn settled(&mut self, unknown: bool) {
         self.session.search_path_unknown = unknown;
         self.session.search_path_provisional = self.paths.provisional();
-        self.context = crate::protect::cache_context(&self.session);
     }
 
     /// Asks the server, once everything sent so far is answered: the path
