@@ -138,6 +138,46 @@ fn main() {
             .unwrap_or_default()
     });
     report("rewrite, parser stack", &mut parser_stack.clone());
+    // Its parts: PostgreSQL's parser and scanner alone, and the check of
+    // the rewritten text (`verify`: parse it again, coverage, tree
+    // comparison) alone, over the nine that are rewritten.
+    let rewritten: Vec<(&str, String)> = QUERIES
+        .iter()
+        .filter_map(|q| {
+            let out = tombstone::rewrite::rewrite(q, &snap, &session).ok()?;
+            let text = out.sql.into_owned();
+            (text != *q).then_some((*q, text))
+        })
+        .collect();
+    let (parse_only, verify_only) = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(BIG_STACK)
+            .spawn_scoped(s, || {
+                let originals: Vec<&str> = rewritten.iter().map(|(q, _)| *q).collect();
+                let parse = measure(&originals, rounds, |q, _| {
+                    black_box(tombstone::rewrite::parse::parse(black_box(q)).ok());
+                });
+                let mut verify = Vec::new();
+                for _ in 0..rounds {
+                    for (q, out) in &rewritten {
+                        let t = Instant::now();
+                        black_box(tombstone::rewrite::verify_rewrite(q, out, &snap, &session).ok());
+                        verify.push(t.elapsed());
+                    }
+                }
+                (parse, verify)
+            })
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default()
+    });
+    report(
+        "  of which: parse + scan of the client's text",
+        &mut parse_only.clone(),
+    );
+    report(
+        "  parse of the client's text + the check of its rewrite",
+        &mut verify_only.clone(),
+    );
     // Without the first statement (pre-check only): every tenth time.
     let mut nine: Vec<Duration> = parser_stack
         .iter()

@@ -5,7 +5,8 @@ use serde::Deserialize;
 
 use super::ConfigError;
 
-/// Most parser threads (each reserves a 64 MiB stack of address space).
+/// Most parser threads (each reserves a 66 MiB stack of address space: the
+/// parser's 64 MiB and the thread's own).
 pub const MAX_THREADS: usize = 256;
 /// Most jobs waiting for a parser thread.
 pub const MAX_QUEUE: usize = 65_536;

@@ -25,7 +25,6 @@ mod walk;
 pub(crate) mod tests;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 pub use error::RewriteError;
 pub(crate) use guard::is_tombstone_name;
@@ -34,7 +33,6 @@ pub use temp::may_drop_temp;
 use crate::schema::SchemaSnapshot;
 use parse::ParseError;
 use reads::Walker;
-use tokens::Tokens;
 
 /// Which rows a bypass session sees (`SET tombstone.visibility`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -331,6 +329,32 @@ pub fn rewrite_on_parser_stack<'a>(
     rewrite(sql, snapshot, session)
 }
 
+/// The check every rewrite passes before it is sent (`verify`), on its own:
+/// `rewritten` must be what tombstone may send for the one statement `sql`.
+/// For measuring the check (`benches/coldpath.rs`) and for tools; `rewrite`
+/// runs it itself. Call on a thread with a [`parse::PARSER_STACK`] stack.
+pub fn verify_rewrite(
+    sql: &str,
+    rewritten: &str,
+    snapshot: &SchemaSnapshot,
+    session: &SessionContext,
+) -> Result<(), RewriteError> {
+    let parsed = match parse::parse(sql) {
+        Ok(p) => p,
+        Err(ParseError::Syntax(message)) => return Err(RewriteError::Syntax { message }),
+        Err(ParseError::TooComplex(detail)) => return Err(RewriteError::TooComplex { detail }),
+    };
+    let [stmt] = parsed.statements.as_slice() else {
+        return Err(RewriteError::Unsupported {
+            what: "checking more than one statement at once".into(),
+        });
+    };
+    let Some(tree) = stmt.tree.as_ref().map(|t| t.to_ref()) else {
+        return Ok(());
+    };
+    Walker::new(sql, &parsed.tokens, snapshot, session).verify(tree, rewritten)
+}
+
 fn rewrite_parsed<'a>(
     sql: &'a str,
     snapshot: &SchemaSnapshot,
@@ -352,20 +376,7 @@ fn rewrite_parsed<'a>(
         }
         Err(ParseError::TooComplex(detail)) => return Err(RewriteError::TooComplex { detail }),
     };
-    let mut walker = Walker {
-        sql,
-        t: Tokens::new(&parsed.tokens, sql),
-        snap: snapshot,
-        session,
-        search_path: session.resolved_search_path(),
-        edits: edits::Edits::default(),
-        scopes: Vec::new(),
-        handled: HashSet::new(),
-        cte_start: None,
-        soft_deletes: 0,
-        session_change: None,
-        reads_literals: false,
-    };
+    let mut walker = Walker::new(sql, &parsed.tokens, snapshot, session);
     let mut plans = Vec::with_capacity(parsed.statements.len());
     let mut path_unknown = session.search_path_unknown;
     let mut provisional = session.search_path_provisional;

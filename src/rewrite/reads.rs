@@ -64,6 +64,28 @@ pub(crate) struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
+    pub fn new(
+        sql: &'a str,
+        tokens: &'a [super::parse::Tok],
+        snap: &'a SchemaSnapshot,
+        session: &'a SessionContext,
+    ) -> Self {
+        Walker {
+            sql,
+            t: Tokens::new(tokens, sql),
+            snap,
+            session,
+            search_path: session.resolved_search_path(),
+            edits: Edits::default(),
+            scopes: Vec::new(),
+            handled: HashSet::new(),
+            cte_start: None,
+            soft_deletes: 0,
+            session_change: None,
+            reads_literals: false,
+        }
+    }
+
     pub fn visibility(&self) -> Visibility {
         match self.session.role {
             Role::Normal => Visibility::Active,
