@@ -30,68 +30,6 @@ async fn compare_tables(rw: &Client, twin: &Client, snap: &SchemaSnapshot, seed:
     }
 }
 
-/// A delete whose rows differ from run to run: tombstone's side runs
-/// first; its tag, its RETURNING and (when knowable) the expected count
-/// must agree, and the twin then deletes exactly the returned rows, so
-/// the cascades and every later statement are compared as usual.
-async fn volatile_delete(
-    rw: &Client,
-    twin: &Client,
-    stmt: &common::oracle::Stmt,
-    rewritten: &str,
-    seed: u64,
-    i: u64,
-) -> (Outcome, Outcome) {
-    let expected = match &stmt.expect {
-        Some(q) => match run(twin, q, true).await {
-            Outcome::Done { rows, .. } => rows
-                .first()
-                .and_then(|r| r.first().cloned().flatten())
-                .and_then(|n| n.parse::<u64>().ok()),
-            Outcome::Error(e) => panic!("seed {seed}, statement {i}: count query: {e}"),
-        },
-        None => None,
-    };
-    let a = run(rw, rewritten, false).await;
-    let Outcome::Done { rows, affected, .. } = &a else {
-        panic!("seed {seed}, statement {i}: {} failed: {a:?}", stmt.sql);
-    };
-    assert_eq!(
-        *affected,
-        Some(rows.len() as u64),
-        "seed {seed}, statement {i}: the tag and RETURNING disagree\n  sql: {}\n  rewritten: {rewritten}",
-        stmt.sql
-    );
-    if let Some(n) = expected {
-        assert_eq!(
-            *affected,
-            Some(n),
-            "seed {seed}, statement {i}: deleted another number of rows than the statement chose\n  sql: {}\n  rewritten: {rewritten}",
-            stmt.sql
-        );
-    }
-    let table = stmt
-        .sql
-        .trim_start_matches("DELETE FROM ")
-        .split_whitespace()
-        .next()
-        .unwrap_or("");
-    let ids: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.first().cloned().flatten())
-        .map(|id| format!("'{id}'"))
-        .collect();
-    let twin_sql = if ids.is_empty() {
-        format!("DELETE FROM {table} WHERE false RETURNING id")
-    } else {
-        format!(
-            "DELETE FROM {table} WHERE id::text IN ({}) RETURNING id",
-            ids.join(", ")
-        )
-    };
-    (a, run(twin, &twin_sql, false).await)
-}
-
 #[tokio::test]
 async fn twin_databases_agree() {
     let seed = seed();
@@ -137,7 +75,7 @@ async fn twin_databases_agree() {
             );
         }
         let (a, b) = if stmt.category == "volatile_delete" {
-            volatile_delete(&rw, &twin, &stmt, &out.sql, seed, i).await
+            common::oracle::volatile_delete(&rw, &out.sql, &twin, &stmt, seed, i).await
         } else {
             (
                 run(&rw, &out.sql, stmt.ordered).await,

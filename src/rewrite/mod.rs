@@ -20,6 +20,7 @@ pub mod tokens;
 pub mod tree;
 mod verify;
 mod walk;
+mod walk_mut;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -25,18 +25,20 @@
 //!    revive adds or extends, is not compared.
 //!
 //! A failed check is [`RewriteError::Unverified`] (SQLSTATE TS001): the
-//! statement is refused, never sent. The normalized comparison of (3)
-//! serializes both trees with pg_query's serde support; it runs on cache
-//! misses only (its cost is measured by `benches/rewrite_cache.rs`).
+//! statement is refused, never sent. The comparison of (3) normalizes
+//! copies of both trees in place with the generated mutable walk
+//! (`walk_mut.rs`: byte offsets cleared, [`Normalizer`]'s hooks) and
+//! compares them with the protobuf structs' own `PartialEq`. It runs on
+//! cache misses only; its cost is measured by `benches/coldpath.rs`.
 
 use pg_query::NodeRef;
 use pg_query::protobuf::{self as pb, Node, RangeVar};
-use serde_json::Value;
 
 use super::Visibility;
 use super::error::RewriteError;
 use super::reads::{Res, Walker, alias_name};
 use super::tree::{self, node, nodes, opt};
+use super::walk_mut;
 use crate::schema::TableId;
 
 /// The CTE a soft delete adds first.
@@ -367,16 +369,12 @@ impl<'a> Walker<'a> {
                 {
                     return Err(unverified("the rewritten statement is of another kind"));
                 }
-                let mut a = self.normalized(input, columns)?;
-                let mut b = self.normalized(out, columns)?;
-                self.canonical_soft_deletes(&mut a, false);
-                self.canonical_soft_deletes(&mut b, true);
+                let a = self.normalized(input, columns, false);
+                let b = self.normalized(out, columns, true);
                 if a == b {
                     Ok(())
                 } else {
-                    {
-                        tracing::warn!(client = %a, rewritten = %b, "rewrite check: trees differ");
-                    }
+                    tracing::warn!(client = ?a, rewritten = ?b, "rewrite check: trees differ");
                     Err(unverified(
                         "the rewritten statement differs from the client's beyond tombstone's filters",
                     ))
@@ -424,66 +422,66 @@ impl<'a> Walker<'a> {
                 _ => None,
             })
             .ok_or_else(|| differs("WHERE (no target CTE)"))?;
-        let client_ctes: Vec<Value> = d
+        let client_ctes: Vec<Node> = d
             .with_clause
             .iter()
             .flat_map(|w| nodes(&w.ctes))
-            .map(|c| self.normalized(c, columns))
-            .collect::<Res<_>>()?;
-        let kept_ctes: Vec<Value> = ctes_out
+            .map(|c| self.normalized(c, columns, false))
+            .collect();
+        let kept_ctes: Vec<Node> = ctes_out
             .iter()
             .filter(|c| !c.ctename.starts_with("tombstone_"))
-            .map(|c| self.normalized(NodeRef::CommonTableExpr(c), columns))
-            .collect::<Res<_>>()?;
+            .map(|c| self.normalized(NodeRef::CommonTableExpr(c), columns, true))
+            .collect();
         if client_ctes != kept_ctes {
             return Err(differs("WITH items"));
         }
-        let where_in = self.normalized_condition(opt(&d.where_clause), columns)?;
-        let where_out = self.normalized_condition(opt(&target.where_clause), columns)?;
+        let where_in = self.normalized_condition(&d.where_clause, columns, false);
+        let where_out = self.normalized_condition(&target.where_clause, columns, true);
         if where_in != where_out {
-            {
-                tracing::warn!(client = %where_in, rewritten = %where_out, "rewrite check: trees differ");
-            }
+            tracing::warn!(client = ?where_in, rewritten = ?where_out, "rewrite check: trees differ");
             return Err(differs("WHERE"));
         }
-        let using_in: Vec<Value> = nodes(&d.using_clause)
-            .map(|n| self.normalized(n, columns))
-            .collect::<Res<_>>()?;
-        let using_out: Vec<Value> = nodes(&target.from_clause)
+        let using_in: Vec<Node> = nodes(&d.using_clause)
+            .map(|n| self.normalized(n, columns, false))
+            .collect();
+        let using_out: Vec<Node> = nodes(&target.from_clause)
             .skip(1)
-            .map(|n| self.normalized(n, columns))
-            .collect::<Res<_>>()?;
+            .map(|n| self.normalized(n, columns, true))
+            .collect();
         if using_in != using_out {
             return Err(differs("USING"));
         }
         Ok(())
     }
 
-    /// The tree without locations, visibility-test conjuncts (of the
-    /// column names in `columns`), filtering wrappers and ON CONFLICT
-    /// clauses.
-    fn normalized(&self, n: NodeRef<'_>, columns: &[String]) -> Res<Value> {
-        let inner = serde_json::to_value(n.to_enum())
-            .map_err(|e| unverified(format!("a tree tombstone cannot compare: {e}")))?;
-        // Wrapped as a field's node is, so that a wrapper at the root is
-        // unwrapped too.
-        let mut v = serde_json::json!({ "node": inner });
-        normalize(&mut v, columns);
-        Ok(v)
+    /// A copy of the tree without byte offsets, visibility-test conjuncts
+    /// (of the column names in `columns`), filtering wrappers and ON
+    /// CONFLICT clauses, soft deletes inside a WITH in one canonical form
+    /// (see [`Normalizer`]).
+    fn normalized(&self, n: NodeRef<'_>, columns: &[String], output: bool) -> Node {
+        let mut root = Node {
+            node: Some(n.to_enum()),
+        };
+        let mut h = Normalizer {
+            walker: self,
+            columns,
+            output,
+        };
+        walk_mut::walk_node(&mut root, &mut h);
+        root
     }
 
-    /// A condition without locations and visibility-test conjuncts (`Null`
-    /// when nothing is left).
-    fn normalized_condition(&self, n: Option<NodeRef<'_>>, columns: &[String]) -> Res<Value> {
-        let Some(n) = n else {
-            return Ok(Value::Null);
-        };
-        let inner = serde_json::to_value(n.to_enum())
-            .map_err(|e| unverified(format!("a tree tombstone cannot compare: {e}")))?;
-        let mut v = serde_json::json!({ "node": inner });
-        strip_tests(&mut v, columns);
-        normalize(&mut v, columns);
-        Ok(v)
+    /// A condition, normalized, without its own visibility-test conjuncts.
+    fn normalized_condition(
+        &self,
+        n: &Option<Box<Node>>,
+        columns: &[String],
+        output: bool,
+    ) -> Option<Box<Node>> {
+        let mut c = opt(n).map(|n| Box::new(self.normalized(n, columns, output)));
+        strip_tests(&mut c, columns);
+        c
     }
 
     /// The soft-delete column names of the protected tables.
@@ -498,115 +496,6 @@ impl<'a> Walker<'a> {
         columns.sort_unstable();
         columns.dedup();
         columns
-    }
-}
-
-impl Walker<'_> {
-    /// A soft delete inside a `WITH`, in both trees, as one canonical
-    /// `{"SoftDelete": {relation, where, using}}`: the client's `DELETE` of
-    /// a protected table, and the `UPDATE` tombstone made of it with the
-    /// `tombstone_target` CTE beside it (which evaluates the client's WHERE
-    /// and USING once). tombstone's other CTEs are dropped.
-    fn canonical_soft_deletes(&self, v: &mut Value, output: bool) {
-        match v {
-            Value::Array(items) => items
-                .iter_mut()
-                .for_each(|i| self.canonical_soft_deletes(i, output)),
-            Value::Object(map) => {
-                if let Some(ctes) = map
-                    .get_mut("with_clause")
-                    .and_then(|w| w.get_mut("ctes"))
-                    .and_then(Value::as_array_mut)
-                {
-                    if output {
-                        canonical_output_ctes(ctes);
-                    } else {
-                        for c in ctes.iter_mut() {
-                            self.canonical_input_cte(c);
-                        }
-                    }
-                }
-                for (_, c) in map.iter_mut() {
-                    self.canonical_soft_deletes(c, output);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn canonical_input_cte(&self, cte: &mut Value) {
-        let Some(query) = cte.pointer_mut("/node/CommonTableExpr/ctequery") else {
-            return;
-        };
-        let Some(d) = query.pointer("/node/DeleteStmt") else {
-            return;
-        };
-        let relation = d.get("relation").cloned().unwrap_or(Value::Null);
-        let schema = relation
-            .get("schemaname")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let name = relation
-            .get("relname")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let soft = self
-            .resolve_name((!schema.is_empty()).then_some(schema), name)
-            .is_some_and(|id| self.snap.table(id).is_protected())
-            && !(self.session.hard_delete
-                && matches!(self.session.role, super::Role::Bypass { .. }));
-        if !soft {
-            return;
-        }
-        let using = d
-            .get("using_clause")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new()));
-        let where_clause = d.get("where_clause").cloned().unwrap_or(Value::Null);
-        *query = soft_delete_json(relation, where_clause, using);
-    }
-}
-
-fn soft_delete_json(relation: Value, where_clause: Value, using: Value) -> Value {
-    serde_json::json!({ "SoftDelete": { "relation": relation, "where": where_clause, "using": using } })
-}
-
-fn canonical_output_ctes(ctes: &mut Vec<Value>) {
-    let name = |c: &Value| {
-        c.pointer("/node/CommonTableExpr/ctename")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_default()
-    };
-    let Some(target) = ctes
-        .iter()
-        .find(|c| name(c) == TARGET_CTE)
-        .and_then(|c| c.pointer("/node/CommonTableExpr/ctequery/node/SelectStmt"))
-        .cloned()
-    else {
-        return;
-    };
-    let where_clause = target.get("where_clause").cloned().unwrap_or(Value::Null);
-    let using: Vec<Value> = target
-        .get("from_clause")
-        .and_then(Value::as_array)
-        .map(|f| f.iter().skip(1).cloned().collect())
-        .unwrap_or_default();
-    ctes.retain(|c| !name(c).starts_with("tombstone_"));
-    for c in ctes.iter_mut() {
-        let Some(query) = c.pointer_mut("/node/CommonTableExpr/ctequery") else {
-            continue;
-        };
-        let Some(u) = query.pointer("/node/UpdateStmt") else {
-            continue;
-        };
-        let labelled = u
-            .get("where_clause")
-            .is_some_and(|w| w.to_string().contains("tombstone.operation"));
-        if labelled {
-            let relation = u.get("relation").cloned().unwrap_or(Value::Null);
-            *query = soft_delete_json(relation, where_clause.clone(), Value::Array(using.clone()));
-        }
     }
 }
 
@@ -682,50 +571,6 @@ fn is_visibility_setting(n: Option<NodeRef<'_>>) -> bool {
             if matches!(&c.val, Some(pb::a_const::Val::Sval(s)) if s.sval == super::settings::VISIBILITY))
 }
 
-// ---- normalization of serialized trees (for the comparison only) ------
-
-/// The byte offsets pg_query records (they differ between the client's
-/// text and the rewritten one).
-const POSITIONS: &[&str] = &[
-    "location",
-    "arg_location",
-    "conninfo_location",
-    "list_start",
-    "list_end",
-    "name_location",
-    "payload_location",
-    "rexpr_list_start",
-    "rexpr_list_end",
-    "stmt_location",
-    "stmt_len",
-];
-
-/// Removes locations, visibility-test conjuncts (of any soft-delete column
-/// name in `columns`, qualified or not), filtering wrappers and ON
-/// CONFLICT clauses, in place.
-fn normalize(v: &mut Value, columns: &[String]) {
-    match v {
-        Value::Array(items) => items.iter_mut().for_each(|i| normalize(i, columns)),
-        Value::Object(map) => {
-            for key in POSITIONS {
-                map.remove(*key);
-            }
-            map.remove("on_conflict_clause");
-            for key in ["where_clause", "quals", "join_condition"] {
-                if let Some(cond) = map.get_mut(key) {
-                    strip_tests(cond, columns);
-                }
-            }
-            for (_, c) in map.iter_mut() {
-                normalize(c, columns);
-            }
-            unwrap_filter(v);
-            drop_self_alias(v);
-        }
-        _ => {}
-    }
-}
-
 /// The names of column alias lists (`t(a, b, gone)`) in a tree: a
 /// visibility test may name the soft-delete column by one of them.
 fn alias_column_names(root: NodeRef<'_>, out: &mut Vec<String>) {
@@ -738,103 +583,234 @@ fn alias_column_names(root: NodeRef<'_>, out: &mut Vec<String>) {
     }
 }
 
-/// A condition without its visibility-test conjuncts (`null` if nothing
-/// is left).
-fn strip_tests(cond: &mut Value, columns: &[String]) {
-    if is_test_json(cond, columns) {
-        *cond = Value::Null;
-        return;
+// ---- normalization for the comparison (typed, in place) ---------------
+
+/// The [`walk_mut::Hooks`] that make a tree comparable with the client's:
+/// byte offsets are cleared by the walk itself; these drop tombstone's
+/// conjuncts, unwrap its filtering wrappers, drop `ON CONFLICT` (the
+/// revive's), and give a soft delete inside a `WITH` one canonical form in
+/// both trees: a `DELETE` of the table with the client's `WHERE` and `USING`
+/// (in the rewritten tree taken from `tombstone_target`, which evaluates
+/// them), without `RETURNING`; tombstone's own CTEs are dropped.
+struct Normalizer<'w, 'a> {
+    walker: &'w Walker<'a>,
+    columns: &'w [String],
+    /// The tree is the rewritten one (else the client's).
+    output: bool,
+}
+
+impl walk_mut::Hooks for Normalizer<'_, '_> {
+    fn node(&mut self, n: &mut Node) {
+        unwrap_filter(n);
     }
-    let Some(args) = cond
-        .get_mut("node")
-        .and_then(|n| n.get_mut("BoolExpr"))
-        .filter(|b| {
-            b.get("boolop").and_then(Value::as_i64) == Some(pb::BoolExprType::AndExpr as i64)
-        })
-        .and_then(|b| b.get_mut("args"))
-        .and_then(Value::as_array_mut)
-    else {
+    fn select_stmt(&mut self, x: &mut pb::SelectStmt) {
+        strip_tests(&mut x.where_clause, self.columns);
+    }
+    fn update_stmt(&mut self, x: &mut pb::UpdateStmt) {
+        strip_tests(&mut x.where_clause, self.columns);
+    }
+    fn delete_stmt(&mut self, x: &mut pb::DeleteStmt) {
+        strip_tests(&mut x.where_clause, self.columns);
+    }
+    fn insert_stmt(&mut self, x: &mut pb::InsertStmt) {
+        x.on_conflict_clause = None;
+    }
+    fn merge_stmt(&mut self, x: &mut pb::MergeStmt) {
+        strip_tests(&mut x.join_condition, self.columns);
+    }
+    fn join_expr(&mut self, x: &mut pb::JoinExpr) {
+        strip_tests(&mut x.quals, self.columns);
+    }
+    fn range_var(&mut self, x: &mut RangeVar) {
+        drop_self_alias(x);
+    }
+    fn with_clause(&mut self, w: &mut pb::WithClause) {
+        if self.output {
+            canonical_output_ctes(&mut w.ctes);
+        } else {
+            for c in &mut w.ctes {
+                self.canonical_input_cte(c);
+            }
+        }
+    }
+}
+
+impl Normalizer<'_, '_> {
+    fn canonical_input_cte(&self, cte: &mut Node) {
+        let Some(pg_query::NodeEnum::CommonTableExpr(c)) = &mut cte.node else {
+            return;
+        };
+        let Some(pg_query::NodeEnum::DeleteStmt(d)) =
+            c.ctequery.as_deref_mut().and_then(|q| q.node.as_mut())
+        else {
+            return;
+        };
+        let w = self.walker;
+        let soft = d.relation.as_ref().is_some_and(|r| {
+            w.resolve_name(
+                (!r.schemaname.is_empty()).then_some(r.schemaname.as_str()),
+                &r.relname,
+            )
+            .is_some_and(|id| w.snap.table(id).is_protected())
+        }) && !(w.session.hard_delete
+            && matches!(w.session.role, super::Role::Bypass { .. }));
+        if soft {
+            d.returning_clause = None;
+            d.with_clause = None;
+        }
+    }
+}
+
+fn cte_name(c: &Node) -> &str {
+    match &c.node {
+        Some(pg_query::NodeEnum::CommonTableExpr(c)) => &c.ctename,
+        _ => "",
+    }
+}
+
+/// In the rewritten tree: tombstone's CTEs dropped, the soft delete's
+/// `UPDATE` (the one labelled with the operation hint) as the canonical
+/// `DELETE`.
+fn canonical_output_ctes(ctes: &mut Vec<Node>) {
+    let target = ctes
+        .iter()
+        .find(|c| cte_name(c) == TARGET_CTE)
+        .and_then(|c| match &c.node {
+            Some(pg_query::NodeEnum::CommonTableExpr(c)) => {
+                match c.ctequery.as_deref()?.node.as_ref()? {
+                    pg_query::NodeEnum::SelectStmt(s) => Some((
+                        s.where_clause.clone(),
+                        s.from_clause.iter().skip(1).cloned().collect::<Vec<Node>>(),
+                    )),
+                    _ => None,
+                }
+            }
+            _ => None,
+        });
+    let Some((where_clause, using)) = target else {
         return;
     };
-    args.retain(|a| !is_test_json(a, columns));
-    match args.len() {
-        0 => *cond = Value::Null,
+    ctes.retain(|c| !cte_name(c).starts_with("tombstone_"));
+    for c in ctes.iter_mut() {
+        let Some(pg_query::NodeEnum::CommonTableExpr(cte)) = &mut c.node else {
+            continue;
+        };
+        let Some(query) = cte.ctequery.as_deref_mut() else {
+            continue;
+        };
+        let labelled = match &query.node {
+            Some(pg_query::NodeEnum::UpdateStmt(u)) => u
+                .where_clause
+                .as_deref()
+                .and_then(node)
+                .is_some_and(names_operation_hint),
+            _ => false,
+        };
+        if !labelled {
+            continue;
+        }
+        let relation = match &query.node {
+            Some(pg_query::NodeEnum::UpdateStmt(u)) => u.relation.clone(),
+            _ => None,
+        };
+        query.node = Some(pg_query::NodeEnum::DeleteStmt(Box::new(pb::DeleteStmt {
+            relation,
+            using_clause: using.clone(),
+            where_clause: where_clause.clone(),
+            returning_clause: None,
+            with_clause: None,
+        })));
+    }
+}
+
+/// The subtree sets `tombstone.operation` (the soft delete's hint).
+fn names_operation_hint(root: NodeRef<'_>) -> bool {
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if let NodeRef::AConst(c) = n
+            && matches!(&c.val, Some(pb::a_const::Val::Sval(s)) if s.sval == "tombstone.operation")
+        {
+            return true;
+        }
+        tree::children(n, &mut stack);
+    }
+    false
+}
+
+/// A condition without its visibility-test conjuncts (`None` if nothing is
+/// left).
+fn strip_tests(cond: &mut Option<Box<Node>>, columns: &[String]) {
+    let Some(c) = cond.as_deref_mut() else {
+        return;
+    };
+    if node(c).is_some_and(|n| is_test(n, columns)) {
+        *cond = None;
+        return;
+    }
+    let Some(pg_query::NodeEnum::BoolExpr(b)) = &mut c.node else {
+        return;
+    };
+    if pb::BoolExprType::try_from(b.boolop) != Ok(pb::BoolExprType::AndExpr) {
+        return;
+    }
+    b.args
+        .retain(|a| !node(a).is_some_and(|n| is_test(n, columns)));
+    match b.args.len() {
+        0 => *cond = None,
         1 => {
-            let only = args.remove(0);
-            *cond = only;
+            let only = b.args.remove(0);
+            *cond = Some(Box::new(only));
         }
         _ => {}
     }
 }
 
-/// `{"node": {"NullTest": {arg: ColumnRef(… col)}}}` or the CASE form.
-fn is_test_json(v: &Value, columns: &[String]) -> bool {
-    let inner = v.get("node").unwrap_or(v);
-    if let Some(t) = inner.get("NullTest") {
-        let fields = t
-            .pointer("/arg/node/ColumnRef/fields")
-            .and_then(Value::as_array);
-        let last = fields
-            .and_then(|f| f.last())
-            .and_then(|f| f.pointer("/node/String/sval"))
-            .and_then(Value::as_str);
-        return last.is_some_and(|l| columns.iter().any(|c| c == l));
+/// A visibility test of any of `columns`, qualified or not: `c IS [NOT]
+/// NULL`, or the setting-driven `CASE`.
+fn is_test(n: NodeRef<'_>, columns: &[String]) -> bool {
+    match n {
+        NodeRef::NullTest(t) => matches!(opt(&t.arg), Some(NodeRef::ColumnRef(c))
+            if tree::names(&c.fields).last().is_some_and(|l| columns.iter().any(|c| c == l))),
+        NodeRef::CaseExpr(c) => is_visibility_setting(opt(&c.arg)),
+        _ => false,
     }
-    if let Some(c) = inner.get("CaseExpr") {
-        let setting = c
-            .pointer("/arg/node/FuncCall/args/0/node/AConst/val/Sval/sval")
-            .and_then(Value::as_str);
-        return setting == Some(super::settings::VISIBILITY);
-    }
-    false
 }
 
-/// `(SELECT * FROM t WHERE <test>) AS a` → `t AS a` (as a RangeVar).
-fn unwrap_filter(v: &mut Value) {
-    let Some(sub) = v.get_mut("node").and_then(|n| n.get_mut("RangeSubselect")) else {
+/// `(SELECT * FROM t WHERE <nothing left>) AS a` → `t AS a`.
+fn unwrap_filter(n: &mut Node) {
+    let Some(pg_query::NodeEnum::RangeSubselect(sub)) = &n.node else {
         return;
     };
-    let inner = sub.pointer("/subquery/node/SelectStmt");
-    let Some(sel) = inner else { return };
-    let star = sel
-        .pointer("/target_list/0/node/ResTarget/val/node/ColumnRef/fields/0/node/AStar")
-        .is_some()
-        && sel
-            .get("target_list")
-            .and_then(Value::as_array)
-            .map(Vec::len)
-            == Some(1);
-    let from = sel.get("from_clause").and_then(Value::as_array);
-    let filtered = sel.get("where_clause").is_some_and(Value::is_null);
-    let Some([rv]) = from.map(Vec::as_slice) else {
+    let Some(pg_query::NodeEnum::SelectStmt(sel)) =
+        sub.subquery.as_deref().and_then(|q| q.node.as_ref())
+    else {
         return;
     };
-    if !(star && filtered) {
+    let star = matches!(sel.target_list.as_slice(), [t] if matches!(node(t),
+        Some(NodeRef::ResTarget(r)) if matches!(opt(&r.val),
+            Some(NodeRef::ColumnRef(c)) if matches!(tree::names(&c.fields).as_slice(), ["*"]))));
+    let [item] = sel.from_clause.as_slice() else {
+        return;
+    };
+    let Some(pg_query::NodeEnum::RangeVar(rv)) = &item.node else {
+        return;
+    };
+    if !(star && sel.where_clause.is_none()) {
         return;
     }
-    let Some(mut rv) = rv.pointer("/node/RangeVar").cloned() else {
-        return;
-    };
-    let alias = sub.get("alias").cloned().unwrap_or(Value::Null);
-    if let Some(obj) = rv.as_object_mut() {
-        obj.insert("alias".into(), alias);
-    }
-    *v = serde_json::json!({ "node": { "RangeVar": rv } });
+    let mut rv = rv.clone();
+    rv.alias = sub.alias.clone();
+    drop_self_alias(&mut rv);
+    n.node = Some(pg_query::NodeEnum::RangeVar(rv));
 }
 
 /// `t AS t` (what a wrapper of an unaliased table adds) reads as `t`.
-fn drop_self_alias(v: &mut Value) {
-    let Some(rv) = v.pointer_mut("/node/RangeVar") else {
-        return;
-    };
-    let relname = rv.get("relname").cloned();
-    let plain = rv.get("alias").is_some_and(|a| {
-        a.get("aliasname") == relname.as_ref()
-            && a.get("colnames")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty)
-    });
-    if plain && let Some(obj) = rv.as_object_mut() {
-        obj.insert("alias".into(), Value::Null);
+fn drop_self_alias(rv: &mut RangeVar) {
+    if rv
+        .alias
+        .as_ref()
+        .is_some_and(|a| a.aliasname == rv.relname && a.colnames.is_empty())
+    {
+        rv.alias = None;
     }
 }
