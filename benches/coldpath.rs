@@ -3,7 +3,7 @@
 //! statements (the same ten as `examples/bench_rewrite.rs`).
 //!
 //! `cargo bench --bench coldpath` (release). No database needed: the
-//! scenario snapshot is built by hand (`benches/common/scenario.rs`).
+//! scenario snapshot is the unit tests' catalog (`benches/common/scenario.rs`).
 //! Prints one line per measurement: p50, p99 and mean, in microseconds.
 //! Rounds per statement: `COLDPATH_ROUNDS` (default 2000).
 //!
