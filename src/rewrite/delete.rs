@@ -105,7 +105,7 @@ impl<'a> Walker<'a> {
     }
 
     /// A bypass session allowed to delete physically.
-    fn hard_delete(&self) -> bool {
+    pub(crate) fn hard_delete(&self) -> bool {
         self.session.hard_delete && matches!(self.session.role, super::Role::Bypass { .. })
     }
 

@@ -483,6 +483,27 @@ impl<'a> Walker<'a> {
     }
 
     pub fn with_clause(&mut self, w: Option<&WithClause>) -> Res<()> {
+        self.scoped_ctes(w, |this, cte| {
+            let outer = this.cte_start;
+            this.cte_start = usize::try_from(cte.location)
+                .ok()
+                .and_then(|l| this.t.at(l))
+                .map(|i| this.t.start_of(i));
+            let r = this.expr_opt(&cte.ctequery);
+            this.cte_start = outer;
+            r
+        })
+    }
+
+    /// Visits the CTEs of a WITH in order, each with the names PostgreSQL
+    /// puts in scope for it (all of a RECURSIVE list's, else the earlier
+    /// ones'); after the list, all of them are in scope. Shared by the walk
+    /// and the check of its output, so both resolve names alike.
+    pub fn scoped_ctes(
+        &mut self,
+        w: Option<&WithClause>,
+        mut each: impl FnMut(&mut Self, &pb::CommonTableExpr) -> Res<()>,
+    ) -> Res<()> {
         let Some(w) = w else {
             return Ok(());
         };
@@ -498,14 +519,7 @@ impl<'a> Walker<'a> {
             scope.extend(ctes.iter().map(|c| c.ctename.clone()));
         }
         for cte in ctes {
-            let outer = self.cte_start;
-            self.cte_start = usize::try_from(cte.location)
-                .ok()
-                .and_then(|l| self.t.at(l))
-                .map(|i| self.t.start_of(i));
-            let r = self.expr_opt(&cte.ctequery);
-            self.cte_start = outer;
-            r?;
+            each(self, cte)?;
             if !w.recursive
                 && let Some(scope) = self.scopes.last_mut()
             {

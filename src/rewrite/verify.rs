@@ -39,7 +39,6 @@ use super::error::RewriteError;
 use super::reads::{Res, Walker, alias_name};
 use super::tree::{self, node, nodes, opt};
 use super::walk_mut;
-use crate::schema::TableId;
 
 /// The CTE a soft delete adds first.
 const TARGET_CTE: &str = super::cascade_sql::TARGET;
@@ -190,31 +189,10 @@ impl<'a> Walker<'a> {
     }
 
     fn covered_with(&mut self, w: Option<&pb::WithClause>) -> Res<()> {
-        let Some(w) = w else { return Ok(()) };
-        let names: Vec<String> = nodes(&w.ctes)
-            .filter_map(|c| match c {
-                NodeRef::CommonTableExpr(c) => Some(c.ctename.clone()),
-                _ => None,
-            })
-            .collect();
-        if w.recursive
-            && let Some(s) = self.scopes.last_mut()
-        {
-            s.extend(names.iter().cloned());
-        }
-        for c in nodes(&w.ctes) {
-            if let NodeRef::CommonTableExpr(cte) = c {
-                if let Some(q) = opt(&cte.ctequery) {
-                    self.covered_statement(q)?;
-                }
-                if !w.recursive
-                    && let Some(s) = self.scopes.last_mut()
-                {
-                    s.push(cte.ctename.clone());
-                }
-            }
-        }
-        Ok(())
+        self.scoped_ctes(w, |this, cte| match opt(&cte.ctequery) {
+            Some(q) => this.covered_statement(q),
+            None => Ok(()),
+        })
     }
 
     fn covered_returning(&mut self, r: Option<&pb::ReturningClause>) -> Res<()> {
@@ -320,13 +298,8 @@ impl<'a> Walker<'a> {
         }
         Err(unverified(format!(
             "the rewritten statement reads protected table {} without its filter",
-            self.name_of(id)
+            super::cascade_sql::qualified(self.snap, id)
         )))
-    }
-
-    fn name_of(&self, id: TableId) -> String {
-        let t = self.snap.table(id);
-        format!("{}.{}", t.schema, t.name)
     }
 
     // ---- (3) shape ---------------------------------------------------
@@ -652,8 +625,7 @@ impl Normalizer<'_, '_> {
                 &r.relname,
             )
             .is_some_and(|id| w.snap.table(id).is_protected())
-        }) && !(w.session.hard_delete
-            && matches!(w.session.role, super::Role::Bypass { .. }));
+        }) && !w.hard_delete();
         if soft {
             d.returning_clause = None;
             d.with_clause = None;
