@@ -400,8 +400,7 @@ impl<'a> Walker<'a> {
         clause: Clause,
     ) -> Res<(usize, usize)> {
         let fail = || Self::unsupported("an expression tombstone cannot place");
-        let loc = tree::min_location(expr).ok_or_else(fail)?;
-        let max = tree::max_location(expr).ok_or_else(fail)?;
+        let (loc, max) = tree::location_span(expr).ok_or_else(fail)?;
         let i = self.t.at(loc).ok_or_else(fail)?;
         let k = self
             .t

@@ -31,24 +31,25 @@ pub fn child_list(n: NodeRef<'_>) -> Vec<NodeRef<'_>> {
 
 /// The smallest `location` anywhere in the subtree.
 pub fn min_location(n: NodeRef<'_>) -> Option<usize> {
-    fold_locations(n, usize::min)
+    location_span(n).map(|(min, _)| min)
 }
 
 /// The largest `location` anywhere in the subtree.
 pub fn max_location(n: NodeRef<'_>) -> Option<usize> {
-    fold_locations(n, usize::max)
+    location_span(n).map(|(_, max)| max)
 }
 
-fn fold_locations(n: NodeRef<'_>, pick: fn(usize, usize) -> usize) -> Option<usize> {
-    let mut best = location(n);
-    let mut stack = child_list(n);
+/// The smallest and the largest `location` in the subtree, in one walk.
+pub fn location_span(n: NodeRef<'_>) -> Option<(usize, usize)> {
+    let mut span: Option<(usize, usize)> = None;
+    let mut stack = vec![n];
     while let Some(c) = stack.pop() {
         if let Some(l) = location(c) {
-            best = Some(best.map_or(l, |b| pick(b, l)));
+            span = Some(span.map_or((l, l), |(lo, hi)| (lo.min(l), hi.max(l))));
         }
         children(c, &mut stack);
     }
-    best
+    span
 }
 
 /// The smallest location over several subtrees.
