@@ -1,8 +1,11 @@
 //! Cancel keys: the proxy gives each client a key of its own and remembers
 //! which server backend it stands for.
 //!
-//! Clients never learn the server's real process id and secret; a
-//! CancelRequest with a key the proxy did not hand out goes nowhere.
+//! The process id is the server's own, so it matches `pg_backend_pid()`,
+//! the pid of `NOTIFY` messages and `pg_stat_activity` (drivers and pools
+//! compare them); the secret is the proxy's, so the client never learns the
+//! server's and a CancelRequest with a key the proxy did not hand out goes
+//! nowhere.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,24 +46,31 @@ impl CancelRegistry {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes a fresh client key for `server` (same secret length, as the
-    /// client's protocol version expects) and records it.
+    /// Makes a fresh client key for `server`: its real pid, a secret of
+    /// the proxy's own (same length, as the client's protocol version
+    /// expects). Records it.
     pub fn register(&self, server: BackendKey) -> CancelGuard {
         let mut map = self.lock();
-        loop {
+        let mut attempts = 0;
+        let key = loop {
             let mut secret = vec![0u8; server.secret.len()];
             rand::fill(&mut secret[..]);
             let key = BackendKey {
-                pid: rand::random::<i32>() & i32::MAX,
+                pid: server.pid,
                 secret: Bytes::from(secret),
             };
-            if !map.contains_key(&key) {
-                map.insert(key.clone(), server);
-                return CancelGuard {
-                    registry: self.clone(),
-                    key,
-                };
+            attempts += 1;
+            // A server that sends no secret leaves nothing to draw: the key
+            // is then its pid alone, and a reused pid takes the entry over.
+            let fresh = key.secret != server.secret && !map.contains_key(&key);
+            if fresh || server.secret.is_empty() || attempts >= 16 {
+                break key;
             }
+        };
+        map.insert(key.clone(), server);
+        CancelGuard {
+            registry: self.clone(),
+            key,
         }
     }
 
@@ -84,7 +94,8 @@ mod tests {
         let guard = registry.register(server.clone());
         let client = guard.client_key().clone();
         assert_eq!(client.secret.len(), 4);
-        assert_ne!(client, server);
+        assert_eq!(client.pid, server.pid);
+        assert_ne!(client.secret, server.secret);
         assert_eq!(registry.lookup(&client), Some(server));
         drop(guard);
         assert_eq!(registry.lookup(&client), None);

@@ -265,6 +265,173 @@ async fn cancel_reaches_the_running_query() {
     );
 }
 
+/// A session on a raw socket, as a driver opens it: the BackendKeyData's pid
+/// and secret, and the stream after the first ReadyForQuery.
+async fn raw_session(
+    addr: std::net::SocketAddr,
+    db: &str,
+) -> (tokio::net::TcpStream, i32, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut body = 196608i32.to_be_bytes().to_vec();
+    for part in ["user", "postgres", "database", db, ""] {
+        body.extend_from_slice(part.as_bytes());
+        body.push(0);
+    }
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    s.write_all(&packet).await.unwrap();
+    let mut key = None;
+    for (tag, msg) in raw_until_ready(&mut s).await {
+        if tag == b'K' {
+            key = Some((
+                i32::from_be_bytes([msg[0], msg[1], msg[2], msg[3]]),
+                msg[4..].to_vec(),
+            ));
+        }
+    }
+    let (pid, secret) = key.expect("no BackendKeyData");
+    (s, pid, secret)
+}
+
+/// Messages up to and including the next ReadyForQuery.
+async fn raw_until_ready(s: &mut tokio::net::TcpStream) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    loop {
+        let mut head = [0u8; 5];
+        tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
+        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut msg = vec![0u8; len - 4];
+        s.read_exact(&mut msg).await.unwrap();
+        let ready = head[0] == b'Z';
+        out.push((head[0], msg));
+        if ready {
+            return out;
+        }
+    }
+}
+
+async fn raw_query(s: &mut tokio::net::TcpStream, sql: &str) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::AsyncWriteExt;
+    let mut query = vec![b'Q'];
+    query.extend_from_slice(&((sql.len() + 5) as i32).to_be_bytes());
+    query.extend_from_slice(sql.as_bytes());
+    query.push(0);
+    s.write_all(&query).await.unwrap();
+    raw_until_ready(s).await
+}
+
+/// A CancelRequest as libpq's `PQcancel` sends it: write, then wait for the
+/// server to close the connection, which it takes as "delivered".
+async fn raw_cancel(addr: std::net::SocketAddr, pid: i32, secret: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut packet = ((12 + secret.len()) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&80877102i32.to_be_bytes());
+    packet.extend_from_slice(&pid.to_be_bytes());
+    packet.extend_from_slice(secret);
+    s.write_all(&packet).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+}
+
+/// How many of 20 `pg_sleep(0.05)` sent right after a delivered cancel of
+/// the idle session are killed by it.
+async fn killed_by_an_earlier_cancel(addr: std::net::SocketAddr, db: &str) -> usize {
+    let (mut s, pid, secret) = raw_session(addr, db).await;
+    let mut killed = 0;
+    for _ in 0..20 {
+        raw_cancel(addr, pid, &secret).await;
+        let reply = raw_query(&mut s, "SELECT pg_sleep(0.05)").await;
+        if reply.iter().any(|(tag, _)| *tag == b'E') {
+            killed += 1;
+        }
+    }
+    killed
+}
+
+/// libpq's `PQcancel`, psycopg and asyncpg take the close of the cancel
+/// connection as "delivered" and send their next statement at once.
+/// Cancelling an idle session is then a no-op in PostgreSQL; through the
+/// proxy it must stay one, so the cancel must have reached the server
+/// before the client sees the close.
+#[tokio::test]
+async fn a_cancel_the_client_saw_delivered_never_kills_the_next_statement() {
+    let db = TestDb::new("proto_cancel_idle");
+    let proxy = Proxy::start();
+    let (host, port) = common::upstream_host_port();
+    let direct: std::net::SocketAddr = format!("{host}:{port}").parse().unwrap();
+    let baseline = killed_by_an_earlier_cancel(direct, &db.name).await;
+    let through = killed_by_an_earlier_cancel(proxy.addr(), &db.name).await;
+    assert_eq!(
+        (baseline, through),
+        (0, 0),
+        "statements killed by the cancel sent before them (directly, through tombstone)"
+    );
+}
+
+/// The pid in BackendKeyData is the server backend's: drivers compare it with
+/// `pg_backend_pid()`, with the pid of notifications and with
+/// `pg_stat_activity`, and pass it to `pg_terminate_backend`. The secret is
+/// the proxy's, and the key still cancels.
+#[tokio::test]
+async fn backend_key_carries_the_real_backend_pid() {
+    let db = TestDb::new("proto_pid");
+    let proxy = Proxy::start();
+    let (mut s, pid, _) = raw_session(proxy.addr(), &db.name).await;
+    let reply = raw_query(&mut s, "SELECT pg_backend_pid()::text").await;
+    let answer = reply.iter().find(|(tag, _)| *tag == b'D').map(|(_, msg)| {
+        let n = i32::from_be_bytes([msg[2], msg[3], msg[4], msg[5]]) as usize;
+        String::from_utf8_lossy(&msg[6..6 + n]).to_string()
+    });
+    assert_eq!(answer, Some(pid.to_string()));
+
+    let admin = connect(&common::admin_url()).await;
+    let is_backend: bool = admin
+        .query_one(
+            "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $1",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(is_backend, "pid {pid} is no server backend");
+
+    // The key cancels a running statement.
+    let (mut victim, vpid, vsecret) = raw_session(proxy.addr(), &db.name).await;
+    let running = tokio::spawn(async move { raw_query(&mut victim, "SELECT pg_sleep(30)").await });
+    for _ in 0..400 {
+        let active: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep(30)%'",
+                &[&vpid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if active == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    raw_cancel(proxy.addr(), vpid, &vsecret).await;
+    let reply = running.await.unwrap();
+    let error = reply
+        .iter()
+        .find(|(tag, _)| *tag == b'E')
+        .map(|(_, m)| m.clone());
+    let error = error.expect("the statement was not cancelled");
+    assert!(
+        error.windows(7).any(|w| w == b"C57014\0"),
+        "{:?}",
+        String::from_utf8_lossy(&error)
+    );
+}
+
 #[tokio::test]
 async fn many_concurrent_sessions() {
     let db = TestDb::new("proto_many");

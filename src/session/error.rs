@@ -39,6 +39,8 @@ impl SessionError {
         let (code, message) = match self {
             SessionError::Client(WireError::Io(_) | WireError::Truncated) => return None,
             SessionError::ClientTls(_) => return None,
+            // PostgreSQL's own code and words for a version it cannot speak.
+            SessionError::Client(e @ WireError::UnsupportedProtocol(_)) => ("0A000", e.to_string()),
             SessionError::Client(e) => ("08P01", format!("invalid frontend message: {e}")),
             SessionError::UnexpectedMessage(_) | SessionError::DataAfterSslRequest => {
                 ("08P01", self.to_string())

@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use super::SessionError;
 use crate::server::Shared;
 use crate::stream::Stream;
-use crate::wire::{BackendKey, FrameReader, StartupPacket};
+use crate::wire::{BackendKey, FrameReader, StartupPacket, WireError};
 
 /// How a client opened its connection.
 pub enum Opening {
@@ -19,8 +19,14 @@ pub enum Opening {
         raw: Bytes,
         parameters: Vec<(String, String)>,
     },
-    /// A request to cancel another session's query.
-    Cancel(BackendKey),
+    /// A request to cancel another session's query. The client's socket
+    /// stays open until the cancel has reached the server: libpq, asyncpg
+    /// and tokio-postgres take the close as "delivered" and send their next
+    /// statement, which a late cancel would kill.
+    Cancel {
+        key: BackendKey,
+        client: FrameReader<Stream>,
+    },
     /// The client went away without asking for anything.
     Closed,
 }
@@ -33,8 +39,19 @@ pub async fn open(tcp: TcpStream, shared: &Shared) -> Result<Opening, SessionErr
         let packet = match client.read_startup().await {
             Ok(p) => p,
             Err(e) => {
+                // A length that cannot start a packet (a Terminate or an
+                // HTTP request sent first) is closed without a word, as
+                // PostgreSQL does (`invalid length of startup packet` is a
+                // server-log-only COMMERROR there); a packet that is one but
+                // says something wrong is answered.
+                let answer = !matches!(
+                    e,
+                    WireError::BadLength(_) | WireError::TooLarge { .. } | WireError::Truncated
+                );
                 let e = SessionError::Client(e);
-                super::tell_client(&mut client, e.client_error()).await;
+                if answer {
+                    super::tell_client(&mut client, e.client_error()).await;
+                }
                 return Err(e);
             }
         };
@@ -62,7 +79,7 @@ pub async fn open(tcp: TcpStream, shared: &Shared) -> Result<Opening, SessionErr
             }
             Some(StartupPacket::SslRequest) => return Err(SessionError::UnexpectedMessage('S')),
             Some(StartupPacket::GssEncRequest) => reply(&mut client, b'N').await?,
-            Some(StartupPacket::Cancel(key)) => return Ok(Opening::Cancel(key)),
+            Some(StartupPacket::Cancel(key)) => return Ok(Opening::Cancel { key, client }),
             Some(StartupPacket::Startup { raw, parameters }) => {
                 return Ok(Opening::Startup {
                     client,

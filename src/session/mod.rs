@@ -79,11 +79,14 @@ async fn serve(
         .map_err(|_| SessionError::StartupTimeout(startup_limit))??;
     let (mut client, raw, parameters) = match opened {
         Opening::Closed => return Ok(Served::Nothing),
-        Opening::Cancel(key) => {
+        Opening::Cancel { key, client } => {
             if let Some(server_key) = shared.cancels.lookup(&key) {
                 shared.upstream.cancel(&server_key).await?;
                 tracing::info!(pid = server_key.pid, "forwarded cancel request");
             }
+            // Only now, with the server done, does the client see its
+            // cancel connection close.
+            drop(client);
             return Ok(Served::Cancel);
         }
         Opening::Startup {

@@ -11,6 +11,9 @@ pub enum WireError {
     BadLength(i64),
     #[error("{0}")]
     Malformed(String),
+    /// A StartupMessage for a protocol major version other than 3.
+    #[error("unsupported frontend protocol {0}: server supports 3.0 to 3.2")]
+    UnsupportedProtocol(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -50,8 +50,8 @@ impl StartupPacket {
             _ => {
                 let major = (code >> 16) as u16;
                 if major != 3 {
-                    return Err(WireError::Malformed(format!(
-                        "unsupported frontend protocol {}.{}: server supports 3.0 to 3.2",
+                    return Err(WireError::UnsupportedProtocol(format!(
+                        "{}.{}",
                         major,
                         code & 0xffff
                     )));
