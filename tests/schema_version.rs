@@ -23,6 +23,7 @@ const FIXTURES: &[(i32, &str)] = &[
     (0, "schema_v0_25e8a32.sql"),
     (1, "schema_v1_bd0d58c.sql"),
     (2, "schema_v2_018cd37.sql"),
+    (3, "schema_v3_4e0b053.sql"),
 ];
 
 /// The fixture that installs schema `version`.

@@ -10,6 +10,7 @@
 mod audit;
 mod ddl_guard;
 pub mod edges;
+mod fk_checks;
 mod guard;
 pub mod identity;
 mod operations;
@@ -22,6 +23,7 @@ pub mod version;
 
 pub use audit::AUDIT_DDL;
 pub use ddl_guard::{DDL_GUARD_DDL, protected_tables_registry};
+pub use fk_checks::fk_checks;
 pub use guard::{GUARD_DDL, guard_triggers};
 pub use ops::OPS_DDL;
 pub use support::{REFUSE_DDL, schema_change_trigger};
@@ -39,6 +41,8 @@ pub const AUDIT_TRIGGERS_STEP: &str = "audit triggers on protected tables";
 pub const UPGRADE_STEP: &str = "lock, version check, upgrade of an older tombstone schema";
 /// The name of the step creating the edge set (`tombstone.edges`).
 pub const EDGES_STEP: &str = "the FK graph (tombstone.edge_rules, the view tombstone.edges)";
+/// The name of the step with the foreign-key constraint triggers.
+pub const FK_CHECKS_STEP: &str = "foreign keys to soft-deleted parents (constraint triggers tombstone_fk_*, tombstone.fk_child_*, tombstone.fk_parent_*)";
 /// The name of the row-level security step.
 pub const RLS_STEP: &str = "row-level security on protected tables (policies tombstone_*)";
 
@@ -114,6 +118,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
         steps.push(Step {
             name: "hard-delete guard triggers on protected tables",
             sql: guard_triggers(snapshot),
+        });
+        steps.push(Step {
+            name: FK_CHECKS_STEP,
+            sql: fk_checks(snapshot),
         });
     }
     steps.push(Step {

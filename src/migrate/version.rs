@@ -26,7 +26,7 @@
 //! - the same version is re-applied without the drops, idempotently.
 
 /// The schema version this binary installs and `serve` requires.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The advisory lock (transaction-scoped) migrate holds exclusively and
 /// `serve` shared while checking the version.
@@ -63,6 +63,9 @@ BEGIN
     RETURN;
   END IF;
 
+  -- Version 4 adds constraint triggers only (foreign keys to soft-deleted
+  -- parents, SPEC W8; dropped below with the other triggers running a
+  -- tombstone function, and created by the plan).
   -- Version 3 adds tables only (tombstone.edge_rules, created by the plan)
   -- and the view tombstone.edges (dropped below with the other views and
   -- re-created); restore, purge and erase read it from then on.

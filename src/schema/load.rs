@@ -2,7 +2,7 @@
 //! `pg_catalog` give a [`Catalog`]; [`SchemaSnapshot::build`] does the rest.
 
 use super::{
-    Catalog, Column, FkAction, RawForeignKey, RawTable, RawUniqueIndex, SchemaSnapshot,
+    Catalog, Column, FkAction, FkTiming, RawForeignKey, RawTable, RawUniqueIndex, SchemaSnapshot,
     SnapshotOptions,
 };
 
@@ -47,7 +47,14 @@ fn foreign_keys_sql(with_set_columns: bool) -> String {
               FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord), pg_attribute a
               WHERE a.attrelid = con.confrelid AND a.attnum = k.attnum),
            con.confdeltype::text,
-           {set_columns}
+           {set_columns},
+           con.condeferrable, con.condeferred,
+           EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                    WHERE t.tgrelid = con.confrelid AND NOT t.tgisinternal AND t.tgconstraint <> 0
+                      AND p.pronamespace = to_regnamespace('tombstone') AND p.proname LIKE 'fk\\_parent\\_%'
+                      AND t.tgargs = convert_to(n.nspname::text, 'UTF8') || '\\x00'::bytea
+                                     || convert_to(c.relname::text, 'UTF8') || '\\x00'::bytea
+                                     || convert_to(con.conname::text, 'UTF8') || '\\x00'::bytea)
          FROM pg_constraint con
          JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_class pc ON pc.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -126,6 +133,8 @@ pub async fn load_catalog(
             parent_columns: row.get::<_, Option<Vec<String>>>(6).unwrap_or_default(),
             on_delete: FkAction::from_catalog(&action),
             set_columns: row.get(8),
+            timing: FkTiming::from_catalog(row.get(9), row.get(10)),
+            parent_checked: row.get(11),
         });
     }
     for row in client.query(functions_sql().as_str(), &[]).await? {

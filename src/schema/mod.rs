@@ -14,6 +14,44 @@ pub const TOMBSTONE_SCHEMA: &str = "tombstone";
 /// Index of a relation inside a [`SchemaSnapshot`].
 pub type TableId = usize;
 
+/// When PostgreSQL checks a foreign key (`condeferrable`, `condeferred`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FkTiming {
+    /// `NOT DEFERRABLE`: at the end of each statement.
+    #[default]
+    NotDeferrable,
+    /// `DEFERRABLE INITIALLY IMMEDIATE`: at the end of each statement until
+    /// `SET CONSTRAINTS … DEFERRED`.
+    DeferrableImmediate,
+    /// `DEFERRABLE INITIALLY DEFERRED`: at commit, or at `SET CONSTRAINTS …
+    /// IMMEDIATE`.
+    DeferrableDeferred,
+}
+
+impl FkTiming {
+    /// From `pg_constraint.condeferrable` and `condeferred`.
+    pub fn from_catalog(deferrable: bool, deferred: bool) -> FkTiming {
+        match (deferrable, deferred) {
+            (false, _) => FkTiming::NotDeferrable,
+            (true, false) => FkTiming::DeferrableImmediate,
+            (true, true) => FkTiming::DeferrableDeferred,
+        }
+    }
+
+    pub fn is_deferrable(self) -> bool {
+        self != FkTiming::NotDeferrable
+    }
+
+    /// The clause of `CREATE CONSTRAINT TRIGGER` with the same timing.
+    pub fn clause(self) -> &'static str {
+        match self {
+            FkTiming::NotDeferrable => "NOT DEFERRABLE",
+            FkTiming::DeferrableImmediate => "DEFERRABLE INITIALLY IMMEDIATE",
+            FkTiming::DeferrableDeferred => "DEFERRABLE INITIALLY DEFERRED",
+        }
+    }
+}
+
 /// What `ON DELETE` does for a foreign key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FkAction {
@@ -95,6 +133,11 @@ pub struct RawForeignKey {
     pub on_delete: FkAction,
     /// PostgreSQL 15 `ON DELETE SET NULL (cols)`: empty means all child columns.
     pub set_columns: Vec<String>,
+    pub timing: FkTiming,
+    /// tombstone's constraint trigger on the parent (`migrate::fk_checks`)
+    /// is installed for this key: the database checks, with the key's own
+    /// timing, that no live row references a soft-deleted parent.
+    pub parent_checked: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,6 +218,8 @@ impl Catalog {
             parent_columns: parent_columns.iter().map(|s| s.to_string()).collect(),
             on_delete,
             set_columns: Vec::new(),
+            timing: FkTiming::NotDeferrable,
+            parent_checked: false,
         });
         self
     }
@@ -303,6 +348,22 @@ pub struct ForeignKey {
     pub parent_columns: Vec<String>,
     pub on_delete: FkAction,
     pub set_columns: Vec<String>,
+    /// `NotDeferrable` for `rules.toml`'s added edges.
+    pub timing: FkTiming,
+    /// See [`RawForeignKey::parent_checked`]; false for added edges.
+    pub parent_checked: bool,
+    /// A constraint of the catalog (not a `rules.toml` edge).
+    pub in_catalog: bool,
+}
+
+impl ForeignKey {
+    /// Soft-deleting a parent of this key is checked by the database, with
+    /// the key's own timing, instead of in the rewritten statement: a
+    /// deferrable `NO ACTION` key (PostgreSQL never defers `RESTRICT`) whose
+    /// parent-side trigger is installed.
+    pub fn restrict_in_database(&self) -> bool {
+        self.on_delete == FkAction::NoAction && self.timing.is_deferrable() && self.parent_checked
+    }
 }
 
 /// The schema as the rewriter sees it. Immutable; rebuild to refresh.
@@ -401,6 +462,9 @@ impl SchemaSnapshot {
                     parent_columns: fk.parent_columns,
                     on_delete: fk.on_delete,
                     set_columns: fk.set_columns,
+                    timing: fk.timing,
+                    parent_checked: fk.parent_checked,
+                    in_catalog: true,
                 });
             }
         }
@@ -414,6 +478,9 @@ impl SchemaSnapshot {
                     parent_columns: e.parent_columns.clone(),
                     on_delete: e.on_delete,
                     set_columns: Vec::new(),
+                    timing: FkTiming::NotDeferrable,
+                    parent_checked: false,
+                    in_catalog: false,
                 });
             }
         }

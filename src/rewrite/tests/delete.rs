@@ -439,6 +439,8 @@ fn a_table_migrate_has_not_installed_is_refused_not_left_unrecorded() {
         parent_columns: vec!["id".into()],
         on_delete: crate::schema::FkAction::Cascade,
         set_columns: vec![],
+        timing: crate::schema::FkTiming::NotDeferrable,
+        parent_checked: false,
     });
     cat.tables[1].records_operations = false;
     let snap = SchemaSnapshot::build(cat, &SnapshotOptions::default());
