@@ -114,7 +114,7 @@ impl Config {
             ConfigError::Key {
                 path: PathBuf::new(),
                 key,
-                message: first_line(&e.into_inner().to_string()),
+                message: e.into_inner().message().trim().to_string(),
             }
         })?;
         config.validate()?;
@@ -194,17 +194,6 @@ pub(crate) fn qualified(key: &str, value: &str) -> Result<(String, String), Conf
             format!("`{value}` must be written \"schema.table\""),
         )),
     }
-}
-
-/// toml's messages repeat the offending source line below the first line;
-/// the key path already says where, so keep only the first line.
-fn first_line(message: &str) -> String {
-    message
-        .lines()
-        .find(|l| !l.trim().is_empty() && !l.starts_with("TOML parse error"))
-        .unwrap_or(message)
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]

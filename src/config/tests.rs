@@ -95,6 +95,30 @@ fn bad_values_name_their_key() {
     }
 }
 
+/// The reason is the value and what was expected, on one line; never the
+/// source snippet's gutter (`|`) that toml's display starts with.
+#[test]
+fn bad_values_say_what_was_expected() {
+    for (text, reason) in [
+        (
+            "[upstream]\nport = 70000\n",
+            "key `upstream.port`: invalid value: integer `70000`, expected u16",
+        ),
+        (
+            "[listen]\nmax_message_bytes = \"big\"\n",
+            "key `listen.max_message_bytes`: invalid type: string \"big\"",
+        ),
+        ("[retention]\nkeep = \"30 dayz\"\n", "30 dayz"),
+    ] {
+        let e = err(text);
+        assert!(e.contains(reason), "{text:?}: {e}");
+        assert!(
+            !e.contains('\n') && !e.trim_end().ends_with('|'),
+            "{text:?}: {e}"
+        );
+    }
+}
+
 #[test]
 fn syntax_error_is_reported() {
     let e = err("[listen\n");

@@ -59,9 +59,20 @@ END
 $drop$;
 "#;
 
-/// The constraint triggers for `snapshot`'s foreign keys.
-pub fn fk_checks(snapshot: &SchemaSnapshot) -> String {
-    let mut sql = String::from(DROP_PREVIOUS);
+/// One generated check: its function (unquoted name, body) and the DDL
+/// that creates it and its trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FkCheck {
+    /// `schema.child.constraint`.
+    pub key: String,
+    pub function: String,
+    pub body: String,
+    pub sql: String,
+}
+
+/// The checks `snapshot`'s foreign keys need.
+pub fn expected(snapshot: &SchemaSnapshot) -> Vec<FkCheck> {
+    let mut out = Vec::new();
     for fk in snapshot.foreign_keys() {
         if !fk.in_catalog || !snapshot.table(fk.parent).is_protected() {
             continue;
@@ -69,12 +80,45 @@ pub fn fk_checks(snapshot: &SchemaSnapshot) -> String {
         if fk.child_columns.len() != fk.parent_columns.len() || fk.child_columns.is_empty() {
             continue;
         }
-        sql.push_str(&child_check(snapshot, fk));
+        out.extend(child_check(snapshot, fk));
         if fk.on_delete == FkAction::NoAction && fk.timing.is_deferrable() {
-            sql.push_str(&parent_check(snapshot, fk));
+            out.extend(parent_check(snapshot, fk));
         }
     }
+    out
+}
+
+/// The constraint triggers for `snapshot`'s foreign keys.
+pub fn fk_checks(snapshot: &SchemaSnapshot) -> String {
+    let mut sql = String::from(DROP_PREVIOUS);
+    for check in expected(snapshot) {
+        sql.push_str(&check.sql);
+    }
     sql
+}
+
+/// `fitted_name`'s identifier without its quotes.
+fn unquoted(quoted: &str) -> String {
+    quoted
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(quoted)
+        .replace("\"\"", "\"")
+}
+
+/// The function's body, as `pg_proc.prosrc` holds it.
+fn body_of(sql: &str) -> String {
+    sql.split("$fn$").nth(1).unwrap_or_default().to_string()
+}
+
+fn check(snapshot: &SchemaSnapshot, fk: &ForeignKey, f: &str, sql: String) -> FkCheck {
+    let child = snapshot.table(fk.child);
+    FkCheck {
+        key: format!("{}.{}.{}", child.schema, child.name, fk.name),
+        function: unquoted(f),
+        body: body_of(&sql),
+        sql,
+    }
 }
 
 /// `'schema', 'child', 'constraint'`: what identifies the key.
@@ -103,12 +147,25 @@ fn pairs(fk: &ForeignKey, child: &str, parent: &str) -> String {
         .join(" AND ")
 }
 
-fn child_check(snapshot: &SchemaSnapshot, fk: &ForeignKey) -> String {
+/// The end of the checks' inner block: a table or column renamed since
+/// `migrate` generated them leaves the check unable to run. It then warns
+/// and lets the row pass (an ordinary application migration must not
+/// break every insert); `doctor` reports it, `migrate --apply` renews it.
+fn stale(snapshot: &SchemaSnapshot, fk: &ForeignKey) -> String {
+    let child = snapshot.table(fk.child);
+    format!(
+        "  EXCEPTION WHEN undefined_table OR undefined_column THEN
+    RAISE WARNING USING MESSAGE = format('tombstone: the check of foreign key %s on %s is out of date (%s); run tombstone migrate --apply', {}, {}, SQLERRM);
+  END;",
+        literal(&fk.name),
+        literal(&format!("{}.{}", child.schema, child.name)),
+    )
+}
+
+fn child_check(snapshot: &SchemaSnapshot, fk: &ForeignKey) -> Option<FkCheck> {
     let child = snapshot.table(fk.child);
     let parent = snapshot.table(fk.parent);
-    let Some(parent_sd) = &parent.soft_delete else {
-        return String::new();
-    };
+    let parent_sd = parent.soft_delete.as_ref()?;
     let f = fitted_name(format!(
         "fk_child_{}_{}_{}",
         child.schema, child.name, fk.name
@@ -168,10 +225,11 @@ fn child_check(snapshot: &SchemaSnapshot, fk: &ForeignKey) -> String {
         .map(|c| format!("NEW.{}", ident(c)))
         .collect::<Vec<_>>()
         .join(", ");
-    format!(
+    let sql = format!(
         "CREATE OR REPLACE FUNCTION tombstone.{f}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
+  BEGIN
   IF {any_null} THEN RETURN NULL; END IF;
 {skip_deleted_child}{still_there}  -- A live parent, or none at all (PostgreSQL's own check reports that).
   IF NOT EXISTS (SELECT 1 FROM {parent_q} p WHERE {new_key} AND p.{sd} IS NOT NULL)
@@ -184,6 +242,8 @@ BEGIN
           CONSTRAINT = {fk_name},
           TABLE = {child_name},
           SCHEMA = {child_schema};
+{stale}
+  RETURN NULL;
 END
 $fn$;
 REVOKE ALL ON FUNCTION tombstone.{f}() FROM PUBLIC;
@@ -199,15 +259,15 @@ CREATE CONSTRAINT TRIGGER {trigger} AFTER INSERT OR UPDATE OF {cols} ON {child_q
         child_q = qualified(snapshot, fk.child),
         timing = fk.timing.clause(),
         args = arguments(snapshot, fk),
-    )
+        stale = stale(snapshot, fk),
+    );
+    Some(check(snapshot, fk, &f, sql))
 }
 
-fn parent_check(snapshot: &SchemaSnapshot, fk: &ForeignKey) -> String {
+fn parent_check(snapshot: &SchemaSnapshot, fk: &ForeignKey) -> Option<FkCheck> {
     let child = snapshot.table(fk.child);
     let parent = snapshot.table(fk.parent);
-    let Some(parent_sd) = &parent.soft_delete else {
-        return String::new();
-    };
+    let parent_sd = parent.soft_delete.as_ref()?;
     let sd = ident(&parent_sd.column);
     let f = fitted_name(format!(
         "fk_parent_{}_{}_{}",
@@ -245,12 +305,13 @@ fn parent_check(snapshot: &SchemaSnapshot, fk: &ForeignKey) -> String {
         literal(&fk.parent_columns.join(", ")),
     ]
     .join(", ");
-    format!(
+    let sql = format!(
         "CREATE OR REPLACE FUNCTION tombstone.{f}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   k text;
 BEGIN
+  BEGIN
   -- A row with that key live again (restored, or inserted anew): nothing
   -- references a deleted parent.
   IF EXISTS (SELECT 1 FROM {parent_q} p WHERE {parent_live_again} AND p.{sd} IS NULL) THEN
@@ -260,6 +321,7 @@ BEGIN
   IF FOUND THEN
     PERFORM tombstone.fk_violation({args}, k);
   END IF;
+{stale}
   RETURN NULL;
 END
 $fn$;
@@ -272,7 +334,9 @@ CREATE CONSTRAINT TRIGGER {trigger} AFTER UPDATE OF {sd} ON {parent_q}
         child_q = qualified(snapshot, fk.child),
         timing = fk.timing.clause(),
         targs = arguments(snapshot, fk),
-    )
+        stale = stale(snapshot, fk),
+    );
+    Some(check(snapshot, fk, &f, sql))
 }
 
 #[cfg(test)]

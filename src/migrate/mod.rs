@@ -10,7 +10,7 @@
 mod audit;
 mod ddl_guard;
 pub mod edges;
-mod fk_checks;
+pub mod fk_checks;
 mod guard;
 pub mod identity;
 mod operations;

@@ -18,6 +18,10 @@ pub enum Problem {
     SchemaMissing(Vec<String>),
     /// Protected tables without the hard-delete guard trigger.
     GuardMissing { tables: Vec<String> },
+    /// Foreign keys to protected parents whose checks (`migrate::fk_checks`)
+    /// are missing or were generated for another schema (a table or column
+    /// renamed, a key added or changed since `migrate`).
+    FkChecksStale { keys: Vec<String> },
     /// A unique index that is not partial on `<soft-delete column> IS NULL`:
     /// re-creating a deleted row's key fails.
     NonPartialUnique {
@@ -133,6 +137,10 @@ impl Problem {
             Problem::GuardMissing { tables } => format!(
                 "no hard-delete guard trigger on {}: a DELETE run directly against PostgreSQL removes their rows for good; run tombstone migrate --apply",
                 tables.join(", ")
+            ),
+            Problem::FkChecksStale { keys } => format!(
+                "the checks that keep rows from referencing soft-deleted parents are missing or out of date for {}: inserts may fail or go unchecked, and deferred keys are checked at the statement; run tombstone migrate --apply",
+                keys.join(", ")
             ),
             Problem::NonPartialUnique {
                 table,
@@ -372,6 +380,7 @@ pub async fn examine(
         report.problems.push(Problem::SchemaMissing(missing));
     }
     guards(client, snapshot, &mut report).await?;
+    fk_checks(client, snapshot, &mut report).await?;
     unique_indexes(client, snapshot, &mut report).await?;
     fk_indexes(client, snapshot, &mut report).await?;
     children_without_column(config, snapshot, &mut report);
@@ -412,6 +421,35 @@ async fn guards(
         .collect();
     if !tables.is_empty() {
         report.problems.push(Problem::GuardMissing { tables });
+    }
+    Ok(())
+}
+
+async fn fk_checks(
+    client: &Client,
+    snapshot: &SchemaSnapshot,
+    report: &mut Report,
+) -> Result<(), tokio_postgres::Error> {
+    let installed: std::collections::HashMap<String, String> = client
+        .query(
+            "SELECT p.proname::text, p.prosrc FROM pg_proc p
+              WHERE p.pronamespace = to_regnamespace('tombstone')
+                AND (p.proname LIKE 'fk\\_child\\_%' OR p.proname LIKE 'fk\\_parent\\_%')
+                AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgfoid = p.oid AND t.tgenabled <> 'D')",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut keys: Vec<String> = crate::migrate::fk_checks::expected(snapshot)
+        .into_iter()
+        .filter(|c| installed.get(&c.function) != Some(&c.body))
+        .map(|c| c.key)
+        .collect();
+    keys.dedup();
+    if !keys.is_empty() {
+        report.problems.push(Problem::FkChecksStale { keys });
     }
     Ok(())
 }
