@@ -76,3 +76,34 @@ fn serve_refuses_a_database_without_the_tombstone_schema() {
         "{err}"
     );
 }
+
+/// `tombstone check` validates a file offline: the same reasons as `serve`,
+/// exit 2; a good file is "ok", exit 0; nothing is started.
+#[test]
+fn check_validates_a_file_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let path = dir.path().join("rules.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = check("[upstream]\nport = 70000\n");
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("key `upstream.port`: invalid value: integer `70000`, expected u16"),
+        "{err}"
+    );
+    // A port in use is no concern of check: it binds nothing.
+    let (code, out, err) = check("[listen]\naddress = \"127.0.0.1:1\"\n[upstream]\nport = 5432\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.ends_with(": ok\n"), "{out}");
+}

@@ -80,3 +80,90 @@ async fn grace_period_is_bounded() {
     );
     assert!(stuck.simple_query("SELECT 1").await.is_err());
 }
+
+/// SIGHUP reloads rules.toml: a bad file is logged with its reason and
+/// changes nothing; a good one applies to new sessions while running ones
+/// keep theirs; sections that need a restart are named. The proxy never
+/// stops.
+#[tokio::test]
+async fn sighup_reloads_for_new_sessions_and_keeps_a_bad_file_out() {
+    let db = TestDb::new("reload");
+    let mut proxy = Proxy::start_with(ProxyOptions {
+        listen_toml: "max_message_bytes = 1000000\n".to_string(),
+        ..Default::default()
+    });
+    let config_path = proxy.dir.path().join("rules.toml");
+    let original = std::fs::read_to_string(&config_path).unwrap();
+    let before = proxy.connect(&db.name).await;
+    let big = format!("SELECT '{}'", "x".repeat(100_000));
+
+    let wait_for = |proxy: &Proxy, needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if proxy.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    };
+
+    // A bad file: logged with its reason, nothing changes.
+    std::fs::write(
+        &config_path,
+        original.replace("max_message_bytes = 1000000", "max_message_bytes = \"big\""),
+    )
+    .unwrap();
+    proxy.signal("HUP");
+    assert!(
+        wait_for(&proxy, "configuration not reloaded"),
+        "{}",
+        proxy.log()
+    );
+    assert!(
+        proxy
+            .log()
+            .contains("max_message_bytes`: invalid type: string"),
+        "the reason is logged: {}",
+        proxy.log()
+    );
+    assert!(proxy.is_running());
+    before.simple_query(&big).await.unwrap();
+    proxy
+        .connect(&db.name)
+        .await
+        .simple_query(&big)
+        .await
+        .unwrap();
+
+    // A good one: new sessions get the new limit, the running one keeps its.
+    std::fs::write(
+        &config_path,
+        original
+            .replace("max_message_bytes = 1000000", "max_message_bytes = 65536")
+            .replace("shutdown_grace = \"5s\"", "shutdown_grace = \"6s\""),
+    )
+    .unwrap();
+    proxy.signal("HUP");
+    assert!(
+        wait_for(&proxy, "configuration reloaded"),
+        "{}",
+        proxy.log()
+    );
+    assert!(
+        proxy.log().contains("listen.shutdown_grace"),
+        "the section that needs a restart is named: {}",
+        proxy.log()
+    );
+    assert!(proxy.is_running());
+    before.simple_query(&big).await.unwrap();
+    let after = proxy.connect(&db.name).await;
+    let e = after.simple_query(&big).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "08P01", "{e}");
+    proxy
+        .connect(&db.name)
+        .await
+        .simple_query("SELECT 1")
+        .await
+        .unwrap();
+}

@@ -28,6 +28,8 @@ pub struct Cli {
 enum Command {
     /// Run the proxy.
     Serve(serve::ServeArgs),
+    /// Validate a rules.toml offline (exit 0 if it loads, 2 with the reason if not).
+    Check(serve::ServeArgs),
     /// Print (or --apply) the DDL that creates the tombstone schema.
     Migrate(migrate::MigrateArgs),
     /// Print what a statement becomes through tombstone.
@@ -61,6 +63,7 @@ pub fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Check(args) => serve::check(args),
             Command::Migrate(args) => migrate::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Trash(args) => trash::run(args).await,

@@ -1,4 +1,5 @@
-//! `tombstone serve`: load the config, bind, proxy until SIGTERM.
+//! `tombstone serve`: load the config, bind, proxy until SIGTERM; SIGHUP
+//! reloads the config for new sessions.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +15,20 @@ pub struct ServeArgs {
     /// Path to rules.toml.
     #[arg(long, short, default_value = "rules.toml", env = "TOMBSTONE_CONFIG")]
     config: PathBuf,
+}
+
+/// `tombstone check`: loads the file as `serve` would, without starting.
+pub fn check(args: ServeArgs) -> ExitCode {
+    match Config::load(&args.config) {
+        Ok(_) => {
+            println!("{}: ok", args.config.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tombstone: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 pub async fn run(args: ServeArgs) -> ExitCode {
@@ -61,12 +76,13 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (mut term, mut int) = match (
+    let (mut term, mut int, hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(t), Ok(i)) => (t, i),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("tombstone: cannot install signal handlers: {e}");
             return ExitCode::FAILURE;
         }
@@ -83,7 +99,14 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             _ = int.recv() => tracing::info!("SIGINT received"),
         }
     };
-    server::serve(listener, shared, config.listen.shutdown_grace, stop).await;
+    let (current, sessions_take) = tokio::sync::watch::channel(shared);
+    tokio::spawn(reload_on_hangup(
+        hup,
+        args.config.clone(),
+        config.clone(),
+        current,
+    ));
+    server::serve(listener, sessions_take, config.listen.shutdown_grace, stop).await;
     if let Some(p) = protection {
         let (exact, normalized, misses) = p.cache_counts();
         tracing::info!(
@@ -94,4 +117,85 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// On every SIGHUP, reads the config file again. A file that does not load
+/// is logged with its reason and changes nothing. One that loads applies to
+/// sessions opened from then on: `[listen.tls]` certificates,
+/// `listen.max_message_bytes`, `[upstream]` and `[timeouts]`; running
+/// sessions keep what they started with. The other keys take effect at the
+/// next start, and the log names the sections that changed.
+async fn reload_on_hangup(
+    mut hup: tokio::signal::unix::Signal,
+    path: PathBuf,
+    mut running: Config,
+    current: tokio::sync::watch::Sender<std::sync::Arc<Shared>>,
+) {
+    while hup.recv().await.is_some() {
+        tracing::info!(config = %path.display(), "SIGHUP received: reloading the configuration");
+        let new = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded: the running configuration stays");
+                continue;
+            }
+        };
+        let shared = match current.borrow().reloaded(&new) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded: the running configuration stays");
+                continue;
+            }
+        };
+        current.send_replace(shared);
+        let restart = needs_restart(&running, &new);
+        if restart.is_empty() {
+            tracing::info!("configuration reloaded: new sessions use it");
+        } else {
+            tracing::warn!(
+                sections = %restart.join(", "),
+                "configuration reloaded for new sessions; these changed sections take effect at the next start"
+            );
+        }
+        running = apply_reloadable(running, new);
+    }
+}
+
+/// The sections of `new` that differ from `old` and are not reloaded.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let differs =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    let mut out = Vec::new();
+    if old.listen.address != new.listen.address {
+        out.push("listen.address");
+    }
+    if old.listen.shutdown_grace != new.listen.shutdown_grace {
+        out.push("listen.shutdown_grace");
+    }
+    for (name, changed) in [
+        ("log", differs(&old.log, &new.log)),
+        ("database", differs(&old.database, &new.database)),
+        ("soft_delete", differs(&old.soft_delete, &new.soft_delete)),
+        ("roles", differs(&old.roles, &new.roles)),
+        ("audit", differs(&old.audit, &new.audit)),
+        ("retention", differs(&old.retention, &new.retention)),
+        ("parser", differs(&old.parser, &new.parser)),
+        ("cache", differs(&old.cache, &new.cache)),
+    ] {
+        if changed {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// What runs after a reload: `new`'s reloaded keys, `old`'s others (so the
+/// next reload compares against what really runs).
+fn apply_reloadable(old: Config, new: Config) -> Config {
+    let mut running = old;
+    running.listen.tls = new.listen.tls;
+    running.listen.max_message_bytes = new.listen.max_message_bytes;
+    running.upstream = new.upstream;
+    running.timeouts = new.timeouts;
+    running
 }

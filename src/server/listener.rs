@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::{Phase, Shared, ShutdownSignal};
@@ -15,10 +16,12 @@ const FORCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Accepts clients until `stop` resolves, then drains: no new clients,
 /// idle sessions close at once, the rest get `grace` to finish their
-/// transactions, then are closed.
+/// transactions, then are closed. Each new session takes the shared state
+/// `shared` holds when it is accepted (a reload replaces it; running
+/// sessions keep theirs).
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: watch::Receiver<Arc<Shared>>,
     grace: Duration,
     stop: impl Future<Output = ()>,
 ) {
@@ -30,7 +33,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
-                    let shared = shared.clone();
+                    let shared = shared.borrow().clone();
                     let phase = signal.subscribe();
                     sessions.spawn(session::run(tcp, peer, shared, phase));
                 }

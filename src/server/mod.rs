@@ -49,4 +49,22 @@ impl Shared {
             protection,
         }))
     }
+
+    /// The shared state for sessions opened after a reload: `config`'s
+    /// certificates, upstream, limits and timeouts, with this state's cancel
+    /// registry (keys of running sessions stay valid) and protection.
+    pub fn reloaded(&self, config: &Config) -> Result<Arc<Shared>, TlsError> {
+        let tls_acceptor = config.listen.tls.as_ref().map(tls::acceptor).transpose()?;
+        let upstream_tls = tls::upstream(&config.upstream)?;
+        Ok(Arc::new(Shared {
+            tls_acceptor,
+            upstream: Upstream::new(&config.upstream, upstream_tls, config.timeouts.connect),
+            cancels: self.cancels.clone(),
+            client_limits: Limits {
+                max_message: config.listen.max_message_bytes,
+            },
+            timeouts: config.timeouts.clone(),
+            protection: self.protection.clone(),
+        }))
+    }
 }
