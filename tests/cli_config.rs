@@ -107,3 +107,30 @@ fn check_validates_a_file_offline() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.ends_with(": ok\n"), "{out}");
 }
+
+/// A reader that stops early (`tombstone migrate | head -1`) ends the
+/// command quietly: no panic, no backtrace.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut first).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(first.trim(), "BEGIN;");
+    assert!(!err.contains("panicked"), "{err}");
+}

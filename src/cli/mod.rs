@@ -50,6 +50,17 @@ enum Command {
 /// went (0 ok, 2 bad configuration or arguments, 1 anything else).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // `tombstone trash | head`: a reader that stops early ends a
+        // command quietly, as it ends any Unix tool, instead of a panic in
+        // println!. (The proxy keeps SIGPIPE ignored; sockets never raise
+        // it: Rust sends with MSG_NOSIGNAL.)
+        // SAFETY: setting a signal's disposition to its default before any
+        // thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
