@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Proxy, ProxyOptions, TestDb, psql};
 use tokio_postgres::SimpleQueryMessage;
 
@@ -156,15 +154,7 @@ async fn foreign_keys_are_checked_when_and_as_postgresql_checks_them() {
     psql(&twin.url, &["-c", SCHEMA]);
     let db = TestDb::new("fk_timing");
     psql(&db.url, &["-c", SCHEMA]);
-    let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
-        .args(["migrate", "--apply", "--database-url", &db.url])
-        .output()
-        .expect("run tombstone migrate");
-    assert!(
-        out.status.success(),
-        "migrate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    db.migrate();
     let proxy = Proxy::start_with(ProxyOptions {
         extra_toml: format!("[database]\nurl = \"{}\"\n", db.url),
         ..Default::default()

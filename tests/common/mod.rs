@@ -126,8 +126,15 @@ impl TestDb {
         let db = TestDb::twin(tag, projects);
         // The tombstone schema as `migrate` installs it: operations are
         // recorded by its triggers.
+        db.migrate();
+        db
+    }
+
+    /// Runs `tombstone migrate --apply` on this database; panics with its
+    /// output when it fails.
+    pub fn migrate(&self) {
         let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
-            .args(["migrate", "--apply", "--database-url", &db.url])
+            .args(["migrate", "--apply", "--database-url", &self.url])
             .output()
             .expect("run tombstone migrate");
         assert!(
@@ -136,7 +143,6 @@ impl TestDb {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        db
     }
 
     /// The scenario without tombstone: a hard-delete twin.

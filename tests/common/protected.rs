@@ -22,15 +22,7 @@ impl Protected {
     /// proxy's config.
     pub fn start(tag: &str, projects: u32, extra_toml: &str) -> Protected {
         let db = TestDb::create(tag, projects);
-        let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
-            .args(["migrate", "--apply", "--database-url", &db.url])
-            .output()
-            .expect("run tombstone migrate");
-        assert!(
-            out.status.success(),
-            "migrate failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        db.migrate();
         let id = unique_name("r");
         let app = format!("app_{id}");
         let admin = format!("admin_{id}");
