@@ -20,6 +20,11 @@ pub(crate) struct Client<'s> {
     pub relation: &'s str,
     /// The USING items as the client wrote them.
     pub using: Option<&'s str>,
+    /// How the outer UPDATE names the USING relations it joins again
+    /// (when RETURNING reads them): each is pinned to the row the target
+    /// CTE chose by `tableoid` and `ctid`, so the client's WHERE is not
+    /// evaluated a second time (SPEC W10). Empty: nothing joined again.
+    pub pins: &'s [String],
     /// The WHERE condition as the client wrote it.
     pub where_: Option<&'s str>,
     /// Conditions after the WHERE (live rows of the USING items and the
@@ -324,6 +329,17 @@ impl Renderer<'_> {
             }
             matches
         };
+        let mut matches = matches;
+        for (i, q) in c.pins.iter().enumerate() {
+            let n = i + 1;
+            select.push(format!(
+                "{q}.tableoid AS tombstone_u{n}o, {q}.ctid AS tombstone_u{n}c"
+            ));
+            matches.push(equal([
+                (format!("{q}.tableoid"), format!("{TARGET}.tombstone_u{n}o")),
+                (format!("{q}.ctid"), format!("{TARGET}.tombstone_u{n}c")),
+            ]));
+        }
         let mut from = c.relation.to_string();
         if let Some(using) = c.using {
             from.push_str(", ");

@@ -23,7 +23,7 @@
 //! statement only.
 
 use pg_query::NodeRef;
-use pg_query::protobuf::DeleteStmt;
+use pg_query::protobuf::{DeleteStmt, Node};
 
 use super::ReplyPlan;
 use super::cascade::CascadePlan;
@@ -32,7 +32,7 @@ use super::edits::quote_ident;
 use super::error::RewriteError;
 use super::reads::{LIST_PREFIX, Res, Walker, alias_name};
 use super::tokens::Clause;
-use super::tree::{self, node, opt};
+use super::tree::{self, node, nodes, opt};
 use crate::schema::TableId;
 
 impl<'a> Walker<'a> {
@@ -211,6 +211,21 @@ impl<'a> Walker<'a> {
         let mut filters: Vec<String> = pending.iter().map(|p| self.predicate(p)).collect();
         filters.push(live.clone());
 
+        // The outer UPDATE joins the USING items again only when RETURNING
+        // reads them, each pinned to the row tombstone_target chose where
+        // it is a table; otherwise it takes tombstone_target's rows alone.
+        // Either way the client's WHERE and USING are evaluated once (SPEC
+        // W10), except for USING items that cannot be pinned (subqueries,
+        // functions, views), where the WHERE runs again on the join.
+        let outer_using = !using.is_empty() && self.returning_reads_using(n, id);
+        let pins = if outer_using {
+            self.using_pins(using)
+        } else {
+            Some(Vec::new())
+        };
+        let again = pins.is_none();
+        let pins = pins.unwrap_or_default();
+
         // The target's rows (their keys named so they cannot clash with
         // the client's columns), the cascade, the checks and the hint.
         let actor = cascade_sql::actor(self.session.actor.as_deref());
@@ -219,6 +234,7 @@ impl<'a> Walker<'a> {
             qual: &qual,
             relation: &rel_text,
             using: (!using_text.is_empty()).then_some(using_text.as_str()),
+            pins: &pins,
             where_: where_text.as_deref(),
             filters: &filters,
             lock: &lock_name,
@@ -244,10 +260,6 @@ impl<'a> Walker<'a> {
         if let Some(by) = cascade_sql::deleted_by(snap, id, &actor) {
             set.push_str(&by);
         }
-        // The outer UPDATE joins the USING items again only when RETURNING
-        // reads them; otherwise it takes tombstone_target's rows alone and
-        // the client's WHERE and USING are evaluated once (SPEC W10).
-        let outer_using = !using.is_empty() && self.returning_reads_using(n, id);
         match using_kw {
             Some((kw, _)) if outer_using => {
                 self.edits.insert(self.t.end_of(rel_last), set);
@@ -269,7 +281,9 @@ impl<'a> Walker<'a> {
             }
         }
         if !outer_using {
-            // The USING items' own filters were applied in tombstone_target.
+            // The USING items' own filters were applied in tombstone_target
+            // (joined again, they keep theirs: every reference to a
+            // protected table carries its predicate).
             filters.drain(..pending.len());
         }
         filters.extend(rendered.conditions);
@@ -278,9 +292,9 @@ impl<'a> Walker<'a> {
             // The client's WHERE is evaluated once, in tombstone_target
             // (SPEC W10): the UPDATE takes exactly the rows it chose, so a
             // volatile or LIMIT-without-ORDER-BY predicate cannot pick
-            // other rows the second time. When RETURNING reads the USING
-            // items, the WHERE also joins them, so it stays.
-            Some((first, last)) if !outer_using => {
+            // other rows the second time. When RETURNING reads USING items
+            // that cannot be pinned, the WHERE also joins them, so it stays.
+            Some((first, last)) if !again => {
                 let (start, end) = (self.t.start_of(first), self.t.end_of(last));
                 self.edits.clear_within(start, end);
                 self.edits.replace(start, end, filter);
@@ -297,5 +311,34 @@ impl<'a> Walker<'a> {
             }
         }
         self.returning(n, id, &qual, outer_using)
+    }
+}
+
+impl Walker<'_> {
+    /// How the outer UPDATE names each relation of the USING list, when
+    /// every item is a table (or a join of tables without an alias of its
+    /// own), whose rows `tableoid` and `ctid` identify; else None.
+    fn using_pins(&self, using: &[Node]) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        let mut stack: Vec<NodeRef<'_>> = nodes(using).collect();
+        stack.reverse();
+        while let Some(item) = stack.pop() {
+            match item {
+                NodeRef::RangeVar(rv) => {
+                    let id = self.resolve(rv)?;
+                    if !matches!(self.snap.table(id).kind, 'r' | 'p' | 'm') {
+                        return None;
+                    }
+                    let (_, _, qual) = self.rangevar_span(rv).ok()?;
+                    out.push(qual);
+                }
+                NodeRef::JoinExpr(j) if j.alias.is_none() => {
+                    stack.extend(opt(&j.rarg));
+                    stack.extend(opt(&j.larg));
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
     }
 }

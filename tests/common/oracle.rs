@@ -302,7 +302,7 @@ fn generate_more(r: &mut Rng, roll: u64) -> Stmt {
     match roll {
         0..=3 => {
             let (a, b) = (task_id(r), task_id(r) % 40);
-            let (sql, expect) = match r.below(5) {
+            let (sql, expect) = match r.below(7) {
                 0 => (
                     format!(
                         "DELETE FROM comments WHERE id IN (SELECT id FROM comments WHERE task_id BETWEEN {a} AND {} ORDER BY random() LIMIT 3) RETURNING id",
@@ -337,10 +337,26 @@ fn generate_more(r: &mut Rng, roll: u64) -> Stmt {
                     ),
                     None,
                 ),
-                _ => (
+                4 => (
                     format!(
                         "DELETE FROM attachments a USING tasks t WHERE a.task_id = t.id AND t.project_id = {} AND t.id % 30 = {b} AND random() < 0.5 RETURNING a.id",
                         r.range(1, 3)
+                    ),
+                    None,
+                ),
+                // RETURNING reads the USING items: the outer UPDATE joins
+                // them again, pinned to the rows the target CTE chose.
+                5 => (
+                    format!(
+                        "DELETE FROM tasks t USING projects p WHERE t.project_id = p.id AND p.id = {} AND t.id % 40 = {b} AND random() < 0.5 RETURNING t.id, p.name, t.title",
+                        r.range(1, 3)
+                    ),
+                    None,
+                ),
+                _ => (
+                    format!(
+                        "DELETE FROM comments c USING tasks t JOIN projects p ON p.id = t.project_id WHERE c.task_id = t.id AND t.id BETWEEN {a} AND {} AND random() < 0.3 RETURNING c.id, t.title, p.name",
+                        a + 3
                     ),
                     None,
                 ),
@@ -434,24 +450,35 @@ pub async fn volatile_delete(
             stmt.sql
         );
     }
-    let table = stmt
+    let mut words = stmt
         .sql
         .trim_start_matches("DELETE FROM ")
-        .split_whitespace()
-        .next()
-        .unwrap_or("");
+        .split_whitespace();
+    let table = words.next().unwrap_or("");
+    let qual = match words.next() {
+        Some(w) if !matches!(w, "WHERE" | "USING") => w,
+        _ => table,
+    };
     let ids: Vec<String> = rows
         .iter()
         .filter_map(|r| r.first().cloned().flatten())
         .map(|id| format!("'{id}'"))
         .collect();
-    let twin_sql = if ids.is_empty() {
-        format!("DELETE FROM {table} WHERE false RETURNING id")
+    let chosen = if ids.is_empty() {
+        "false".to_string()
     } else {
-        format!(
-            "DELETE FROM {table} WHERE id::text IN ({}) RETURNING id",
-            ids.join(", ")
-        )
+        format!("{qual}.id::text IN ({})", ids.join(", "))
+    };
+    // The twin deletes exactly the rows tombstone's side returned: the
+    // volatile condition (`random() < …`) is replaced by their ids, the
+    // rest of the statement (USING, RETURNING) kept.
+    let twin_sql = match stmt.sql.find("random() < ") {
+        Some(at) => {
+            let rest = &stmt.sql[at..];
+            let end = rest.find(" RETURNING").unwrap_or(rest.len());
+            format!("{}{chosen}{}", &stmt.sql[..at], &rest[end..])
+        }
+        None => format!("DELETE FROM {table} WHERE {chosen} RETURNING id"),
     };
     (a, run(twin, &twin_sql, false).await)
 }

@@ -154,15 +154,40 @@ fn delete_with_alias_only_and_using() {
         )),
         &session(),
     );
-    // RETURNING reads the USING item: the outer UPDATE joins it again.
-    let out = rewrite(
+    // RETURNING reads the USING item: the outer UPDATE joins it again,
+    // pinned by tableoid and ctid to the row tombstone_target chose, and
+    // the client's WHERE is not evaluated a second time (SPEC W10).
+    check_in(
+        &s,
         "DELETE FROM lonely l USING parent p WHERE p.id = l.id RETURNING l.id, p.id",
+        &format!(
+            "WITH tombstone_target AS (SELECT {k}, p.tableoid AS tombstone_u1o, p.ctid AS tombstone_u1c FROM lonely l, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL FOR UPDATE OF l)\nUPDATE lonely l SET deleted_at = pg_catalog.now() FROM tombstone_target, parent p WHERE p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1 AND p.tableoid OPERATOR(pg_catalog.=) tombstone_target.tombstone_u1o AND p.ctid OPERATOR(pg_catalog.=) tombstone_target.tombstone_u1c AND {} RETURNING l.id, p.id",
+            hint("lonely", ACTOR)
+        ),
+        &session(),
+    );
+    // A join of tables in USING: each table pinned.
+    let out = rewrite(
+        "DELETE FROM lonely l USING parent p JOIN plain x ON x.parent_id = p.id WHERE p.id = l.id AND random() < 0.5 RETURNING x.parent_id",
         &s,
         &session(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        out.sql.contains("FROM tombstone_target, parent p WHERE (p.id = l.id) AND p.deleted_at IS NULL AND l.deleted_at IS NULL"),
+        out.sql.contains("FROM tombstone_target, parent p JOIN plain x ON x.parent_id = p.id WHERE p.deleted_at IS NULL AND l.deleted_at IS NULL AND l.id OPERATOR(pg_catalog.=) tombstone_target.tombstone_k1 AND p.tableoid OPERATOR(pg_catalog.=) tombstone_target.tombstone_u1o AND p.ctid OPERATOR(pg_catalog.=) tombstone_target.tombstone_u1c AND x.tableoid OPERATOR(pg_catalog.=) tombstone_target.tombstone_u2o"),
+        "{}",
+        out.sql
+    );
+    assert_eq!(out.sql.matches("random()").count(), 1, "{}", out.sql);
+    // A USING item without a ctid (a subquery): the WHERE joins it again.
+    let out = rewrite(
+        "DELETE FROM lonely l USING (SELECT id FROM parent) p WHERE p.id = l.id RETURNING p.id",
+        &s,
+        &session(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.sql.contains("FROM tombstone_target, (SELECT id FROM parent WHERE parent.deleted_at IS NULL) p WHERE (p.id = l.id) AND l.deleted_at IS NULL"),
         "{}",
         out.sql
     );
