@@ -300,6 +300,15 @@ async fn an_application_transaction_is_one_action_restored_in_one_step() {
         (row.get(0), row.get(1))
     };
     assert_eq!(restores, (3, 1));
+    // A restore is audited as `restore`, never as an `update` besides.
+    assert_eq!(
+        one::<i64>(
+            &direct,
+            "SELECT count(*) FROM tombstone.audit WHERE action = 'update'"
+        )
+        .await,
+        0
+    );
 
     // Twice: a clear no-op, exit 0; from SQL too.
     let (ok, out, err) = tombstone(&["restore", "--action", &action, "--database-url", &admin_cli]);
