@@ -48,6 +48,10 @@ const FORBIDDEN: &[&str] = &[
     "INSERT INTO tombstone.audit_settings VALUES ('*', '*', false, false)",
     "SELECT tombstone.erase('projects', '{\"id\": 2}')",
     "SELECT * FROM tombstone.trash()",
+    "SELECT * FROM tombstone.trash_actions()",
+    "SELECT tombstone.restore_action('1')",
+    "SELECT * FROM tombstone.restore_blocker('00000000-0000-0000-0000-000000000000')",
+    "SELECT tombstone.action_size('1')",
 ];
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The installed tombstone schema is versioned (SPEC O6): `migrate`
 //! upgrades every older schema main installed (version 0 at 25e8a32,
-//! version 1 at bd0d58c, version 2 at 018cd37, each kept as a fixture) in place to exactly what
+//! version 1 at bd0d58c, version 2 at 018cd37, version 3 at 4e0b053,
+//! version 4 at 96de454, each kept as a fixture) in place to exactly what
 //! a fresh install gives, keeps the data, is idempotent, waits for the
 //! advisory lock; `serve` refuses a mismatch either way and `doctor`
 //! reports the version.
@@ -24,6 +25,7 @@ const FIXTURES: &[(i32, &str)] = &[
     (1, "schema_v1_bd0d58c.sql"),
     (2, "schema_v2_018cd37.sql"),
     (3, "schema_v3_4e0b053.sql"),
+    (4, "schema_v4_96de454.sql"),
 ];
 
 /// The fixture that installs schema `version`.
@@ -226,6 +228,16 @@ async fn upgrade_from_version_2_equals_a_fresh_install_and_keeps_the_data() {
     upgrade_equals_a_fresh_install_and_keeps_the_data(2).await;
 }
 
+#[tokio::test]
+async fn upgrade_from_version_3_equals_a_fresh_install_and_keeps_the_data() {
+    upgrade_equals_a_fresh_install_and_keeps_the_data(3).await;
+}
+
+#[tokio::test]
+async fn upgrade_from_version_4_equals_a_fresh_install_and_keeps_the_data() {
+    upgrade_equals_a_fresh_install_and_keeps_the_data(4).await;
+}
+
 /// Installs the fixture of schema `version`, writes data through it,
 /// upgrades it with this binary's migrate and compares it with a fresh
 /// install.
@@ -369,6 +381,40 @@ async fn upgrade_equals_a_fresh_install_and_keeps_the_data(version: i32) {
         .expect("installed_at")
         .get(0);
     assert_eq!(at_after, at_before);
+
+    // Operations written before the upgrade are an action (version 5):
+    // the one transaction of write_old_data made both, one of them
+    // restored then; restoring the action brings back the other.
+    let reply: String = old_client
+        .query_one(
+            "SELECT tombstone.restore_action(xact_id)::text FROM tombstone.operations
+              WHERE id = '00000000-0000-0000-0000-00000000000a'",
+            &[],
+        )
+        .await
+        .expect("restore_action on old data")
+        .get(0);
+    let reply: serde_json::Value = serde_json::from_str(&reply).expect("json");
+    assert_eq!(reply["status"], "restored", "{reply}");
+    assert!(
+        reply["operations"].as_array().is_some_and(|ops| ops
+            .iter()
+            .any(|o| o["operation"] == "00000000-0000-0000-0000-00000000000a")),
+        "{reply}"
+    );
+    assert_eq!(
+        reply["already_restored"][0]["operation"], "00000000-0000-0000-0000-00000000000b",
+        "{reply}"
+    );
+    let live: bool = old_client
+        .query_one(
+            "SELECT deleted_at IS NULL FROM comments WHERE id = (SELECT min(id) FROM comments)",
+            &[],
+        )
+        .await
+        .expect("comment")
+        .get(0);
+    assert!(live, "the old operation's comment is back");
 
     drop(old_client);
     drop(fresh_client);

@@ -7,6 +7,7 @@
 //! (`version.rs`) and ends by recording the protected tables for the DDL
 //! guard (`ddl_guard.rs`) and the schema version.
 
+mod actions;
 mod audit;
 mod ddl_guard;
 pub mod edges;
@@ -21,6 +22,7 @@ mod support;
 mod triggers;
 pub mod version;
 
+pub use actions::ACTIONS_DDL;
 pub use audit::AUDIT_DDL;
 pub use ddl_guard::{DDL_GUARD_DDL, protected_tables_registry};
 pub use fk_checks::fk_checks;
@@ -74,8 +76,12 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             sql: operations::OPERATIONS_DDL.to_string(),
         },
         Step {
-            name: "restore and trash (tombstone.restore, tombstone.restore_row, tombstone.trash, tombstone.bypass_roles)",
+            name: "restore and trash (tombstone.restore, tombstone.restore_row, tombstone.restore_blocker, tombstone.trash, tombstone.bypass_roles)",
             sql: OPS_DDL.to_string(),
+        },
+        Step {
+            name: "actions: restore and trash by transaction (tombstone.restore_action, tombstone.trash_actions)",
+            sql: ACTIONS_DDL.to_string(),
         },
         Step {
             name: "audit trail (tombstone.audit, monthly partitions)",

@@ -113,59 +113,34 @@ BEGIN
 END
 $fn$;
 
--- Brings back exactly what operation `op` soft-deleted (target and cascade)
--- and the columns it set to NULL/DEFAULT, in the caller's transaction.
--- Refuses when a restored row's parent is still deleted by another
--- operation; a second restore is a no-op ("already_restored").
-CREATE OR REPLACE FUNCTION tombstone.restore(op uuid, actor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+-- The first row operation `op` soft-deleted whose parent (through an edge
+-- of tombstone.edges, the graph the rewriter cascades along, to a protected
+-- table) is deleted and does not come back with it, and the operation that
+-- deleted that parent (NULL: none recorded, or all restored). No row:
+-- nothing stands in the way of restoring `op`.
+CREATE OR REPLACE FUNCTION tombstone.restore_blocker(op uuid)
+RETURNS TABLE (child_table text, child_key jsonb, parent_table text, parent_key jsonb, blocker uuid)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  o record;
-  done record;
   t record;
   fk record;
   rel regclass;
   psd text;
-  sd text;
-  by_col text;
-  sets text;
-  child_key jsonb;
-  parent_key jsonb;
-  blocker uuid;
-  n bigint;
-  total bigint := 0;
-  tables jsonb := '[]';
-  who text := coalesce(nullif(actor, ''), tombstone.current_actor());
+  cpk jsonb;
+  ppk jsonb;
 BEGIN
-  PERFORM tombstone.require_bypass('restore');
-  SELECT * INTO o FROM tombstone.operations WHERE id = op FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'tombstone: no operation %', op
-      USING ERRCODE = 'no_data_found',
-            HINT = 'tombstone trash lists the operations that can be restored; purged ones are gone.';
-  END IF;
-  SELECT * INTO done FROM tombstone.restores r WHERE r.op_id = op;
-  IF FOUND THEN
-    RETURN jsonb_build_object('operation', op, 'status', 'already_restored',
-      'table', o.table_schema || '.' || o.table_name, 'rows', 0, 'tables', '[]'::jsonb,
-      'restored_at', done.restored_at, 'restored_by', done.actor);
-  END IF;
-
-  -- Every parent (through an edge of tombstone.edges, the graph the
-  -- rewriter cascades along, to a protected table) of a row this operation
-  -- deleted must be live or come back with it.
   FOR t IN SELECT DISTINCT r.table_schema, r.table_name FROM tombstone.operation_rows r
-            WHERE r.op_id = op AND r.action = 'soft_delete' LOOP
+            WHERE r.op_id = op AND r.action = 'soft_delete' ORDER BY 1, 2 LOOP
     rel := to_regclass(format('%I.%I', t.table_schema, t.table_name));
     CONTINUE WHEN rel IS NULL;
     FOR fk IN SELECT e.parent, e.parent_schema AS pschema, e.parent_table AS pname,
                      (SELECT string_agg(format('p.%I = c.%I', k.pcol, k.ccol), ' AND ')
                         FROM unnest(e.parent_columns, e.child_columns) AS k(pcol, ccol)) AS on_clause
                 FROM tombstone.edges e
-               WHERE e.child = rel AND e.followed LOOP
+               WHERE e.child = rel AND e.followed ORDER BY e.name LOOP
       psd := tombstone.soft_delete_column(fk.parent);
       CONTINUE WHEN psd IS NULL;
-      child_key := NULL;
+      cpk := NULL;
       EXECUTE format(
         'SELECT r.pk, %1$s
            FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
@@ -178,24 +153,104 @@ BEGIN
           LIMIT 1',
         tombstone.key_of(fk.parent, 'p'), rel, tombstone.key_match(rel, 'c', 'r.pk'), fk.parent, fk.on_clause,
         t.table_schema, t.table_name, psd, fk.pschema, fk.pname)
-      INTO child_key, parent_key USING op;
-      IF child_key IS NOT NULL THEN
+      INTO cpk, ppk USING op;
+      IF cpk IS NOT NULL THEN
+        child_table := t.table_schema || '.' || t.table_name;
+        child_key := cpk;
+        parent_table := fk.pschema || '.' || fk.pname;
+        parent_key := ppk;
         SELECT r.op_id INTO blocker
           FROM tombstone.operation_rows r JOIN tombstone.operations po ON po.id = r.op_id
-         WHERE r.table_schema = fk.pschema AND r.table_name = fk.pname AND r.pk = parent_key
+         WHERE r.table_schema = fk.pschema AND r.table_name = fk.pname AND r.pk = ppk
            AND r.action = 'soft_delete'
            AND NOT EXISTS (SELECT 1 FROM tombstone.restores s WHERE s.op_id = r.op_id)
-         ORDER BY po.created_at DESC LIMIT 1;
-        RAISE EXCEPTION 'tombstone: cannot restore operation %: %.% % references %.% %, which is still deleted%',
-            op, t.table_schema, t.table_name, child_key, fk.pschema, fk.pname, parent_key,
-            CASE WHEN blocker IS NULL THEN ' (not by a recorded operation)'
-                 ELSE format(' by operation %s', blocker) END
-          USING ERRCODE = 'object_not_in_prerequisite_state',
-                HINT = CASE WHEN blocker IS NULL THEN 'Restore the parent row first.'
-                            ELSE format('Restore operation %s first (tombstone restore %s).', blocker, blocker) END;
+         ORDER BY po.created_at DESC, po.stmt_at DESC LIMIT 1;
+        RETURN NEXT;
+        RETURN;
       END IF;
     END LOOP;
   END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION tombstone.restore_blocker(uuid) FROM PUBLIC;
+
+-- How many soft-delete operations transaction `x` made: its action's size.
+CREATE OR REPLACE FUNCTION tombstone.action_size(x xid8) RETURNS bigint
+LANGUAGE sql STABLE AS $fn$
+  SELECT count(*) FROM tombstone.operations o WHERE o.xact_id = x AND o.kind = 'soft_delete'
+$fn$;
+REVOKE ALL ON FUNCTION tombstone.action_size(xid8) FROM PUBLIC;
+
+-- Brings back exactly what operation `op` soft-deleted (target and cascade)
+-- and the columns it set to NULL/DEFAULT, in the caller's transaction.
+-- Refuses (55000) when a restored row's parent is still deleted by another
+-- operation, naming it, and the action command when that operation is of
+-- the same transaction; a second restore is a no-op ("already_restored").
+-- The reply names the operation's action (its transaction's id) and how
+-- many of that action's operations there are and are still deleted.
+CREATE OR REPLACE FUNCTION tombstone.restore(op uuid, actor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  o record;
+  done record;
+  t record;
+  b record;
+  bx xid8;
+  rel regclass;
+  sd text;
+  by_col text;
+  sets text;
+  n bigint;
+  total bigint := 0;
+  tables jsonb := '[]';
+  action_ops bigint;
+  action_pending bigint;
+  who text := coalesce(nullif(actor, ''), tombstone.current_actor());
+BEGIN
+  PERFORM tombstone.require_bypass('restore');
+  SELECT * INTO o FROM tombstone.operations WHERE id = op FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'tombstone: no operation %', op
+      USING ERRCODE = 'no_data_found',
+            HINT = 'tombstone trash lists the operations that can be restored; purged ones are gone.';
+  END IF;
+  SELECT * INTO done FROM tombstone.restores r WHERE r.op_id = op;
+  IF FOUND THEN
+    SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM tombstone.restores s WHERE s.op_id = a.id))
+      INTO action_ops, action_pending
+      FROM tombstone.operations a WHERE a.xact_id = o.xact_id AND a.kind = 'soft_delete';
+    RETURN jsonb_build_object('operation', op, 'status', 'already_restored',
+      'table', o.table_schema || '.' || o.table_name, 'rows', 0, 'tables', '[]'::jsonb,
+      'restored_at', done.restored_at, 'restored_by', done.actor,
+      'action', o.xact_id::text, 'action_operations', action_ops, 'action_pending', action_pending);
+  END IF;
+
+  -- Every parent of a row this operation deleted must be live or come
+  -- back with it.
+  SELECT * INTO b FROM tombstone.restore_blocker(op);
+  IF FOUND THEN
+    SELECT po.xact_id INTO bx FROM tombstone.operations po WHERE po.id = b.blocker;
+    IF b.blocker IS NULL THEN
+      RAISE EXCEPTION 'tombstone: cannot restore operation %: % % references % %, which is still deleted (not by a recorded operation)',
+          op, b.child_table, b.child_key, b.parent_table, b.parent_key
+        USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Restore the parent row first.';
+    ELSIF bx = o.xact_id THEN
+      RAISE EXCEPTION 'tombstone: cannot restore operation %: % % references % %, which is still deleted by operation % of the same action % (one transaction deleted both)',
+          op, b.child_table, b.child_key, b.parent_table, b.parent_key, b.blocker, bx
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('Restore the whole action, parents first: tombstone restore --action %s (SQL: SELECT tombstone.restore_action(''%s'')); or operation %s first.',
+                            bx, bx, b.blocker);
+    ELSE
+      RAISE EXCEPTION 'tombstone: cannot restore operation %: % % references % %, which is still deleted by operation %',
+          op, b.child_table, b.child_key, b.parent_table, b.parent_key, b.blocker
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('Restore operation %s first (tombstone restore %s).', b.blocker, b.blocker)
+                     || CASE WHEN tombstone.action_size(bx) > 1
+                             THEN format(' It is part of action %s (%s operations in one transaction): tombstone restore --action %s restores them all.',
+                                         bx, tombstone.action_size(bx), bx)
+                             ELSE '' END;
+    END IF;
+  END IF;
 
   -- Recorded first: the audit trigger skips the SET NULL undo below by it.
   INSERT INTO tombstone.restores (op_id, actor) VALUES (op, who);
@@ -269,9 +324,13 @@ BEGIN
                                            'action', 'set_null', 'rows', n);
   END LOOP;
 
+  SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM tombstone.restores s WHERE s.op_id = a.id))
+    INTO action_ops, action_pending
+    FROM tombstone.operations a WHERE a.xact_id = o.xact_id AND a.kind = 'soft_delete';
   RETURN jsonb_build_object('operation', op, 'status', 'restored',
     'table', o.table_schema || '.' || o.table_name, 'rows', total, 'tables', tables,
-    'restored_by', who);
+    'restored_by', who,
+    'action', o.xact_id::text, 'action_operations', action_ops, 'action_pending', action_pending);
 END
 $fn$;
 
@@ -286,6 +345,7 @@ DECLARE
   t text;
   k jsonb;
   found_op uuid;
+  found_xact xid8;
   target text;
 BEGIN
   PERFORM tombstone.require_bypass('restore');
@@ -294,7 +354,7 @@ BEGIN
    WHERE c.oid = rel;
   EXECUTE format('SELECT %s FROM jsonb_populate_record(NULL::%s, $1) x', tombstone.key_of(rel, 'x'), rel)
     INTO k USING key;
-  SELECT r.op_id, o.table_schema || '.' || o.table_name INTO found_op, target
+  SELECT r.op_id, o.xact_id, o.table_schema || '.' || o.table_name INTO found_op, found_xact, target
     FROM tombstone.operation_rows r JOIN tombstone.operations o ON o.id = r.op_id
    WHERE r.table_schema = s AND r.table_name = t AND r.pk = k AND r.action = 'soft_delete'
    ORDER BY (EXISTS (SELECT 1 FROM tombstone.restores x WHERE x.op_id = r.op_id)), o.created_at DESC
@@ -306,18 +366,25 @@ BEGIN
   IF target <> s || '.' || t THEN
     RAISE EXCEPTION 'tombstone: %.% % was deleted as part of operation % (a delete on %)', s, t, k, found_op, target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Restore that operation: tombstone restore %s', found_op);
+            HINT = format('Restore that operation: tombstone restore %s', found_op)
+                   || CASE WHEN tombstone.action_size(found_xact) > 1
+                           THEN format(' (or its whole action, %s operations in one transaction: tombstone restore --action %s)',
+                                       tombstone.action_size(found_xact), found_xact)
+                           ELSE '' END;
   END IF;
   RETURN tombstone.restore(found_op, actor);
 END
 $fn$;
 
 -- The trash: operations not restored whose rows are not purged yet, newest
--- first, with the target's keys (at most 10), how many target rows, and
--- the rows per table the operation touched.
+-- first (one transaction's in statement order), with the target's keys (at
+-- most 10), how many target rows, the rows per table the operation
+-- touched, and its action: the id of the transaction that made it (what
+-- tombstone.restore_action takes) and how many of that action's
+-- operations are in the trash, whatever `since` and `tbl` say.
 CREATE OR REPLACE FUNCTION tombstone.trash(since timestamptz DEFAULT NULL, tbl text DEFAULT NULL)
 RETURNS TABLE (op_id uuid, table_name text, keys jsonb, target_rows bigint, deleted_at timestamptz,
-               actor text, login_role text, cascaded jsonb)
+               actor text, login_role text, cascaded jsonb, action text, action_operations bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -345,14 +412,19 @@ BEGIN
             SELECT r.table_schema || '.' || r.table_name
                    || CASE WHEN r.action = 'soft_delete' THEN '' ELSE ' (' || r.action || ')' END AS name,
                    count(*) AS n
-              FROM tombstone.operation_rows r WHERE r.op_id = o.id GROUP BY 1) c)
+              FROM tombstone.operation_rows r WHERE r.op_id = o.id GROUP BY 1) c),
+         o.xact_id::text,
+         (SELECT count(*) FROM tombstone.operations a
+           WHERE a.xact_id = o.xact_id AND a.kind = 'soft_delete'
+             AND NOT EXISTS (SELECT 1 FROM tombstone.restores x WHERE x.op_id = a.id)
+             AND EXISTS (SELECT 1 FROM tombstone.operation_rows r WHERE r.op_id = a.id AND r.action = 'soft_delete'))
     FROM tombstone.operations o
    WHERE o.kind = 'soft_delete'
      AND (since IS NULL OR o.created_at >= since)
      AND (tbl IS NULL OR (o.table_schema = s AND o.table_name = t))
      AND NOT EXISTS (SELECT 1 FROM tombstone.restores x WHERE x.op_id = o.id)
      AND EXISTS (SELECT 1 FROM tombstone.operation_rows r WHERE r.op_id = o.id AND r.action = 'soft_delete')
-   ORDER BY o.created_at DESC, o.id;
+   ORDER BY o.created_at DESC, o.xact_id DESC, o.stmt_at, o.id;
 END
 $fn$;
 "#;

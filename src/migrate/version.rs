@@ -26,7 +26,7 @@
 //! - the same version is re-applied without the drops, idempotently.
 
 /// The schema version this binary installs and `serve` requires.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The advisory lock (transaction-scoped) migrate holds exclusively and
 /// `serve` shared while checking the version.
@@ -63,6 +63,11 @@ BEGIN
     RETURN;
   END IF;
 
+  -- Version 5 adds and changes functions only (actions, SPEC B6:
+  -- tombstone.restore_action, tombstone.trash_actions, two more columns of
+  -- tombstone.trash, tombstone.restore_blocker; all routines are dropped
+  -- below and created by the plan, so a changed result type is no
+  -- obstacle).
   -- Version 4 adds constraint triggers only (foreign keys to soft-deleted
   -- parents, SPEC W8; dropped below with the other triggers running a
   -- tombstone function, and created by the plan).

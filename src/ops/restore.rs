@@ -1,6 +1,7 @@
 //! Restore one operation: `tombstone.restore(op)` or, by table and key,
-//! `tombstone.restore_row(table, key)`, in one transaction of the caller's
-//! connection.
+//! `tombstone.restore_row(table, key)`; or a whole action (every operation
+//! of one transaction): `tombstone.restore_action(xact)`. Each in one
+//! transaction of the caller's connection.
 
 use tokio_postgres::Client;
 
@@ -35,6 +36,33 @@ pub struct Outcome {
     pub rows: i64,
     /// Per table: soft-deleted rows brought back, SET NULL rows put back.
     pub tables: Vec<TableCount>,
+    /// The action (transaction) the operation belongs to; `None` inside
+    /// an [`ActionOutcome`], which names it once.
+    pub action: Option<ActionOf>,
+}
+
+/// The action of a restored operation, as the restore left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOf {
+    /// The transaction id, as text.
+    pub id: String,
+    /// How many operations the action has.
+    pub operations: i64,
+    /// How many of them are still deleted.
+    pub pending: i64,
+}
+
+/// What restoring an action did.
+#[derive(Debug, Clone)]
+pub struct ActionOutcome {
+    pub action: String,
+    pub status: Status,
+    /// The operations restored now, in the order they were restored.
+    pub restored: Vec<Outcome>,
+    /// Operations of the action restored before (id, table).
+    pub earlier: Vec<(String, String)>,
+    /// Rows whose soft delete was undone, all operations together.
+    pub rows: i64,
 }
 
 /// Restores `target`; `actor` is who is doing it (the audit's actor),
@@ -66,15 +94,60 @@ pub async fn restore(
     outcome(&parse_json(&text)?)
 }
 
-fn outcome(v: &serde_json::Value) -> Result<Outcome, OpsError> {
-    let status = match v.get("status").and_then(|s| s.as_str()) {
-        Some("restored") => Status::Restored,
-        Some("already_restored") => Status::AlreadyRestored {
+/// Restores every operation of action `action` (a transaction id, as
+/// text) not restored yet, parents first, in one transaction; `actor` as
+/// for [`restore`].
+pub async fn restore_action(
+    client: &Client,
+    action: &str,
+    actor: Option<&str>,
+) -> Result<ActionOutcome, OpsError> {
+    let row = client
+        .query_one(
+            "SELECT tombstone.restore_action($1::text::xid8, $2)::text",
+            &[&action, &actor],
+        )
+        .await?;
+    let text: String = row.get(0);
+    let v = parse_json(&text)?;
+    let status = status(&v)?;
+    let restored = v
+        .get("operations")
+        .and_then(|o| o.as_array())
+        .map(|a| a.iter().map(outcome).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    let earlier = v
+        .get("already_restored")
+        .and_then(|o| o.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|e| (str_field(e, "operation"), str_field(e, "table")))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ActionOutcome {
+        action: str_field(&v, "action"),
+        status,
+        restored,
+        earlier,
+        rows: v.get("rows").and_then(|r| r.as_i64()).unwrap_or(0),
+    })
+}
+
+fn status(v: &serde_json::Value) -> Result<Status, OpsError> {
+    match v.get("status").and_then(|s| s.as_str()) {
+        Some("restored") => Ok(Status::Restored),
+        Some("already_restored") => Ok(Status::AlreadyRestored {
             at: str_field(v, "restored_at"),
             by: str_field(v, "restored_by"),
-        },
-        other => return Err(OpsError::Reply(format!("restore status {other:?}"))),
-    };
+        }),
+        other => Err(OpsError::Reply(format!("restore status {other:?}"))),
+    }
+}
+
+fn outcome(v: &serde_json::Value) -> Result<Outcome, OpsError> {
+    let status = status(v)?;
     let tables = v
         .get("tables")
         .and_then(|t| t.as_array())
@@ -94,5 +167,16 @@ fn outcome(v: &serde_json::Value) -> Result<Outcome, OpsError> {
         status,
         rows: v.get("rows").and_then(|r| r.as_i64()).unwrap_or(0),
         tables,
+        action: v.get("action").and_then(|a| a.as_str()).map(|id| ActionOf {
+            id: id.to_string(),
+            operations: v
+                .get("action_operations")
+                .and_then(|n| n.as_i64())
+                .unwrap_or(0),
+            pending: v
+                .get("action_pending")
+                .and_then(|n| n.as_i64())
+                .unwrap_or(0),
+        }),
     })
 }

@@ -1,11 +1,12 @@
-//! The trash: operations not restored and not yet purged, newest first,
-//! from `tombstone.trash(since, table)`.
+//! The trash: operations not restored and not yet purged, grouped by
+//! action (the transaction that made them), newest first, from
+//! `tombstone.trash_actions(since, table)`.
 
 use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use super::{OpsError, parse_json};
+use super::{OpsError, parse_json, str_field};
 
 /// Which operations to list.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,8 @@ impl Since {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub operation: String,
+    /// The action (transaction id) the operation belongs to.
+    pub action: String,
     /// `schema.table` the statement deleted from.
     pub table: String,
     /// Keys of the target rows (at most 10), as JSON.
@@ -52,15 +55,32 @@ pub struct Entry {
     pub cascaded: Vec<(String, i64)>,
 }
 
-pub async fn list(client: &Client, filter: &Filter) -> Result<Vec<Entry>, OpsError> {
-    const COLUMNS: &str = "op_id::text, table_name, keys::text, target_rows,
+/// One action in the trash: the operations one transaction made that are
+/// still deleted, in statement order.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// The transaction id, as text: what `tombstone restore --action` takes.
+    pub id: String,
+    /// When, UTC, ISO 8601.
+    pub deleted_at: String,
+    /// The operations' actors, distinct, comma-separated.
+    pub actor: String,
+    pub login_role: String,
+    pub operations: Vec<Entry>,
+}
+
+/// The trash by action, newest first (`tombstone.trash_actions`). With a
+/// table filter, the actions that have an operation on that table, with
+/// all their operations.
+pub async fn list(client: &Client, filter: &Filter) -> Result<Vec<Action>, OpsError> {
+    const COLUMNS: &str = "action,
         to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-        coalesce(actor, ''), login_role, coalesce(cascaded, '{}')::text";
+        coalesce(actor, ''), login_role, operations::text";
     let rows = match &filter.since {
         None => {
             client
                 .query(
-                    &format!("SELECT {COLUMNS} FROM tombstone.trash(NULL, $1)"),
+                    &format!("SELECT {COLUMNS} FROM tombstone.trash_actions(NULL, $1)"),
                     &[&filter.table],
                 )
                 .await?
@@ -70,7 +90,7 @@ pub async fn list(client: &Client, filter: &Filter) -> Result<Vec<Entry>, OpsErr
             client
                 .query(
                     &format!(
-                        "SELECT {COLUMNS} FROM tombstone.trash(now() - make_interval(secs => $1), $2)"
+                        "SELECT {COLUMNS} FROM tombstone.trash_actions(now() - make_interval(secs => $1), $2)"
                     ),
                     &[&secs, &filter.table],
                 )
@@ -79,7 +99,9 @@ pub async fn list(client: &Client, filter: &Filter) -> Result<Vec<Entry>, OpsErr
         Some(Since::At(at)) => {
             client
                 .query(
-                    &format!("SELECT {COLUMNS} FROM tombstone.trash($1::text::timestamptz, $2)"),
+                    &format!(
+                        "SELECT {COLUMNS} FROM tombstone.trash_actions($1::text::timestamptz, $2)"
+                    ),
                     &[at, &filter.table],
                 )
                 .await?
@@ -87,27 +109,52 @@ pub async fn list(client: &Client, filter: &Filter) -> Result<Vec<Entry>, OpsErr
     };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let keys = parse_json(row.get::<_, &str>(2))?;
-        let cascaded = parse_json(row.get::<_, &str>(7))?;
-        let mut per_table: Vec<(String, i64)> = cascaded
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        per_table.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        out.push(Entry {
-            operation: row.get(0),
-            table: row.get(1),
-            keys: keys.as_array().cloned().unwrap_or_default(),
-            target_rows: row.get(3),
-            deleted_at: row.get(4),
-            actor: row.get(5),
-            login_role: row.get(6),
-            cascaded: per_table,
+        let id: String = row.get(0);
+        let deleted_at: String = row.get(1);
+        let login_role: String = row.get(3);
+        let operations = parse_json(row.get::<_, &str>(4))?;
+        let operations = operations
+            .as_array()
+            .ok_or_else(|| OpsError::Reply(format!("trash operations of action {id}")))?
+            .iter()
+            .map(|op| entry(op, &id, &deleted_at, &login_role))
+            .collect();
+        out.push(Action {
+            id: id.clone(),
+            deleted_at,
+            actor: row.get(2),
+            login_role,
+            operations,
         });
     }
     Ok(out)
+}
+
+/// One element of `trash_actions`' `operations`.
+fn entry(op: &serde_json::Value, action: &str, deleted_at: &str, login_role: &str) -> Entry {
+    let mut cascaded: Vec<(String, i64)> = op
+        .get("rows")
+        .and_then(|r| r.as_object())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    cascaded.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Entry {
+        operation: str_field(op, "operation"),
+        action: action.to_string(),
+        table: str_field(op, "table"),
+        keys: op
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .cloned()
+            .unwrap_or_default(),
+        target_rows: op.get("target_rows").and_then(|n| n.as_i64()).unwrap_or(0),
+        deleted_at: deleted_at.to_string(),
+        actor: str_field(op, "actor"),
+        login_role: login_role.to_string(),
+        cascaded,
+    }
 }
