@@ -2,7 +2,7 @@
 //! from the catalog, and the DDL that fixes what can be fixed (which
 //! `tombstone migrate --fix` applies).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use tokio_postgres::Client;
 
@@ -44,6 +44,23 @@ pub enum Problem {
         table: String,
         parent: String,
         constraint: String,
+    },
+    /// `ON DELETE CASCADE` from a table without the soft-delete column into
+    /// a protected one (or one the fixes protect): deleting from it is
+    /// refused, since PostgreSQL's cascade would remove protected rows.
+    ParentWithoutSoftDelete {
+        table: String,
+        child: String,
+        constraint: String,
+    },
+    /// A table without the soft-delete column that references a protected
+    /// one (not by CASCADE) and has had rows deleted: an application that
+    /// deletes such link rows itself loses them for good.
+    LinkRowsDeleted {
+        table: String,
+        parent: String,
+        constraint: String,
+        deletes: i64,
     },
     /// A view reading a protected table: the proxy cannot see inside it,
     /// so it shows deleted rows.
@@ -170,6 +187,21 @@ impl Problem {
                 constraint,
             } => format!(
                 "{table} has no soft-delete column but {parent} cascades into it ({constraint}): its rows stay when their parent is soft-deleted"
+            ),
+            Problem::ParentWithoutSoftDelete {
+                table,
+                child,
+                constraint,
+            } => format!(
+                "{table} has no soft-delete column but cascades into protected {child} ({constraint}): deleting from it is refused, since PostgreSQL's cascade would remove protected rows for good"
+            ),
+            Problem::LinkRowsDeleted {
+                table,
+                parent,
+                constraint,
+                deletes,
+            } => format!(
+                "{table} has no soft-delete column, references protected {parent} ({constraint}) and has had {deletes} rows deleted: rows an application deletes there (an ORM's link rows) are gone for good and a restore cannot bring them back"
             ),
             Problem::ViewReads { view, table } => format!(
                 "view {view} reads protected table {table}: tombstone cannot filter inside it, so it shows deleted rows"
@@ -381,13 +413,32 @@ pub async fn examine(
     }
     guards(client, snapshot, &mut report).await?;
     fk_checks(client, snapshot, &mut report).await?;
-    unique_indexes(client, snapshot, &mut report).await?;
-    fk_indexes(client, snapshot, &mut report).await?;
-    children_without_column(config, snapshot, &mut report);
+    // First the tables the fixes protect: their unique and foreign-key
+    // indexes are checked as if they were protected already, and the
+    // columns are added before the indexes that name them.
+    let deletes = deletes_per_table(client).await?;
+    let soon = children_without_column(config, snapshot, &deletes, &mut report);
+    unique_indexes(client, snapshot, &soon, &mut report).await?;
+    fk_indexes(client, snapshot, &soon, &mut report).await?;
     views(client, snapshot, &mut report).await?;
     functions(client, snapshot, &mut report).await?;
     escapes::examine(client, config, snapshot, &mut report).await?;
     Ok(report)
+}
+
+/// The soft-delete column of a table that is protected, or that a fix of
+/// this report protects (`soon`).
+fn soft_delete_column(
+    snapshot: &SchemaSnapshot,
+    soon: &HashMap<TableId, String>,
+    schema: &str,
+    table: &str,
+) -> Option<String> {
+    let id = snapshot.lookup(schema, table)?;
+    match &snapshot.table(id).soft_delete {
+        Some(sd) => Some(sd.column.clone()),
+        None => soon.get(&id).cloned(),
+    }
 }
 
 fn protected_name(snapshot: &SchemaSnapshot, schema: &str, table: &str) -> Option<TableId> {
@@ -457,6 +508,7 @@ async fn fk_checks(
 async fn unique_indexes(
     client: &Client,
     snapshot: &SchemaSnapshot,
+    soon: &HashMap<TableId, String>,
     report: &mut Report,
 ) -> Result<(), tokio_postgres::Error> {
     let rows = client
@@ -476,15 +528,7 @@ async fn unique_indexes(
         .await?;
     for row in rows {
         let (schema, table, index): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-        let Some(id) = protected_name(snapshot, &schema, &table) else {
-            continue;
-        };
-        let Some(sd) = snapshot
-            .table(id)
-            .soft_delete
-            .as_ref()
-            .map(|s| s.column.clone())
-        else {
+        let Some(sd) = soft_delete_column(snapshot, soon, &schema, &table) else {
             continue;
         };
         let definition: String = row.get(3);
@@ -537,6 +581,7 @@ async fn unique_indexes(
 async fn fk_indexes(
     client: &Client,
     snapshot: &SchemaSnapshot,
+    soon: &HashMap<TableId, String>,
     report: &mut Report,
 ) -> Result<(), tokio_postgres::Error> {
     let rows = client
@@ -559,7 +604,7 @@ async fn fk_indexes(
         .await?;
     for row in rows {
         let (pschema, ptable): (String, String) = (row.get(3), row.get(4));
-        if protected_name(snapshot, &pschema, &ptable).is_none() {
+        if soft_delete_column(snapshot, soon, &pschema, &ptable).is_none() {
             continue;
         }
         let (constraint, schema, table): (String, String, String) =
@@ -589,44 +634,149 @@ async fn fk_indexes(
     Ok(())
 }
 
-fn children_without_column(config: &Config, snapshot: &SchemaSnapshot, report: &mut Report) {
-    let mut seen = BTreeSet::new();
-    for fk in snapshot.foreign_keys() {
-        let (parent, child) = (snapshot.table(fk.parent), snapshot.table(fk.child));
-        if !parent.is_protected()
-            || child.is_protected()
-            || fk.on_delete != FkAction::Cascade
-            || !matches!(child.kind, 'r' | 'p')
-        {
-            continue;
+/// Tables without the soft-delete column that a soft delete cannot treat
+/// as PostgreSQL's hard delete would, each with the fix that protects it
+/// (the closure: a table the fixes protect counts as protected for the
+/// next one, so one `migrate --fix` makes the graph whole):
+/// - a child that a protected table cascades into (its rows would stay
+///   visible when their parent is soft-deleted);
+/// - a parent that cascades into a protected table (deleting from it is
+///   refused: its cascade would remove protected rows for good);
+/// - a child that references a protected table with another action and is
+///   deleted from (`pg_stat_user_tables.n_tup_del`): an ORM that deletes
+///   link rows itself loses them for good, where a protected link table
+///   keeps them for the restore of the transaction's action.
+fn children_without_column(
+    config: &Config,
+    snapshot: &SchemaSnapshot,
+    deletes: &HashMap<(String, String), i64>,
+    report: &mut Report,
+) -> HashMap<TableId, String> {
+    let name_of = |id: TableId| {
+        let t = snapshot.table(id);
+        format!("{}.{}", t.schema, t.name)
+    };
+    let candidate = |id: TableId| {
+        let t = snapshot.table(id);
+        !t.is_protected()
+            && matches!(t.kind, 'r' | 'p')
+            && !config.soft_delete.exclude.contains(&name_of(id))
+    };
+    let mut will: BTreeSet<TableId> = (0..snapshot.tables().len())
+        .filter(|&id| snapshot.table(id).is_protected())
+        .collect();
+    let mut fixed: Vec<TableId> = Vec::new();
+    loop {
+        let mut found = None;
+        for fk in snapshot.foreign_keys() {
+            let (p, c) = (fk.parent, fk.child);
+            let problem = if will.contains(&p) && !will.contains(&c) && candidate(c) {
+                if fk.on_delete == FkAction::Cascade {
+                    Some((
+                        c,
+                        Problem::ChildWithoutSoftDelete {
+                            table: name_of(c),
+                            parent: name_of(p),
+                            constraint: fk.name.clone(),
+                        },
+                    ))
+                } else {
+                    let t = snapshot.table(c);
+                    deletes
+                        .get(&(t.schema.clone(), t.name.clone()))
+                        .filter(|&&n| n > 0)
+                        .map(|&n| {
+                            (
+                                c,
+                                Problem::LinkRowsDeleted {
+                                    table: name_of(c),
+                                    parent: name_of(p),
+                                    constraint: fk.name.clone(),
+                                    deletes: n,
+                                },
+                            )
+                        })
+                }
+            } else if will.contains(&c)
+                && !will.contains(&p)
+                && candidate(p)
+                && fk.on_delete == FkAction::Cascade
+            {
+                Some((
+                    p,
+                    Problem::ParentWithoutSoftDelete {
+                        table: name_of(p),
+                        child: name_of(c),
+                        constraint: fk.name.clone(),
+                    },
+                ))
+            } else {
+                None
+            };
+            if problem.is_some() {
+                found = problem;
+                break;
+            }
         }
-        let name = format!("{}.{}", child.schema, child.name);
-        if config.soft_delete.exclude.contains(&name) {
-            continue;
+        let Some((id, problem)) = found else {
+            break;
+        };
+        will.insert(id);
+        fixed.push(id);
+        report.problems.push(problem);
+        // The other reasons the same table needs the column.
+        for fk in snapshot.foreign_keys() {
+            if fk.child == id
+                && fk.on_delete == FkAction::Cascade
+                && will.contains(&fk.parent)
+                && !report.problems.iter().any(|x| matches!(x, Problem::ChildWithoutSoftDelete { constraint, .. } if *constraint == fk.name))
+            {
+                report.problems.push(Problem::ChildWithoutSoftDelete {
+                    table: name_of(id),
+                    parent: name_of(fk.parent),
+                    constraint: fk.name.clone(),
+                });
+            }
         }
-        if seen.insert(name.clone()) {
-            let column = config
-                .soft_delete
-                .columns
-                .get(&name)
-                .unwrap_or(&config.soft_delete.column)
-                .clone();
-            report.fixes.push(Fix {
-                table: name.clone(),
-                sql: format!(
-                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} timestamptz;",
-                    qualified(&child.schema, &child.name),
-                    ident(&column)
-                ),
-                adds_column: Some(column),
-            });
-        }
-        report.problems.push(Problem::ChildWithoutSoftDelete {
+    }
+    let mut soon = HashMap::new();
+    for id in fixed {
+        let t = snapshot.table(id);
+        let name = name_of(id);
+        let column = config
+            .soft_delete
+            .columns
+            .get(&name)
+            .unwrap_or(&config.soft_delete.column)
+            .clone();
+        soon.insert(id, column.clone());
+        report.fixes.push(Fix {
             table: name,
-            parent: format!("{}.{}", parent.schema, parent.name),
-            constraint: fk.name.clone(),
+            sql: format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} timestamptz;",
+                qualified(&t.schema, &t.name),
+                ident(&column)
+            ),
+            adds_column: Some(column),
         });
     }
+    soon
+}
+
+/// Rows deleted per table since the statistics were reset.
+async fn deletes_per_table(
+    client: &Client,
+) -> Result<HashMap<(String, String), i64>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT schemaname::text, relname::text, n_tup_del FROM pg_catalog.pg_stat_user_tables",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect())
 }
 
 async fn views(

@@ -1,0 +1,292 @@
+//! Tables without the soft-delete column next to protected ones (SPEC W2,
+//! issue 12 item 3): `task_tags` references protected `tasks` with ON
+//! DELETE CASCADE, and unprotected `tags` cascades into `task_tags`.
+//!
+//! The decision: such tables are not filtered by the proxy; `doctor` names
+//! them and `migrate --fix` protects them, the closure at once (`task_tags`
+//! because `tasks` cascades into it, then `tags` because it cascades into
+//! `task_tags`). Protected that way, every read of them through the proxy
+//! equals a hard-delete twin's, statement by statement, and a restore of
+//! the project brings the link rows back.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Proxy, ProxyOptions, TestDb, run};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+const STATEMENTS: &[&str] = &[
+    "SELECT count(*) FROM task_tags",
+    // A project and its tasks: the twin cascades into task_tags.
+    "DELETE FROM projects WHERE id = 1",
+    "SELECT count(*) FROM task_tags",
+    "SELECT tag_id, count(*) FROM task_tags GROUP BY 1 ORDER BY 1",
+    "SELECT count(*) FROM task_tags tt JOIN tasks t ON t.id = tt.task_id",
+    "SELECT count(*) FROM tasks t LEFT JOIN task_tags tt ON tt.task_id = t.id WHERE tt.task_id IS NULL",
+    // Tags: the twin cascades into task_tags; through tombstone a soft
+    // delete of the tag and its live links (tag 2 is only on project 1's
+    // tasks, whose links are gone already; tag 3 only on project 2's).
+    "DELETE FROM tags WHERE id = 2",
+    "DELETE FROM tags WHERE id = 3",
+    "SELECT count(*) FROM tags",
+    "SELECT count(*) FROM task_tags",
+    "SELECT t.name, count(tt.task_id) FROM tags t LEFT JOIN task_tags tt ON tt.tag_id = t.id GROUP BY t.name ORDER BY t.name",
+    // Link rows deleted by the application itself (an ORM's M2M clear).
+    "DELETE FROM task_tags WHERE task_id IN (SELECT id FROM tasks WHERE project_id = 2 ORDER BY id LIMIT 5)",
+    "SELECT count(*) FROM task_tags",
+    "SELECT task_id, tag_id FROM task_tags WHERE task_id IN (SELECT id FROM tasks WHERE project_id = 2 ORDER BY id LIMIT 7) ORDER BY 1, 2",
+    // Linking a task of the deleted project, or to the deleted tag: 23503.
+    "INSERT INTO task_tags (task_id, tag_id) SELECT min(id), 1 FROM tasks WHERE project_id = 2",
+    "INSERT INTO task_tags (task_id, tag_id) VALUES (1, 1)",
+    "INSERT INTO task_tags (task_id, tag_id) SELECT max(id), 3 FROM tasks WHERE project_id = 2",
+    // Re-linking what the application unlinked (the key of a soft-deleted
+    // link row: revived).
+    "INSERT INTO task_tags (task_id, tag_id) SELECT tt.task_id, tt.tag_id FROM (SELECT id FROM tasks WHERE project_id = 2 ORDER BY id LIMIT 1) t, LATERAL (VALUES (t.id, 4)) tt(task_id, tag_id) ON CONFLICT DO NOTHING",
+    "SELECT count(*) FROM task_tags",
+    "SELECT tag_id, count(*) FROM task_tags GROUP BY 1 ORDER BY 1",
+    "SELECT count(*), count(DISTINCT task_id) FROM task_tags",
+];
+
+/// What each statement did: its rows and tag, or its SQLSTATE.
+async fn outcomes(client: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in STATEMENTS {
+        let line = match client.simple_query(sql).await {
+            Ok(messages) => {
+                let mut parts = Vec::new();
+                for m in &messages {
+                    match m {
+                        SimpleQueryMessage::Row(r) => parts.push(
+                            (0..r.len())
+                                .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                                .collect::<Vec<_>>()
+                                .join("|"),
+                        ),
+                        SimpleQueryMessage::CommandComplete(n) => parts.push(format!("({n})")),
+                        _ => {}
+                    }
+                }
+                format!("{sql}: {}", parts.join(" "))
+            }
+            Err(e) => match e.as_db_error() {
+                Some(db) => format!("{sql}: {}", db.code().code()),
+                None => format!("{sql}: {e}"),
+            },
+        };
+        out.push(line);
+    }
+    out
+}
+
+fn tombstone(args: &[&str]) -> (bool, String, String) {
+    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
+}
+
+async fn count(client: &Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+#[tokio::test]
+async fn link_tables_protected_by_migrate_fix_read_like_the_twin() {
+    let twin = TestDb::twin("link_twin", 2);
+    let db = TestDb::twin("link", 2);
+    // Before the fix: doctor names both tables and exits 1.
+    let (ok, out, err) = tombstone(&["doctor", "--database-url", &db.url]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        out.contains(
+            "public.task_tags has no soft-delete column but public.tasks cascades into it"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "public.tags has no soft-delete column but cascades into protected public.task_tags"
+        ),
+        "{out}"
+    );
+    let (ok, out, err) = tombstone(&["migrate", "--apply", "--fix", "--database-url", &db.url]);
+    assert!(ok, "{out}{err}");
+    let direct = db.connect().await;
+    let protected = count(
+        &direct,
+        "SELECT count(*) FROM pg_attribute WHERE attname = 'deleted_at' AND NOT attisdropped
+           AND attrelid IN ('public.tags'::regclass, 'public.task_tags'::regclass)",
+    )
+    .await;
+    assert_eq!(protected, 2, "migrate --fix protects task_tags and tags");
+    let (_, out, _) = tombstone(&["doctor", "--database-url", &db.url]);
+    assert!(!out.contains("has no soft-delete column"), "{out}");
+    let before = count(&direct, "SELECT count(*) FROM task_tags").await;
+
+    let proxy = Proxy::start_with(ProxyOptions {
+        extra_toml: format!("[database]\nurl = \"{}\"\n", db.url),
+        ..Default::default()
+    });
+    let expected = outcomes(&twin.connect().await).await;
+    let got = outcomes(&proxy.connect(&db.name).await).await;
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e, "through tombstone vs the twin");
+    }
+    // The twin's outcomes show what is at stake: rows go, inserts fail.
+    assert!(
+        expected.iter().filter(|l| l.ends_with(": 23503")).count() >= 2,
+        "{expected:#?}"
+    );
+    // Nothing was removed physically.
+    assert!(count(&direct, "SELECT count(*) FROM task_tags").await >= before);
+    assert_eq!(count(&direct, "SELECT count(*) FROM tags").await, 50);
+
+    // A restore of the project waits for tag 2, which its links reference
+    // (SPEC B4); restored after it, every link of the project is back.
+    let restore = |table: &'static str, key: &'static str| {
+        tombstone(&[
+            "restore",
+            "--table",
+            table,
+            "--key",
+            key,
+            "--database-url",
+            &db.url,
+        ])
+    };
+    let (ok, out, err) = restore("projects", r#"{"id": 1}"#);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("public.tags"), "{err}");
+    let (ok, out, err) = restore("tags", r#"{"id": 2}"#);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = restore("projects", r#"{"id": 1}"#);
+    assert!(ok, "{out}{err}");
+    let links = "SELECT count(*) FROM task_tags tt JOIN tasks t ON t.id = tt.task_id WHERE t.project_id = 1";
+    let all = count(&direct, links).await;
+    assert!(all > 0);
+    assert_eq!(
+        count(&direct, &format!("{links} AND tt.deleted_at IS NULL")).await,
+        all
+    );
+}
+
+/// Django's automatic many-to-many table: no soft-delete column, keys
+/// `DEFERRABLE INITIALLY DEFERRED` without ON DELETE, its rows deleted by
+/// the ORM itself before the book. Once rows have been deleted from it,
+/// doctor names it and `migrate --fix` protects it; then the ORM's
+/// transaction is one action and its restore brings the links back.
+const DJANGO: &str = "
+CREATE TABLE author (id int PRIMARY KEY, name text, deleted_at timestamptz);
+CREATE TABLE book (id int PRIMARY KEY, author_id int NOT NULL REFERENCES author DEFERRABLE INITIALLY DEFERRED,
+                   title text, deleted_at timestamptz);
+CREATE TABLE tag (id int PRIMARY KEY, name text);
+CREATE TABLE book_tags (id serial PRIMARY KEY,
+                        book_id int NOT NULL REFERENCES book DEFERRABLE INITIALLY DEFERRED,
+                        tag_id int NOT NULL REFERENCES tag DEFERRABLE INITIALLY DEFERRED,
+                        UNIQUE (book_id, tag_id));
+INSERT INTO author VALUES (1, 'a'), (2, 'b');
+INSERT INTO book SELECT g, 1 + g % 2, 'book ' || g FROM generate_series(1, 10) g;
+INSERT INTO tag SELECT g, 'tag ' || g FROM generate_series(1, 5) g;
+INSERT INTO book_tags (book_id, tag_id) SELECT b, t FROM generate_series(1, 10) b, generate_series(1, 3) t;
+";
+
+async fn checksum(client: &Client) -> String {
+    client
+        .query_one(
+            "SELECT (SELECT md5(string_agg(a::text, ',' ORDER BY id)) FROM author a)
+                 || (SELECT md5(string_agg(b::text, ',' ORDER BY id)) FROM book b)
+                 || (SELECT md5(string_agg(format('%s %s %s', id, book_id, tag_id), ',' ORDER BY id)) FROM book_tags)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_the_action() {
+    let db = TestDb::new("link_django");
+    common::psql(&db.url, &["-c", DJANGO]);
+    db.migrate();
+    let (_, out, _) = tombstone(&["doctor", "--database-url", &db.url]);
+    assert!(
+        !out.contains("public.book_tags has no soft-delete column"),
+        "{out}"
+    );
+    // The application unlinks a tag (directly, as before tombstone).
+    let direct = db.connect().await;
+    direct
+        .batch_execute("DELETE FROM book_tags WHERE book_id = 1 AND tag_id = 3")
+        .await
+        .unwrap();
+    direct
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    direct.batch_execute("SELECT 1").await.unwrap();
+    let mut flagged = String::new();
+    for _ in 0..50 {
+        let (_, out, _) = tombstone(&["doctor", "--database-url", &db.url]);
+        if out.contains(
+            "public.book_tags has no soft-delete column, references protected public.book",
+        ) {
+            flagged = out;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        flagged.contains("1 rows deleted"),
+        "doctor did not flag book_tags: {flagged}"
+    );
+    let (ok, out, err) = tombstone(&["migrate", "--apply", "--fix", "--database-url", &db.url]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        count(
+            &direct,
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.book_tags'::regclass
+               AND attname = 'deleted_at' AND NOT attisdropped",
+        )
+        .await,
+        1,
+        "{out}"
+    );
+
+    let proxy = Proxy::start_with(ProxyOptions {
+        extra_toml: format!("[database]\nurl = \"{}\"\n", db.url),
+        ..Default::default()
+    });
+    let before = checksum(&direct).await;
+    // What Django's book.delete() sends: the links, then the book.
+    let app = proxy.connect(&db.name).await;
+    app.batch_execute(
+        "BEGIN;
+         DELETE FROM book_tags WHERE book_id IN (2);
+         DELETE FROM book WHERE id IN (2);
+         COMMIT;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM book_tags WHERE book_id = 2").await,
+        0
+    );
+    assert_eq!(count(&direct, "SELECT count(*) FROM book_tags").await, 29);
+    let action: String = direct
+        .query_one(
+            "SELECT xact_id::text FROM tombstone.operations ORDER BY created_at DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (ok, out, err) = tombstone(&["restore", "--action", &action, "--database-url", &db.url]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(checksum(&direct).await, before);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM book_tags WHERE book_id = 2").await,
+        3
+    );
+}
