@@ -179,7 +179,9 @@ async fn link_tables_protected_by_migrate_fix_read_like_the_twin() {
 /// transaction is one action and its restore brings the links back.
 const DJANGO: &str = "
 CREATE TABLE author (id int PRIMARY KEY, name text, deleted_at timestamptz);
+CREATE TABLE publisher (id int PRIMARY KEY, name text, deleted_at timestamptz);
 CREATE TABLE book (id int PRIMARY KEY, author_id int NOT NULL REFERENCES author DEFERRABLE INITIALLY DEFERRED,
+                   publisher_id int REFERENCES publisher DEFERRABLE INITIALLY DEFERRED,
                    title text, deleted_at timestamptz);
 CREATE TABLE tag (id int PRIMARY KEY, name text);
 CREATE TABLE book_tags (id serial PRIMARY KEY,
@@ -187,7 +189,8 @@ CREATE TABLE book_tags (id serial PRIMARY KEY,
                         tag_id int NOT NULL REFERENCES tag DEFERRABLE INITIALLY DEFERRED,
                         UNIQUE (book_id, tag_id));
 INSERT INTO author VALUES (1, 'a'), (2, 'b');
-INSERT INTO book SELECT g, 1 + g % 2, 'book ' || g FROM generate_series(1, 10) g;
+INSERT INTO publisher VALUES (1, 'p'), (2, 'q');
+INSERT INTO book SELECT g, 1 + g % 2, 1 + g % 2, 'book ' || g FROM generate_series(1, 10) g;
 INSERT INTO tag SELECT g, 'tag ' || g FROM generate_series(1, 5) g;
 INSERT INTO book_tags (book_id, tag_id) SELECT b, t FROM generate_series(1, 10) b, generate_series(1, 3) t;
 ";
@@ -196,6 +199,7 @@ async fn checksum(client: &Client) -> String {
     client
         .query_one(
             "SELECT (SELECT md5(string_agg(a::text, ',' ORDER BY id)) FROM author a)
+                 || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM publisher p)
                  || (SELECT md5(string_agg(b::text, ',' ORDER BY id)) FROM book b)
                  || (SELECT md5(string_agg(format('%s %s %s', id, book_id, tag_id), ',' ORDER BY id)) FROM book_tags)",
             &[],
@@ -259,12 +263,16 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
         ..Default::default()
     });
     let before = checksum(&direct).await;
-    // What Django's book.delete() sends: the links, then the book.
+    // What Django's publisher.delete() sends when a book's publisher is
+    // SET_NULL and the collector also takes a book (its links, then the
+    // book): its own UPDATE to NULL first, then the DELETEs.
     let app = proxy.connect(&db.name).await;
     app.batch_execute(
         "BEGIN;
+         UPDATE book SET publisher_id = NULL WHERE publisher_id IN (1);
          DELETE FROM book_tags WHERE book_id IN (2);
          DELETE FROM book WHERE id IN (2);
+         DELETE FROM publisher WHERE id IN (1);
          COMMIT;",
     )
     .await
@@ -282,9 +290,29 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
         .await
         .unwrap()
         .get(0);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM book WHERE publisher_id IS NULL").await,
+        4
+    );
     let (ok, out, err) = tombstone(&["restore", "--action", &action, "--database-url", &db.url]);
     assert!(ok, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("public.book ")
+                && l.ends_with(" 5  foreign keys the application set to NULL put back")),
+        "{out}"
+    );
     assert_eq!(checksum(&direct).await, before);
+    // Audited: the keys put back are updates by the restoring actor.
+    assert_eq!(
+        count(
+            &direct,
+            "SELECT count(*) FROM tombstone.audit WHERE table_name = 'book' AND action = 'update'
+               AND new_values ->> 'publisher_id' = '1' AND old_values -> 'publisher_id' = 'null'",
+        )
+        .await,
+        5
+    );
     assert_eq!(
         count(&app, "SELECT count(*) FROM book_tags WHERE book_id = 2").await,
         3

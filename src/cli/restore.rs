@@ -152,6 +152,12 @@ fn action_report(out: &ActionOutcome) -> String {
                     tables(op, "    ")
                 ));
             }
+            for t in &out.app_set_null {
+                text.push_str(&format!(
+                    "  {:<32} {:>8}  foreign keys the application set to NULL put back\n",
+                    t.table, t.rows
+                ));
+            }
             text
         }
         Status::AlreadyRestored { at, by } => format!(

@@ -21,6 +21,77 @@
 
 /// `tombstone.restore_action` and `tombstone.trash_actions`.
 pub const ACTIONS_DDL: &str = r#"
+-- The application's own SET NULLs of action `action_id` undone (issue 12
+-- item 2): ORMs null a child's key themselves before deleting its parent
+-- (Django's SET_NULL, Rails' dependent: :nullify), as an UPDATE of that
+-- transaction. Its audit rows (same transaction, same `at`: the
+-- transaction's time) say which rows and what the key was; a row whose key
+-- columns went from a parent the action soft-deleted to NULL, and are
+-- still NULL, gets them back. Run by restore_action after the operations
+-- (the parents are live again). The UPDATEs are audited by the tables'
+-- own triggers, as updates by `who`. Returns the rows per table.
+CREATE OR REPLACE FUNCTION tombstone.restore_app_set_null(action_id xid8, who text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  at_ts timestamptz;
+  e record;
+  prev text := current_setting('tombstone.actor', true);
+  was_null text;
+  still_null text;
+  parent_on text;
+  sets text;
+  n bigint;
+  tables jsonb := '[]';
+BEGIN
+  SELECT min(o.created_at) INTO at_ts FROM tombstone.operations o
+   WHERE o.xact_id = action_id AND o.kind = 'soft_delete';
+  IF at_ts IS NULL THEN
+    RETURN tables;
+  END IF;
+  PERFORM pg_catalog.set_config('tombstone.actor', who, true);
+  FOR e IN SELECT DISTINCT ed.child, ed.child_schema, ed.child_table, ed.parent, ed.parent_schema,
+                  ed.parent_table, ed.child_columns, ed.parent_columns
+             FROM tombstone.edges ed
+            WHERE EXISTS (SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations o ON o.id = r.op_id
+                           WHERE o.xact_id = action_id AND r.action = 'soft_delete'
+                             AND r.table_schema = ed.parent_schema AND r.table_name = ed.parent_table)
+            ORDER BY ed.child_schema, ed.child_table LOOP
+    SELECT string_agg(format('a.new_values -> %L = ''null''::jsonb AND a.old_values -> %L <> ''null''::jsonb', c, c), ' AND '),
+           string_agg(format('y.%I IS NULL', c), ' AND '),
+           string_agg(format('%I = (s.old).%I', c, c), ', ')
+      INTO was_null, still_null, sets
+      FROM unnest(e.child_columns) c;
+    SELECT string_agg(format('p.%I = (a.old).%I', k.pcol, k.ccol), ' AND ')
+      INTO parent_on
+      FROM unnest(e.parent_columns, e.child_columns) AS k(pcol, ccol);
+    EXECUTE format(
+      'WITH a AS (SELECT DISTINCT ON (a.pk) a.pk, jsonb_populate_record(NULL::%1$s, a.old_values) AS old
+                    FROM tombstone.audit a
+                   WHERE a.at = $2 AND a.xact_id = $1 AND a.action = ''update''
+                     AND a.table_schema = %2$L AND a.table_name = %3$L AND %4$s
+                   ORDER BY a.pk, a.id),
+            s AS (SELECT y.ctid AS row_id, a.old
+                    FROM a JOIN %1$s y ON %5$s JOIN %6$s p ON %7$s
+                   WHERE %8$s
+                     AND EXISTS (SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations o ON o.id = r.op_id
+                                  WHERE o.xact_id = $1 AND r.action = ''soft_delete''
+                                    AND r.table_schema = %9$L AND r.table_name = %10$L AND r.pk = %11$s))
+       UPDATE %1$s x SET %12$s FROM s WHERE x.ctid = s.row_id',
+      e.child, e.child_schema, e.child_table, was_null, tombstone.key_match(e.child, 'y', 'a.pk'),
+      e.parent, parent_on, still_null, e.parent_schema, e.parent_table, tombstone.key_of(e.parent, 'p'), sets)
+    USING action_id, at_ts;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+      tables := tables || jsonb_build_object('table', e.child_schema || '.' || e.child_table,
+                                             'action', 'set_null', 'rows', n);
+    END IF;
+  END LOOP;
+  PERFORM pg_catalog.set_config('tombstone.actor', coalesce(prev, ''), true);
+  RETURN tables;
+END
+$fn$;
+REVOKE ALL ON FUNCTION tombstone.restore_app_set_null(xid8, text) FROM PUBLIC;
+
 -- Restores action `action_id`: every soft-delete operation that
 -- transaction made and nobody restored yet. Parents before children: each
 -- pass restores, newest statement first (applications delete children
@@ -48,6 +119,7 @@ DECLARE
   err_message text;
   err_detail text;
   err_hint text;
+  app_set_null jsonb;
 BEGIN
   PERFORM tombstone.require_bypass('restore');
   -- Every operation of the action, locked in one order: a concurrent
@@ -124,8 +196,10 @@ BEGIN
     pending := waiting;
   END LOOP;
 
+  app_set_null := tombstone.restore_app_set_null(action_id, who);
   RETURN jsonb_build_object('action', action_id::text, 'status', 'restored',
-    'operations', restored, 'already_restored', earlier, 'rows', total, 'restored_by', who);
+    'operations', restored, 'already_restored', earlier, 'rows', total,
+    'foreign_keys_put_back', app_set_null, 'restored_by', who);
 END
 $fn$;
 

@@ -63,6 +63,9 @@ pub struct ActionOutcome {
     pub earlier: Vec<(String, String)>,
     /// Rows whose soft delete was undone, all operations together.
     pub rows: i64,
+    /// Per table: rows whose foreign key the application itself set to
+    /// NULL in the action's transaction, put back.
+    pub app_set_null: Vec<TableCount>,
 }
 
 /// Restores `target`; `actor` is who is doing it (the audit's actor),
@@ -117,6 +120,7 @@ pub async fn restore_action(
         .map(|a| a.iter().map(outcome).collect::<Result<Vec<_>, _>>())
         .transpose()?
         .unwrap_or_default();
+    let app_set_null = table_counts(v.get("foreign_keys_put_back"));
     let earlier = v
         .get("already_restored")
         .and_then(|o| o.as_array())
@@ -132,7 +136,23 @@ pub async fn restore_action(
         restored,
         earlier,
         rows: v.get("rows").and_then(|r| r.as_i64()).unwrap_or(0),
+        app_set_null,
     })
+}
+
+/// `[{table, action, rows}, …]`.
+fn table_counts(v: Option<&serde_json::Value>) -> Vec<TableCount> {
+    v.and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|t| TableCount {
+                    table: str_field(t, "table"),
+                    action: str_field(t, "action"),
+                    rows: t.get("rows").and_then(|r| r.as_i64()).unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn status(v: &serde_json::Value) -> Result<Status, OpsError> {
@@ -148,19 +168,7 @@ fn status(v: &serde_json::Value) -> Result<Status, OpsError> {
 
 fn outcome(v: &serde_json::Value) -> Result<Outcome, OpsError> {
     let status = status(v)?;
-    let tables = v
-        .get("tables")
-        .and_then(|t| t.as_array())
-        .map(|a| {
-            a.iter()
-                .map(|t| TableCount {
-                    table: str_field(t, "table"),
-                    action: str_field(t, "action"),
-                    rows: t.get("rows").and_then(|r| r.as_i64()).unwrap_or(0),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let tables = table_counts(v.get("tables"));
     Ok(Outcome {
         operation: str_field(v, "operation"),
         table: str_field(v, "table"),
