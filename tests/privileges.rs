@@ -53,6 +53,7 @@ const FORBIDDEN: &[&str] = &[
     "SELECT * FROM tombstone.restore_blocker('00000000-0000-0000-0000-000000000000')",
     "SELECT tombstone.action_size('1')",
     "SELECT tombstone.restore_app_set_null('1', 'x')",
+    "SELECT tombstone.undo('1')",
 ];
 
 #[tokio::test]

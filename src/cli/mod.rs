@@ -10,6 +10,7 @@ mod restore;
 pub mod rewrite;
 mod serve;
 mod trash;
+mod undo;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,8 @@ enum Command {
     Purge(purge::PurgeArgs),
     /// Physically delete one record and its cascade now; redact its audit rows.
     Erase(erase::EraseArgs),
+    /// Revert one transaction's inserts, updates and soft deletes from the audit trail.
+    Undo(undo::UndoArgs),
 }
 
 /// Parses the arguments and runs the subcommand; the exit code says how it
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
             Command::Restore(args) => restore::run(args).await,
             Command::Purge(args) => purge::run(args).await,
             Command::Erase(args) => erase::run(args).await,
+            Command::Undo(args) => undo::run(args).await,
             Command::Rewrite(args) => match rewrite::run(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -20,6 +20,7 @@ pub mod privileges;
 pub mod rls;
 mod support;
 mod triggers;
+mod undo;
 pub mod version;
 
 pub use actions::ACTIONS_DDL;
@@ -86,6 +87,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
         Step {
             name: "audit trail (tombstone.audit, monthly partitions)",
             sql: AUDIT_DDL.to_string(),
+        },
+        Step {
+            name: "undo of a transaction from the audit trail (tombstone.undo, the audit_xact index)",
+            sql: undo::UNDO_DDL.to_string(),
         },
         Step {
             name: "client address (tombstone.proxy_key, tombstone.client_addr, the audit default)",

@@ -12,6 +12,7 @@ pub mod restore;
 pub mod roles;
 pub mod schedule;
 pub mod trash;
+pub mod undo;
 
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
