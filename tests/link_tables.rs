@@ -318,3 +318,88 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
         3
     );
 }
+
+/// Right to erasure on a Django schema (issue 12 item 4): its keys say NO
+/// ACTION, the ORM cascades itself. Erase takes the soft-deleted children
+/// along (the ORM's delete left them in the trash) and names the live row
+/// that blocks otherwise.
+#[tokio::test]
+async fn erase_follows_an_orms_no_action_keys_and_names_a_live_blocker() {
+    let db = TestDb::new("link_erase");
+    common::psql(&db.url, &["-c", DJANGO]);
+    common::psql(
+        &db.url,
+        &[
+            "-c",
+            "ALTER TABLE book_tags ADD COLUMN deleted_at timestamptz",
+        ],
+    );
+    db.migrate();
+    let proxy = Proxy::start_with(ProxyOptions {
+        extra_toml: format!("[database]\nurl = \"{}\"\n", db.url),
+        ..Default::default()
+    });
+    let app = proxy.connect(&db.name).await;
+    // author.delete() as Django sends it: links, books, the author.
+    app.batch_execute(
+        "BEGIN;
+         DELETE FROM book_tags WHERE book_id IN (SELECT id FROM book WHERE author_id = 2);
+         DELETE FROM book WHERE author_id = 2;
+         DELETE FROM author WHERE id = 2;
+         COMMIT;",
+    )
+    .await
+    .unwrap();
+    let direct = db.connect().await;
+    let physical =
+        "SELECT (SELECT count(*) FROM author) * 10000 + (SELECT count(*) FROM book) * 100
+                         + (SELECT count(*) FROM book_tags)";
+    assert_eq!(count(&direct, physical).await, 2 * 10000 + 10 * 100 + 30);
+
+    // Author 1's books are live: erase refuses, naming one, and removes
+    // nothing.
+    let (ok, out, err) = tombstone(&[
+        "erase",
+        "--table",
+        "author",
+        "--key",
+        r#"{"id": 1}"#,
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("public.author {\"id\": 1}: public.book {\"id\": ")
+            && err.contains("(foreign key book_author_id_fkey, ON DELETE NO ACTION) and is live"),
+        "{err}"
+    );
+    assert_eq!(count(&direct, physical).await, 2 * 10000 + 10 * 100 + 30);
+
+    // Author 2 and what the ORM deleted with it go, physically; their
+    // audit rows lose their values.
+    let (ok, out, err) = tombstone(&[
+        "erase",
+        "--table",
+        "author",
+        "--key",
+        r#"{"id": 2}"#,
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        count(&direct, physical).await,
+        10000 + 5 * 100 + 15,
+        "{out}"
+    );
+    assert!(out.contains("public.book_tags"), "{out}");
+    let values: i64 = count(
+        &direct,
+        "SELECT count(*) FROM tombstone.audit
+          WHERE ((table_name = 'author' AND pk ->> 'id' = '2')
+                 OR (table_name = 'book' AND (pk ->> 'id')::int % 2 = 1))
+            AND (old_values IS NOT NULL OR new_values IS NOT NULL)",
+    )
+    .await;
+    assert_eq!(values, 0);
+}

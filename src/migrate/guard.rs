@@ -200,6 +200,11 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   rel regclass;
   n bigint;
+  d int := 0;
+  e record;
+  t record;
+  b record;
+  sd text;
   counts jsonb;
   who text := coalesce(nullif(actor, ''), tombstone.current_actor());
 BEGIN
@@ -208,14 +213,97 @@ BEGIN
   IF tombstone.soft_delete_column(rel) IS NULL THEN
     RAISE EXCEPTION 'tombstone: % is not a protected table', rel USING ERRCODE = 'wrong_object_type';
   END IF;
+  -- What goes: the row, and along every edge (the catalog's foreign keys
+  -- and rules.toml's) from what goes: CASCADE children (PostgreSQL removes
+  -- them), and NO ACTION / RESTRICT children that are soft-deleted (they
+  -- go first, explicitly: the trash of an ORM that cascades itself, whose
+  -- keys say NO ACTION). A live NO ACTION / RESTRICT child blocks, named.
+  CREATE TEMP TABLE IF NOT EXISTS tombstone_erase_set
+    (rel regclass, pk jsonb, depth int, explicit boolean, PRIMARY KEY (rel, pk)) ON COMMIT DROP;
+  TRUNCATE tombstone_erase_set;
+  EXECUTE format('INSERT INTO tombstone_erase_set SELECT %L::regclass, %s, 0, false FROM %s x WHERE %s',
+                 rel, tombstone.key_of(rel, 'x'), rel, tombstone.key_match(rel, 'x', '$1'))
+    USING key;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n = 0 THEN
+    RAISE EXCEPTION 'tombstone: % has no row with key %', rel, key USING ERRCODE = 'no_data_found';
+  END IF;
+  LOOP
+    n := 0;
+    FOR e IN SELECT ed.name, ed.parent, ed.child, ed.on_delete,
+                    (SELECT string_agg(format('c.%I = p.%I', k.ccol, k.pcol), ' AND ')
+                       FROM unnest(ed.child_columns, ed.parent_columns) AS k(ccol, pcol)) AS on_clause
+               FROM tombstone.edges ed
+              WHERE ed.on_delete IN ('cascade', 'restrict', 'no_action')
+                AND ed.parent IN (SELECT s.rel FROM tombstone_erase_set s WHERE s.depth = d) LOOP
+      sd := tombstone.soft_delete_column(e.child);
+      IF e.on_delete <> 'cascade' THEN
+        -- A live child that is not going anyway blocks.
+        EXECUTE format(
+          'SELECT %1$s AS child_key, %2$s AS parent_key
+             FROM tombstone_erase_set s JOIN %3$s p ON %4$s JOIN %5$s c ON %6$s
+            WHERE s.rel = %7$L::regclass AND s.depth = $1 AND %8$s
+              AND NOT EXISTS (SELECT 1 FROM tombstone_erase_set s2 WHERE s2.rel = %9$L::regclass AND s2.pk = %1$s)
+            LIMIT 1',
+          tombstone.key_of(e.child, 'c'), tombstone.key_of(e.parent, 'p'), e.parent,
+          tombstone.key_match(e.parent, 'p', 's.pk'), e.child, e.on_clause, e.parent,
+          CASE WHEN sd IS NULL THEN 'true' ELSE format('c.%I IS NULL', sd) END, e.child)
+        INTO b USING d;
+        IF b.child_key IS NOT NULL THEN
+          RAISE EXCEPTION 'tombstone: cannot erase % %: % % references % % (foreign key %, ON DELETE %) and is live',
+              rel, key, e.child, b.child_key, e.parent, b.parent_key, e.name, upper(replace(e.on_delete, '_', ' '))
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = format('Delete or erase that row first (tombstone erase --table %s --key %L), or point it elsewhere; soft-deleted children are erased along.',
+                                e.child, b.child_key);
+        END IF;
+        IF sd IS NULL THEN
+          CONTINUE;
+        END IF;
+        -- RESTRICT is checked at once, before a cascade could take the
+        -- child: children already going by a cascade are removed first too.
+        IF e.on_delete = 'restrict' THEN
+          EXECUTE format(
+            'UPDATE tombstone_erase_set s2 SET explicit = true
+               FROM tombstone_erase_set s JOIN %1$s p ON %2$s JOIN %3$s c ON %4$s
+              WHERE s.rel = %5$L::regclass AND s.depth = $1 AND s2.rel = %6$L::regclass AND s2.pk = %7$s',
+            e.parent, tombstone.key_match(e.parent, 'p', 's.pk'), e.child, e.on_clause, e.parent, e.child,
+            tombstone.key_of(e.child, 'c'))
+          USING d;
+        END IF;
+      END IF;
+      EXECUTE format(
+        'INSERT INTO tombstone_erase_set
+         SELECT DISTINCT %1$L::regclass, %2$s, $1 + 1, %3$s
+           FROM tombstone_erase_set s JOIN %4$s p ON %5$s JOIN %1$s c ON %6$s
+          WHERE s.rel = %4$L::regclass AND s.depth = $1
+         ON CONFLICT DO NOTHING',
+        e.child, tombstone.key_of(e.child, 'c'), (e.on_delete <> 'cascade')::text, e.parent,
+        tombstone.key_match(e.parent, 'p', 's.pk'), e.on_clause)
+      USING d;
+    END LOOP;
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM tombstone_erase_set s WHERE s.depth = d + 1);
+    d := d + 1;
+    IF d > 1000 THEN
+      RAISE EXCEPTION 'tombstone: cannot erase % %: its cascade is deeper than 1000 levels', rel, key
+        USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+  END LOOP;
+
   INSERT INTO tombstone.hard_delete_grants (reason, actor) VALUES ('erase', who);
+  -- The children PostgreSQL would not take (or would refuse) first, the
+  -- deepest first; then the row, with its cascade.
+  FOR t IN SELECT s.rel, s.depth FROM tombstone_erase_set s WHERE s.explicit
+            GROUP BY s.rel, s.depth ORDER BY s.depth DESC, s.rel::text LOOP
+    EXECUTE format('DELETE FROM %1$s x USING tombstone_erase_set s
+                     WHERE s.rel = %2$L::regclass AND s.depth = $1 AND s.explicit AND %3$s',
+                   t.rel, t.rel, tombstone.key_match(t.rel, 'x', 's.pk'))
+      USING t.depth;
+  END LOOP;
   EXECUTE format('DELETE FROM %s x WHERE %s', rel, tombstone.key_match(rel, 'x', '$1')) USING key;
   GET DIAGNOSTICS n = ROW_COUNT;
   SELECT g.counts INTO counts FROM tombstone.hard_delete_grants g WHERE g.xact_id = pg_current_xact_id();
   DELETE FROM tombstone.hard_delete_grants WHERE xact_id = pg_current_xact_id();
-  IF n = 0 THEN
-    RAISE EXCEPTION 'tombstone: % has no row with key %', rel, key USING ERRCODE = 'no_data_found';
-  END IF;
+  TRUNCATE tombstone_erase_set;
   RETURN jsonb_build_object('table', rel::text, 'key', key, 'rows', coalesce(counts, '{}'::jsonb));
 END
 $fn$;
