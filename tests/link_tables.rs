@@ -193,6 +193,10 @@ INSERT INTO publisher VALUES (1, 'p'), (2, 'q');
 INSERT INTO book SELECT g, 1 + g % 2, 1 + g % 2, 'book ' || g FROM generate_series(1, 10) g;
 INSERT INTO tag SELECT g, 'tag ' || g FROM generate_series(1, 5) g;
 INSERT INTO book_tags (book_id, tag_id) SELECT b, t FROM generate_series(1, 10) b, generate_series(1, 3) t;
+-- Not a link table: a text column of its own.
+CREATE TABLE review (id serial PRIMARY KEY, book_id int NOT NULL REFERENCES book DEFERRABLE INITIALLY DEFERRED,
+                     body text);
+INSERT INTO review (book_id, body) SELECT g, 'review ' || g FROM generate_series(1, 10) g;
 ";
 
 async fn checksum(client: &Client) -> String {
@@ -201,7 +205,8 @@ async fn checksum(client: &Client) -> String {
             "SELECT (SELECT md5(string_agg(a::text, ',' ORDER BY id)) FROM author a)
                  || (SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM publisher p)
                  || (SELECT md5(string_agg(b::text, ',' ORDER BY id)) FROM book b)
-                 || (SELECT md5(string_agg(format('%s %s %s', id, book_id, tag_id), ',' ORDER BY id)) FROM book_tags)",
+                 || (SELECT md5(string_agg(format('%s %s %s', id, book_id, tag_id), ',' ORDER BY id)) FROM book_tags)
+                 || (SELECT md5(string_agg(format('%s %s %s', id, book_id, body), ',' ORDER BY id)) FROM review)",
             &[],
         )
         .await
@@ -214,15 +219,21 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
     let db = TestDb::new("link_django");
     common::psql(&db.url, &["-c", DJANGO]);
     db.migrate();
+    // A link table is named at once; another child once rows are deleted
+    // from it.
     let (_, out, _) = tombstone(&["doctor", "--database-url", &db.url]);
     assert!(
-        !out.contains("public.book_tags has no soft-delete column"),
+        out.contains("public.book_tags has no soft-delete column, references protected public.book (book_tags_book_id_fkey) and is a link table"),
         "{out}"
     );
-    // The application unlinks a tag (directly, as before tombstone).
+    assert!(
+        !out.contains("public.review has no soft-delete column"),
+        "{out}"
+    );
+    // The application deletes a review (directly, as before tombstone).
     let direct = db.connect().await;
     direct
-        .batch_execute("DELETE FROM book_tags WHERE book_id = 1 AND tag_id = 3")
+        .batch_execute("DELETE FROM review WHERE id = 1")
         .await
         .unwrap();
     direct
@@ -233,28 +244,27 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
     let mut flagged = String::new();
     for _ in 0..50 {
         let (_, out, _) = tombstone(&["doctor", "--database-url", &db.url]);
-        if out.contains(
-            "public.book_tags has no soft-delete column, references protected public.book",
-        ) {
+        if out.contains("public.review has no soft-delete column, references protected public.book")
+        {
             flagged = out;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(
-        flagged.contains("1 rows deleted"),
-        "doctor did not flag book_tags: {flagged}"
+        flagged.contains("and has had 1 rows deleted"),
+        "doctor did not flag review: {flagged}"
     );
     let (ok, out, err) = tombstone(&["migrate", "--apply", "--fix", "--database-url", &db.url]);
     assert!(ok, "{out}{err}");
     assert_eq!(
         count(
             &direct,
-            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.book_tags'::regclass
+            "SELECT count(*) FROM pg_attribute WHERE attrelid IN ('public.book_tags'::regclass, 'public.review'::regclass)
                AND attname = 'deleted_at' AND NOT attisdropped",
         )
         .await,
-        1,
+        2,
         "{out}"
     );
 
@@ -270,6 +280,7 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
     app.batch_execute(
         "BEGIN;
          UPDATE book SET publisher_id = NULL WHERE publisher_id IN (1);
+         DELETE FROM review WHERE book_id IN (2);
          DELETE FROM book_tags WHERE book_id IN (2);
          DELETE FROM book WHERE id IN (2);
          DELETE FROM publisher WHERE id IN (1);
@@ -281,7 +292,8 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
         count(&app, "SELECT count(*) FROM book_tags WHERE book_id = 2").await,
         0
     );
-    assert_eq!(count(&direct, "SELECT count(*) FROM book_tags").await, 29);
+    assert_eq!(count(&direct, "SELECT count(*) FROM book_tags").await, 30);
+    assert_eq!(count(&direct, "SELECT count(*) FROM review").await, 9);
     let action: String = direct
         .query_one(
             "SELECT xact_id::text FROM tombstone.operations ORDER BY created_at DESC LIMIT 1",
@@ -343,6 +355,7 @@ async fn erase_follows_an_orms_no_action_keys_and_names_a_live_blocker() {
     // author.delete() as Django sends it: links, books, the author.
     app.batch_execute(
         "BEGIN;
+         DELETE FROM review WHERE book_id IN (SELECT id FROM book WHERE author_id = 2);
          DELETE FROM book_tags WHERE book_id IN (SELECT id FROM book WHERE author_id = 2);
          DELETE FROM book WHERE author_id = 2;
          DELETE FROM author WHERE id = 2;

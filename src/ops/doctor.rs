@@ -54,8 +54,9 @@ pub enum Problem {
         constraint: String,
     },
     /// A table without the soft-delete column that references a protected
-    /// one (not by CASCADE) and has had rows deleted: an application that
-    /// deletes such link rows itself loses them for good.
+    /// one (not by CASCADE) and has had rows deleted, or is a link table
+    /// (every column a key; `deletes` 0): an application that deletes such
+    /// link rows itself loses them for good.
     LinkRowsDeleted {
         table: String,
         parent: String,
@@ -200,9 +201,16 @@ impl Problem {
                 parent,
                 constraint,
                 deletes,
-            } => format!(
-                "{table} has no soft-delete column, references protected {parent} ({constraint}) and has had {deletes} rows deleted: rows an application deletes there (an ORM's link rows) are gone for good and a restore cannot bring them back"
-            ),
+            } => {
+                let why = if *deletes > 0 {
+                    format!("has had {deletes} rows deleted")
+                } else {
+                    "is a link table (every column a key)".to_string()
+                };
+                format!(
+                    "{table} has no soft-delete column, references protected {parent} ({constraint}) and {why}: rows an application deletes there (an ORM's link rows) are gone for good and a restore cannot bring them back"
+                )
+            }
             Problem::ViewReads { view, table } => format!(
                 "view {view} reads protected table {table}: tombstone cannot filter inside it, so it shows deleted rows"
             ),
@@ -682,20 +690,21 @@ fn children_without_column(
                     ))
                 } else {
                     let t = snapshot.table(c);
-                    deletes
+                    let n = deletes
                         .get(&(t.schema.clone(), t.name.clone()))
-                        .filter(|&&n| n > 0)
-                        .map(|&n| {
-                            (
-                                c,
-                                Problem::LinkRowsDeleted {
-                                    table: name_of(c),
-                                    parent: name_of(p),
-                                    constraint: fk.name.clone(),
-                                    deletes: n,
-                                },
-                            )
-                        })
+                        .copied()
+                        .unwrap_or(0);
+                    (n > 0 || is_link_table(snapshot, c)).then_some(n).map(|n| {
+                        (
+                            c,
+                            Problem::LinkRowsDeleted {
+                                table: name_of(c),
+                                parent: name_of(p),
+                                constraint: fk.name.clone(),
+                                deletes: n,
+                            },
+                        )
+                    })
                 }
             } else if will.contains(&c)
                 && !will.contains(&p)
@@ -761,6 +770,23 @@ fn children_without_column(
         });
     }
     soon
+}
+
+/// Every column of the table is part of its primary key or of a foreign
+/// key, and it has two foreign keys or more: a many-to-many link table
+/// (Django's automatic through tables), whose rows applications delete.
+fn is_link_table(snapshot: &SchemaSnapshot, id: TableId) -> bool {
+    let t = snapshot.table(id);
+    let fks: Vec<_> = snapshot
+        .foreign_keys()
+        .iter()
+        .filter(|fk| fk.child == id && fk.in_catalog)
+        .collect();
+    fks.len() >= 2
+        && t.columns.iter().all(|c| {
+            t.primary_key.contains(&c.name)
+                || fks.iter().any(|fk| fk.child_columns.contains(&c.name))
+        })
 }
 
 /// Rows deleted per table since the statistics were reset.
