@@ -71,14 +71,21 @@ impl Cluster {
         ));
         assert!(ok, "initdb failed: {out}{err}");
         std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        cluster.start_server();
+        cluster
+    }
+
+    /// Starts the (stopped) server again, on the same port.
+    pub fn start_server(&self) {
+        let data = self.dir.path().join("data");
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
-            cluster.port,
-            cluster.dir.path().display()
+            self.port,
+            self.dir.path().display()
         );
-        let log = cluster.dir.path().join("server.log");
-        let (ok, out, err) = run(&mut cluster.command(
-            bindir.join("pg_ctl"),
+        let log = self.dir.path().join("server.log");
+        let (ok, out, err) = run(&mut self.command(
+            pg_bindir().join("pg_ctl"),
             &[
                 "-D",
                 data.to_str().unwrap_or_default(),
@@ -97,7 +104,23 @@ impl Cluster {
             "pg_ctl start failed: {out}{err}\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        cluster
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: sessions are terminated).
+    pub fn stop_server(&self) {
+        let data = self.dir.path().join("data");
+        let (ok, out, err) = run(&mut self.command(
+            pg_bindir().join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        ));
+        assert!(ok, "pg_ctl stop failed: {out}{err}");
     }
 
     fn command(&self, program: PathBuf, args: &[&str]) -> Command {

@@ -83,7 +83,7 @@ pub fn url_for(name: &str) -> String {
     format!("{}/{}{}", &head[..cut], name, tail)
 }
 
-fn scenario_dir() -> PathBuf {
+pub fn scenario_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("scenario")
@@ -353,6 +353,11 @@ impl Proxy {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// The proxy's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// True while the process runs.
