@@ -40,19 +40,21 @@ pub struct Upstream {
     port: u16,
     tls: Option<UpstreamTls>,
     connect_timeout: Duration,
+    timeouts: crate::config::TimeoutsConfig,
 }
 
 impl Upstream {
     pub fn new(
         cfg: &UpstreamConfig,
         tls: Option<UpstreamTls>,
-        connect_timeout: Duration,
+        timeouts: &crate::config::TimeoutsConfig,
     ) -> Upstream {
         Upstream {
             host: cfg.host.clone(),
             port: cfg.port,
             tls,
-            connect_timeout,
+            connect_timeout: timeouts.connect,
+            timeouts: timeouts.clone(),
         }
     }
 
@@ -79,6 +81,9 @@ impl Upstream {
             })?;
         // Latency matters more than packet count for a query protocol.
         let _ = tcp.set_nodelay(true);
+        if let Err(e) = self.timeouts.keepalive(&tcp) {
+            tracing::debug!(error = %e, "cannot set TCP keepalive on an upstream socket");
+        }
         let Some(tls) = &self.tls else {
             return Ok(Stream::Plain(tcp));
         };

@@ -419,3 +419,67 @@ async fn the_server_stopped_mid_cascade_and_started_again() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+/// Sockets of the proxy's process: `ss` lines that name `pid`.
+fn proxy_sockets(pid: u32) -> Vec<String> {
+    let out = std::process::Command::new("ss")
+        .args(["-tnopH", "state", "established"])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn half_open_connections_are_probed_by_tcp_keepalive() {
+    let db = TestDb::new("faults_keepalive");
+    db.migrate();
+    let proxy = Proxy::start_with(ProxyOptions {
+        extra_toml: format!(
+            "[database]\nurl = \"{}\"\n[timeouts]\nkeepalive_idle = \"7s\"\nkeepalive_interval = \"3s\"\nkeepalive_retries = 2\n",
+            db.url
+        ),
+        ..Default::default()
+    });
+    let pid = proxy.pid().expect("proxy pid");
+    let client = proxy.connect(&db.name).await;
+    client.simple_query("SELECT 1").await.unwrap();
+    let port = format!("127.0.0.1:{}", proxy.port);
+    let sockets = proxy_sockets(pid);
+    // The accepted client socket (local address the proxy's port) and the
+    // session's upstream socket (peer :5432) both carry a keepalive timer
+    // of at most the configured idle.
+    let client_side: Vec<&String> = sockets.iter().filter(|l| l.contains(&port)).collect();
+    assert!(!client_side.is_empty(), "{sockets:#?}");
+    assert!(
+        client_side.iter().all(|l| l.contains("timer:(keepalive,")),
+        "client socket without keepalive: {client_side:#?}"
+    );
+    let upstream_side: Vec<&String> = sockets
+        .iter()
+        .filter(|l| l.contains(":5432 ") && !l.contains(&port))
+        .collect();
+    assert!(
+        upstream_side
+            .iter()
+            .any(|l| l.contains("timer:(keepalive,")),
+        "no upstream socket with keepalive: {sockets:#?}"
+    );
+    assert!(
+        client_side.iter().all(|l| {
+            l.split("timer:(keepalive,")
+                .nth(1)
+                .map(|t| {
+                    t.chars()
+                        .take_while(|c| c.is_ascii_digit() || *c == '.')
+                        .collect::<String>()
+                })
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(|secs| secs <= 7.0)
+        }),
+        "{client_side:#?}"
+    );
+}

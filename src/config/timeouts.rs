@@ -19,6 +19,33 @@ pub struct TimeoutsConfig {
     /// Default `0s`: never.
     #[serde(deserialize_with = "super::duration::deserialize_optional")]
     pub idle: Option<Duration>,
+    /// TCP keepalive on client and upstream sockets: the first probe after
+    /// this much silence, so a peer that vanished (a half-open connection)
+    /// is found and its session closed. Default `60s`; `0s`: off.
+    #[serde(deserialize_with = "super::duration::deserialize_optional")]
+    pub keepalive_idle: Option<Duration>,
+    /// Between keepalive probes. Default `10s`.
+    #[serde(deserialize_with = "super::duration::deserialize")]
+    pub keepalive_interval: Duration,
+    /// Unanswered probes before the connection is dropped. Default `6`
+    /// (a dead peer is found after about idle + 6 × interval = 2 minutes).
+    pub keepalive_retries: u32,
+}
+
+impl TimeoutsConfig {
+    /// Applies the keepalive settings to a connected socket.
+    pub fn keepalive(&self, tcp: &tokio::net::TcpStream) -> std::io::Result<()> {
+        let sock = socket2::SockRef::from(tcp);
+        match self.keepalive_idle {
+            None => sock.set_keepalive(false),
+            Some(idle) => sock.set_tcp_keepalive(
+                &socket2::TcpKeepalive::new()
+                    .with_time(idle)
+                    .with_interval(self.keepalive_interval)
+                    .with_retries(self.keepalive_retries),
+            ),
+        }
+    }
 }
 
 impl Default for TimeoutsConfig {
@@ -27,6 +54,9 @@ impl Default for TimeoutsConfig {
             connect: Duration::from_secs(5),
             startup: Duration::from_secs(60),
             idle: None,
+            keepalive_idle: Some(Duration::from_secs(60)),
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_retries: 6,
         }
     }
 }

@@ -34,6 +34,9 @@ pub async fn serve(
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
                     let shared = shared.borrow().clone();
+                    if let Err(e) = shared.timeouts.keepalive(&tcp) {
+                        tracing::debug!(error = %e, "cannot set TCP keepalive on a client socket");
+                    }
                     let phase = signal.subscribe();
                     sessions.spawn(session::run(tcp, peer, shared, phase));
                 }

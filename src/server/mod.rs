@@ -40,7 +40,7 @@ impl Shared {
         let upstream_tls = tls::upstream(&config.upstream)?;
         Ok(Arc::new(Shared {
             tls_acceptor,
-            upstream: Upstream::new(&config.upstream, upstream_tls, config.timeouts.connect),
+            upstream: Upstream::new(&config.upstream, upstream_tls, &config.timeouts),
             cancels: CancelRegistry::default(),
             client_limits: Limits {
                 max_message: config.listen.max_message_bytes,
@@ -58,7 +58,7 @@ impl Shared {
         let upstream_tls = tls::upstream(&config.upstream)?;
         Ok(Arc::new(Shared {
             tls_acceptor,
-            upstream: Upstream::new(&config.upstream, upstream_tls, config.timeouts.connect),
+            upstream: Upstream::new(&config.upstream, upstream_tls, &config.timeouts),
             cancels: self.cancels.clone(),
             client_limits: Limits {
                 max_message: config.listen.max_message_bytes,
