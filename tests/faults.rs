@@ -316,7 +316,9 @@ async fn the_server_stopped_mid_cascade_and_started_again() {
     assert!(ok, "{out}{err}");
     let proxy = Proxy::start_with(ProxyOptions {
         upstream: Some(("127.0.0.1".to_string(), cluster.port)),
-        extra_toml: format!("[database]\nurl = \"{url}\"\nrefresh_interval = \"1s\"\n"),
+        extra_toml: format!(
+            "[database]\nurl = \"{url}\"\nrefresh_interval = \"1s\"\n[retention]\nkeep = \"1s\"\npurge_interval = \"1s\"\n"
+        ),
         ..Default::default()
     });
     let through = format!(
@@ -412,12 +414,31 @@ async fn the_server_stopped_mid_cascade_and_started_again() {
         "{}",
         proxy.log()
     );
-    // The delete now works and is whole.
+    // The delete now works and is whole, and the scheduled purge (its
+    // runs failed while the server was down) removes it a second later.
     let n = client
         .execute("DELETE FROM projects WHERE id = 1", &[])
         .await
         .unwrap();
     assert_eq!(n, 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = count(&direct, "SELECT count(*) FROM projects WHERE id = 1").await;
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled purge never ran again:\n{}",
+            proxy.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        proxy.log().contains("scheduled purge failed; will retry"),
+        "{}",
+        proxy.log()
+    );
 }
 
 /// Sockets of the proxy's process: `ss` lines that name `pid`.
