@@ -11,6 +11,7 @@ mod database;
 mod duration;
 mod listen;
 mod log;
+mod notify;
 mod parser;
 mod retention;
 mod roles;
@@ -27,6 +28,7 @@ pub use cache::CacheConfig;
 pub use database::{DatabaseConfig, redact_url};
 pub use listen::{ListenConfig, ListenTls};
 pub use log::{LogConfig, LogFormat};
+pub use notify::{NotifyConfig, RedisConfig, render as render_cache_key};
 pub use parser::ParserConfig;
 pub use retention::{RetentionConfig, RetentionTable};
 pub use roles::RolesConfig;
@@ -71,6 +73,9 @@ pub struct Config {
     /// How long soft-deleted rows are kept; the purge schedule.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Change notifications for caches.
+    #[serde(default)]
+    pub notify: NotifyConfig,
 }
 
 /// Why a configuration could not be used. Every variant names the file and,
@@ -133,6 +138,9 @@ impl Config {
         self.audit.validate()?;
         self.retention.validate()?;
         self.parser.validate()?;
+        if let Some((key, why)) = self.notify.check() {
+            return Err(ConfigError::key(&key, why));
+        }
         Ok(())
     }
 }

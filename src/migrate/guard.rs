@@ -50,6 +50,7 @@ DECLARE
   keyx text;
   n bigint;
   qualified text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
+  keys jsonb;
 BEGIN
   SELECT * INTO g FROM tombstone.hard_delete_grants
    WHERE xact_id = pg_current_xact_id() AND granted_by = current_user LIMIT 1;
@@ -71,6 +72,10 @@ BEGIN
                 RETURNING 1)
      SELECT count(*) FROM a',
     keyx, TG_TABLE_SCHEMA, TG_TABLE_NAME, g.reason, g.actor) INTO n;
+  IF tombstone.notify_channel() IS NOT NULL THEN
+    EXECUTE format('SELECT jsonb_agg(%s) FROM tombstone_old o', keyx) INTO keys;
+    PERFORM tombstone.notify_change(g.reason, TG_TABLE_SCHEMA, TG_TABLE_NAME, NULL, keys);
+  END IF;
   -- Edges rules.toml adds are no foreign keys PostgreSQL applies: what
   -- their ON DELETE says happens here, for the rows just removed, as
   -- PostgreSQL does it for its own (a cascade into a protected child

@@ -14,6 +14,7 @@ pub mod edges;
 pub mod fk_checks;
 mod guard;
 pub mod identity;
+mod notify;
 mod operations;
 mod ops;
 pub mod privileges;
@@ -71,6 +72,10 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
         Step {
             name: "operations (tombstone.operations, tombstone.operation_rows, tombstone.fk_violation)",
             sql: crate::schema::ddl::REWRITER_DDL.to_string(),
+        },
+        Step {
+            name: "change notifications (tombstone.settings, tombstone.notify_change)",
+            sql: notify::NOTIFY_DDL.to_string(),
         },
         Step {
             name: "operation recording (tombstone.operations.stmt_at, tombstone.statement_operation)",

@@ -288,6 +288,12 @@ BEGIN
     USING op, o.created_at, who;
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
+    IF n > 0 AND tombstone.notify_channel() IS NOT NULL THEN
+      PERFORM tombstone.notify_change('restore', t.table_schema, t.table_name, op,
+        (SELECT jsonb_agg(r.pk) FROM tombstone.operation_rows r
+          WHERE r.op_id = op AND r.action = 'soft_delete'
+            AND r.table_schema = t.table_schema AND r.table_name = t.table_name));
+    END IF;
     tables := tables || jsonb_build_object('table', t.table_schema || '.' || t.table_name,
                                            'action', 'soft_delete', 'rows', n);
   END LOOP;

@@ -110,6 +110,12 @@ BEGIN
        WHERE r.op_id IS NOT NULL AND r.table_schema = %L AND r.table_name = %L',
       sd, by_col, by_col, actor, rel, pk_join, t.table_schema, t.table_name);
   END LOOP;
+  IF tombstone.notify_channel() IS NOT NULL THEN
+    FOR t IN SELECT r.op_id, r.table_schema, r.table_name, jsonb_agg(r.pk) AS keys FROM tombstone_new_rows r
+              WHERE r.op_id IS NOT NULL AND r.action = 'soft_delete' GROUP BY 1, 2, 3 LOOP
+      PERFORM tombstone.notify_change('soft_delete', t.table_schema, t.table_name, t.op_id, t.keys);
+    END LOOP;
+  END IF;
   RETURN NULL;
 END
 $fn$;

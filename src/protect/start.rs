@@ -45,6 +45,14 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     sync_audit_settings(&client, &config.audit)
         .await
         .map_err(|e| format!("database.url: cannot write tombstone.audit_settings: {e}"))?;
+    client
+        .execute(
+            "INSERT INTO tombstone.settings (name, value) VALUES ('notify_channel', $1)
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            &[&config.notify.channel],
+        )
+        .await
+        .map_err(|e| format!("database.url: cannot write tombstone.settings: {e}"))?;
     crate::ops::roles::sync_bypass_roles(&client, &config.roles.bypass)
         .await
         .map_err(|e| format!("database.url: cannot write tombstone.bypass_roles: {e}"))?;
