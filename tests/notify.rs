@@ -23,10 +23,10 @@ async fn listen(
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message {
-                if let Ok(v) = serde_json::from_str(n.payload()) {
-                    let _ = tx.send(v);
-                }
+            if let AsyncMessage::Notification(n) = message
+                && let Ok(v) = serde_json::from_str(n.payload())
+            {
+                let _ = tx.send(v);
             }
         }
     });
