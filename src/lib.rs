@@ -10,6 +10,7 @@ pub mod config;
 pub mod logging;
 pub mod migrate;
 pub mod ops;
+pub mod pg_error;
 pub mod protect;
 pub mod rewrite;
 pub mod schema;

@@ -3,6 +3,7 @@
 mod common;
 
 use common::TestDb;
+use tombstone::cli::database::DatabaseArgs;
 use tombstone::cli::rewrite::{RewriteArgs, RoleArg, run};
 use tombstone::rewrite::parse_search_path;
 
@@ -11,20 +12,31 @@ async fn run_loads_the_schema_and_rewrites() {
     let db = TestDb::create("cli", 1);
     let args = RewriteArgs {
         role: RoleArg::Normal,
-        database_url: db.url.clone(),
+        db: DatabaseArgs {
+            database_url: Some(db.url.clone()),
+            ..Default::default()
+        },
         sql: "SELECT * FROM tasks".into(),
     };
-    run(args).await.expect("rewrite runs");
+    let out = run(args).await.expect("rewrite runs");
+    assert!(out.sql.contains("deleted_at IS NULL"), "{}", out.sql);
+    assert!(out.warning.is_none(), "{:?}", out.warning);
     let args = RewriteArgs {
         role: RoleArg::Normal,
-        database_url: db.url.clone(),
+        db: DatabaseArgs {
+            database_url: Some(db.url.clone()),
+            ..Default::default()
+        },
         sql: "TRUNCATE tasks".into(),
     };
     let err = run(args).await.expect_err("TRUNCATE refused");
     assert!(err.to_string().starts_with("42501"), "{err}");
     let args = RewriteArgs {
         role: RoleArg::Bypass,
-        database_url: db.url.clone(),
+        db: DatabaseArgs {
+            database_url: Some(db.url.clone()),
+            ..Default::default()
+        },
         sql: "SELECT 1".into(),
     };
     run(args).await.expect("bypass");

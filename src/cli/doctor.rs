@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use super::database::DatabaseArgs;
+use super::fail;
 use crate::ops::doctor::examine;
+use crate::pg_error::describe;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -25,14 +27,17 @@ pub async fn run(args: DoctorArgs) -> ExitCode {
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tombstone: cannot read the catalog: {e}");
+            fail(&format!("cannot read the catalog: {}", describe(&e)));
             return ExitCode::FAILURE;
         }
     };
     let installed = match crate::migrate::version::installed(&client).await {
         Ok(installed) => installed,
         Err(e) => {
-            eprintln!("tombstone: cannot read the tombstone schema version: {e}");
+            fail(&format!(
+                "cannot read the tombstone schema version: {}",
+                describe(&e)
+            ));
             return ExitCode::FAILURE;
         }
     };

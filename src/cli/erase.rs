@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use super::database::{DatabaseArgs, os_user};
+use super::fail;
 use crate::ops::erase::erase;
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +38,7 @@ pub async fn run(args: EraseArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("tombstone: {e}");
+            fail(&e.to_string());
             ExitCode::FAILURE
         }
     }

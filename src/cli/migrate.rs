@@ -7,8 +7,10 @@
 use std::process::ExitCode;
 
 use super::database::DatabaseArgs;
+use super::fail;
 use crate::migrate::{self, Step};
 use crate::ops::doctor::{Fix, examine, select_fixes};
+use crate::pg_error::describe;
 use crate::schema::{Column, SchemaSnapshot, load};
 
 #[derive(Debug, clap::Args)]
@@ -35,7 +37,7 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
     let catalog = match load::load_catalog(&client).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("tombstone: cannot read the schema: {e}");
+            fail(&format!("cannot read the schema: {}", describe(&e)));
             return ExitCode::FAILURE;
         }
     };
@@ -47,15 +49,15 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
         }
         Ok(report) => {
             if !report.fixes.is_empty() {
-                eprintln!(
-                    "tombstone: {} schema fixes not included (see tombstone doctor); add --fix to include them",
+                fail(&format!(
+                    "{} schema fixes not included (see tombstone doctor); add --fix to include them",
                     report.fixes.len()
-                );
+                ));
             }
             Vec::new()
         }
         Err(e) => {
-            eprintln!("tombstone: cannot read the catalog: {e}");
+            fail(&format!("cannot read the catalog: {}", describe(&e)));
             return ExitCode::FAILURE;
         }
     };
@@ -111,20 +113,10 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let detail = match e.as_db_error() {
-                Some(d) => {
-                    let mut text = d.message().to_string();
-                    if let Some(detail) = d.detail() {
-                        text.push_str(&format!("\n  detail: {detail}"));
-                    }
-                    if let Some(hint) = d.hint().filter(|h| !h.is_empty()) {
-                        text.push_str(&format!("\n  hint: {hint}"));
-                    }
-                    text
-                }
-                None => e.to_string(),
-            };
-            eprintln!("tombstone: migration failed, nothing was changed: {detail}");
+            fail(&format!(
+                "migration failed, nothing was changed: {}",
+                describe(&e)
+            ));
             ExitCode::FAILURE
         }
     }

@@ -1,7 +1,8 @@
 //! The command line: one file per subcommand, each with its own argument
 //! struct and `run`.
 
-mod database;
+mod config_file;
+pub mod database;
 mod doctor;
 mod erase;
 mod migrate;
@@ -49,10 +50,37 @@ enum Command {
     Undo(undo::UndoArgs),
 }
 
+/// Prints an error for the operator on stderr, after the one `tombstone: `
+/// every error of the command line starts with (a message that already
+/// starts with it, as the SQL functions' do, does not get a second).
+pub(crate) fn fail(message: &str) {
+    let mut message = message;
+    while let Some(rest) = message.strip_prefix("tombstone: ") {
+        message = rest;
+    }
+    eprintln!("tombstone: {message}");
+}
+
 /// Parses the arguments and runs the subcommand; the exit code says how it
-/// went (0 ok, 2 bad configuration or arguments, 1 anything else).
+/// went: 0 ok; 1 the command ran and failed (the database unreachable or
+/// refusing, doctor's problems); 2 usage: arguments clap or the command
+/// refuses, a config file that does not load, no database named.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version: printed on stdout, exit 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // `tombstone` alone: the help, on stderr, exit 2.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprint!("{}", e.render());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            fail(text.strip_prefix("error: ").unwrap_or(&text).trim_end());
+            return ExitCode::from(2);
+        }
+    };
     if !matches!(cli.command, Command::Serve(_)) {
         // `tombstone trash | head`: a reader that stops early ends a
         // command quietly, as it ends any Unix tool, instead of a panic in
@@ -70,7 +98,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("tombstone: cannot start the async runtime: {e}");
+            fail(&format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -85,13 +113,7 @@ pub fn main() -> ExitCode {
             Command::Purge(args) => purge::run(args).await,
             Command::Erase(args) => erase::run(args).await,
             Command::Undo(args) => undo::run(args).await,
-            Command::Rewrite(args) => match rewrite::run(args).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tombstone: {e}");
-                    ExitCode::FAILURE
-                }
-            },
+            Command::Rewrite(args) => rewrite::main(args).await,
         }
     })
 }

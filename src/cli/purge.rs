@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use super::database::{DatabaseArgs, os_user};
+use super::fail;
 use crate::ops::purge::{Options, PurgeError, purge};
 
 #[derive(Debug, clap::Args)]
@@ -38,7 +39,10 @@ pub async fn run(args: PurgeArgs) -> ExitCode {
     {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tombstone: cannot read the schema: {e}");
+            fail(&format!(
+                "cannot read the schema: {}",
+                crate::pg_error::describe(&e)
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -76,11 +80,11 @@ pub async fn run(args: PurgeArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(PurgeError::Busy) => {
-            eprintln!("tombstone: another purge is running on this database; try again later");
+            fail("another purge is running on this database; try again later");
             ExitCode::FAILURE
         }
         Err(PurgeError::Ops(e)) => {
-            eprintln!("tombstone: {e}");
+            fail(&e.to_string());
             ExitCode::FAILURE
         }
     }

@@ -5,14 +5,14 @@
 
 use std::process::ExitCode;
 
-use super::database::{DatabaseArgs, os_user};
+use super::database::{DatabaseArgs, operation_id, os_user};
 use crate::ops::restore::{ActionOutcome, Outcome, Status, Target, restore, restore_action};
 
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
     db: DatabaseArgs,
-    /// The operation id (from `tombstone trash`).
+    /// The operation id, or its first characters (from `tombstone trash`).
     #[arg(required_unless_present_any = ["table", "action"], conflicts_with_all = ["table", "key", "action"])]
     operation: Option<String>,
     /// The table of the row whose delete to undo (`schema.table` or a name).
@@ -63,6 +63,13 @@ pub async fn run(args: RestoreArgs) -> ExitCode {
     let (_, client) = match args.db.open().await {
         Ok(opened) => opened,
         Err(code) => return code,
+    };
+    let what = match what {
+        What::Operation(Target::Operation(op)) => match operation_id(&client, &op).await {
+            Ok(id) => What::Operation(Target::Operation(id)),
+            Err(code) => return code,
+        },
+        other => other,
     };
     let actor = args.actor.or_else(os_user);
     let printed = match &what {

@@ -7,35 +7,38 @@ use std::process::ExitCode;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::config_file::{ConfigArgs, explain};
+use super::fail;
 use crate::config::Config;
 use crate::server::{self, Shared};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Path to rules.toml.
-    #[arg(long, short, default_value = "rules.toml", env = "TOMBSTONE_CONFIG")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// `tombstone check`: loads the file as `serve` would, without starting.
 pub fn check(args: ServeArgs) -> ExitCode {
-    match Config::load(&args.config) {
+    let file = args.config.file();
+    match file.load() {
         Ok(_) => {
-            println!("{}: ok", args.config.display());
+            println!("{}: ok", file.path().display());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("tombstone: {e}");
+            fail(&explain(&file, &e));
             ExitCode::from(2)
         }
     }
 }
 
 pub async fn run(args: ServeArgs) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let file = args.config.file();
+    let config = match file.load() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("tombstone: {e}");
+            fail(&explain(&file, &e));
             return ExitCode::from(2);
         }
     };
@@ -50,7 +53,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         Some(url) => match crate::protect::start(&config, url).await {
             Ok(p) => Some(p),
             Err(e) => {
-                eprintln!("tombstone: {e}");
+                fail(&e);
                 return ExitCode::from(2);
             }
         },
@@ -62,17 +65,17 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     let shared = match Shared::from_config(&config, protection.clone()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tombstone: {e}");
+            fail(&e.to_string());
             return ExitCode::from(2);
         }
     };
     let listener = match TcpListener::bind(config.listen.address).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
-                "tombstone: listen.address: cannot listen on {}: {e}",
+            fail(&format!(
+                "listen.address: cannot listen on {}: {e}",
                 config.listen.address
-            );
+            ));
             return ExitCode::from(2);
         }
     };
@@ -83,7 +86,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     ) {
         (Ok(t), Ok(i), Ok(h)) => (t, i, h),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            eprintln!("tombstone: cannot install signal handlers: {e}");
+            fail(&format!("cannot install signal handlers: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -102,7 +105,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     let (current, sessions_take) = tokio::sync::watch::channel(shared);
     tokio::spawn(reload_on_hangup(
         hup,
-        args.config.clone(),
+        file.path().to_path_buf(),
         config.clone(),
         current,
     ));

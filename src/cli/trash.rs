@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use super::database::DatabaseArgs;
-use crate::ops::trash::{Action, Entry, Filter, Since, list};
+use super::fail;
+use crate::ops::trash::{Action, Entry, Filter, Since, SinceError, list};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -21,8 +22,8 @@ pub struct TrashArgs {
     /// other operations of their actions.
     #[arg(long)]
     table: Option<String>,
-    /// Only deletes since: a duration back from now ("2h", "7days") or a
-    /// timestamp ("2026-01-31 12:00+00").
+    /// Only deletes since: a duration back from now ("2h", "30m", "7d") or
+    /// a timestamp ("2026-01-31 12:00+00").
     #[arg(long)]
     since: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
@@ -38,10 +39,23 @@ pub async fn run(args: TrashArgs) -> ExitCode {
         table: args.table,
         since: args.since.as_deref().map(Since::parse),
     };
+    if let Some(since) = &filter.since {
+        match since.check(&client).await {
+            Ok(()) => {}
+            Err(SinceError::Ops(e)) => {
+                fail(&e.to_string());
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                fail(&format!("--since {e}"));
+                return ExitCode::from(2);
+            }
+        }
+    }
     let actions = match list(&client, &filter).await {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("tombstone: {e}");
+            fail(&e.to_string());
             return ExitCode::FAILURE;
         }
     };

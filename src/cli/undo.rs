@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use super::database::{DatabaseArgs, os_user};
+use super::fail;
 use crate::ops::undo::{TableRows, undo};
 
 #[derive(Debug, clap::Args)]
@@ -28,9 +29,9 @@ pub struct UndoArgs {
 pub async fn run(args: UndoArgs) -> ExitCode {
     let transaction = args.transaction.trim();
     if transaction.is_empty() || !transaction.bytes().all(|b| b.is_ascii_digit()) {
-        eprintln!(
-            "tombstone: {transaction:?} is not a transaction id (a number, as tombstone.audit.xact_id and tombstone trash show it)"
-        );
+        fail(&format!(
+            "{transaction:?} is not a transaction id (a number, as tombstone.audit.xact_id and tombstone trash show it)"
+        ));
         return ExitCode::from(2);
     }
     let (_, client) = match args.db.open().await {
@@ -77,11 +78,7 @@ pub async fn run(args: UndoArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let text = e.to_string();
-            eprintln!(
-                "tombstone: {}",
-                text.strip_prefix("tombstone: ").unwrap_or(&text)
-            );
+            fail(&e.to_string());
             ExitCode::FAILURE
         }
     }

@@ -62,9 +62,11 @@ impl DatabaseConfig {
     }
 }
 
-/// A URL with its password replaced, for messages.
+/// A URL (or a `key=value` connection string) with its password replaced,
+/// for messages: the `user:password@` of a URL, and a `password=` value in
+/// a URL's query or a connection string.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.split_once(':') {
@@ -73,7 +75,44 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    };
+    redact_password_values(&url)
+}
+
+/// Every `password=VALUE` (VALUE up to a space or `&`, or a quoted
+/// `'…'`) becomes `password=***`.
+fn redact_password_values(text: &str) -> String {
+    const KEY: &str = "password=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.to_ascii_lowercase().find(KEY) {
+        let starts_key = at == 0 || matches!(rest.as_bytes()[at - 1], b' ' | b'?' | b'&' | b'\t');
+        let value_at = at + KEY.len();
+        out.push_str(&rest[..value_at]);
+        rest = &rest[value_at..];
+        if !starts_key {
+            continue;
+        }
+        let end = if let Some(quoted) = rest.strip_prefix('\'') {
+            // A quoted value ends at the first quote not escaped by `\`.
+            let mut escaped = false;
+            quoted
+                .char_indices()
+                .find(|&(_, c)| {
+                    let end = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    end
+                })
+                .map(|(i, _)| i + 2)
+                .unwrap_or(rest.len())
+        } else {
+            rest.find([' ', '&', '\t']).unwrap_or(rest.len())
+        };
+        out.push_str("***");
+        rest = &rest[end..];
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -88,5 +127,18 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("host=h user=u"), "host=h user=u");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=disable&password=secret"),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            redact_url("host=h password=secret user=u"),
+            "host=h password=*** user=u"
+        );
+        assert_eq!(
+            redact_url("password='se cr\\'et' user=u"),
+            "password=*** user=u"
+        );
+        assert_eq!(redact_url("host=h oldpassword=x"), "host=h oldpassword=x");
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! The file is parsed strictly: unknown keys and bad values stop startup with
 //! a message that names the key (`upstream.port: invalid type …`). A missing
-//! file is an error, never silent defaults. The parsed [`Config`] is passed
+//! file is an error, never silent defaults, for `serve` and for any file
+//! `--config` names; only a command that runs without one (`trash`,
+//! `doctor`, …) uses the defaults, when no file is named and there is no
+//! `./rules.toml` ([`ConfigFile`]). The parsed [`Config`] is passed
 //! down as a value (`Arc<Config>`); nothing reads it from a global.
 
 mod audit;
@@ -142,6 +145,53 @@ impl Config {
             return Err(ConfigError::key(&key, why));
         }
         Ok(())
+    }
+}
+
+/// The file read when neither `--config` nor `TOMBSTONE_CONFIG` names one:
+/// `rules.toml` in the working directory.
+pub const DEFAULT_FILE: &str = "rules.toml";
+
+/// Where a command's `rules.toml` is. Every subcommand finds it the same
+/// way: the file `--config` names (clap folds `TOMBSTONE_CONFIG` into that
+/// flag), else `./rules.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFile {
+    /// Named by `--config` or `TOMBSTONE_CONFIG`: it must load.
+    Named(PathBuf),
+    /// `./rules.toml`, named by nobody.
+    Default(PathBuf),
+}
+
+impl ConfigFile {
+    /// The lookup: `named` (the flag or the environment), else
+    /// [`DEFAULT_FILE`].
+    pub fn locate(named: Option<&Path>) -> ConfigFile {
+        match named {
+            Some(path) => ConfigFile::Named(path.to_path_buf()),
+            None => ConfigFile::Default(PathBuf::from(DEFAULT_FILE)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            ConfigFile::Named(path) | ConfigFile::Default(path) => path,
+        }
+    }
+
+    /// `serve` and `check`: the file must exist and load.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        Config::load(self.path())
+    }
+
+    /// The commands that also run without a file (`doctor`, `trash`, …): a
+    /// named file must load; `./rules.toml` is read when it exists, and
+    /// without it the defaults apply (`None`).
+    pub fn load_if_present(&self) -> Result<Option<Config>, ConfigError> {
+        match self {
+            ConfigFile::Default(path) if !path.exists() => Ok(None),
+            _ => self.load().map(Some),
+        }
     }
 }
 

@@ -18,15 +18,18 @@ pub mod undo;
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     /// PostgreSQL (or tombstone's SQL functions) refused: the message is
-    /// for the operator, the SQLSTATE says what kind of refusal.
-    #[error("{message}{}", hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    /// for the operator (without the `tombstone: ` the SQL functions put
+    /// before it), the SQLSTATE says what kind of refusal, the detail and
+    /// hint what the server added.
+    #[error("{message} (SQLSTATE {sqlstate}){}", crate::pg_error::details(detail.as_deref(), hint.as_deref()))]
     Refused {
         sqlstate: String,
         message: String,
+        detail: Option<String>,
         hint: Option<String>,
     },
     /// The connection failed.
-    #[error("database error: {0}")]
+    #[error("{}", crate::pg_error::describe(.0))]
     Database(tokio_postgres::Error),
     /// A reply tombstone could not read.
     #[error("unexpected reply from the database: {0}")]
@@ -48,7 +51,12 @@ impl From<tokio_postgres::Error> for OpsError {
         match e.as_db_error() {
             Some(db) => OpsError::Refused {
                 sqlstate: db.code().code().to_string(),
-                message: db.message().to_string(),
+                message: db
+                    .message()
+                    .strip_prefix("tombstone: ")
+                    .unwrap_or(db.message())
+                    .to_string(),
+                detail: db.detail().map(str::to_string),
                 hint: db.hint().map(str::to_string),
             },
             None => OpsError::Database(e),

@@ -26,11 +26,154 @@ pub enum Since {
 
 impl Since {
     /// `"2h"` → `Ago`, anything else is left for PostgreSQL to read as a
-    /// timestamptz.
+    /// timestamptz ([`Since::check`] asks it whether it can).
     pub fn parse(text: &str) -> Since {
         match humantime::parse_duration(text) {
             Ok(d) => Since::Ago(d),
             Err(_) => Since::At(text.to_string()),
+        }
+    }
+
+    /// A timestamp PostgreSQL cannot read is refused here, with the forms
+    /// that are accepted, before it reaches the trash query.
+    pub async fn check(&self, client: &Client) -> Result<(), SinceError> {
+        let Since::At(text) = self else {
+            return Ok(());
+        };
+        match client
+            .query_one("SELECT $1::text::timestamptz", &[text])
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Class 22: data exception (invalid_datetime_format,
+            // datetime_field_overflow, …).
+            Err(e) if e.code().is_some_and(|c| c.code().starts_with("22")) => {
+                Err(SinceError::NotATime {
+                    value: text.clone(),
+                    reason: e
+                        .as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(SinceError::Ops(e.into())),
+        }
+    }
+}
+
+/// Why a `since` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SinceError {
+    /// Neither a duration nor a timestamp.
+    #[error(
+        "\"{value}\" is neither a duration nor a timestamp ({reason}): write a duration back from now, such as 2h, 30m or 7d, or a timestamp, such as '2026-01-31 12:00+00'"
+    )]
+    NotATime { value: String, reason: String },
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+}
+
+/// An operation of the trash an id prefix matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub operation: String,
+    pub table: String,
+    /// When, UTC, ISO 8601.
+    pub deleted_at: String,
+    pub actor: String,
+}
+
+/// Why an operation id (or prefix) names no single operation.
+#[derive(Debug, thiserror::Error)]
+pub enum PrefixError {
+    #[error(
+        "\"{0}\" is not an operation id: write the id, or its first characters, as tombstone trash shows it (hexadecimal digits and -)"
+    )]
+    Malformed(String),
+    #[error(
+        "no operation in the trash has an id starting with {0} (tombstone trash lists them; one restored or purged is no longer there: name it by its whole id)"
+    )]
+    Unknown(String),
+    #[error("{}", ambiguous(.prefix, .candidates, *.more))]
+    Ambiguous {
+        prefix: String,
+        /// The first [`CANDIDATES_SHOWN`], newest first.
+        candidates: Vec<Candidate>,
+        /// Whether there are more than those.
+        more: bool,
+    },
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+}
+
+/// How many candidates an ambiguous prefix lists.
+pub const CANDIDATES_SHOWN: usize = 10;
+
+fn ambiguous(prefix: &str, candidates: &[Candidate], more: bool) -> String {
+    let mut text = format!(
+        "operation id prefix {prefix} is ambiguous: {} operations in the trash start with it; give more of the id:",
+        if more {
+            format!("more than {CANDIDATES_SHOWN}")
+        } else {
+            candidates.len().to_string()
+        }
+    );
+    for c in candidates {
+        text.push_str(&format!(
+            "\n  {}  {}  {}  {}",
+            c.operation, c.deleted_at, c.table, c.actor
+        ));
+    }
+    text
+}
+
+/// The operation `text` names: a whole id as it is (the SQL functions say
+/// whether it exists), or a prefix of exactly one operation id in the trash
+/// (`tombstone.trash()`, which every role that may restore may call: the
+/// CLI needs no right on tombstone's tables).
+pub async fn resolve_operation(client: &Client, text: &str) -> Result<String, PrefixError> {
+    let digits = text.chars().filter(|c| *c != '-').count();
+    let hex = !text.is_empty() && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if !hex {
+        return Err(PrefixError::Malformed(text.to_string()));
+    }
+    if digits == 32 {
+        return Ok(text.to_string());
+    }
+    let prefix = text.to_ascii_lowercase();
+    let rows = client
+        .query(
+            "SELECT op_id::text,
+                    table_name,
+                    to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    coalesce(actor, '')
+               FROM tombstone.trash()
+              WHERE starts_with(op_id::text, $1)
+              ORDER BY deleted_at DESC, op_id
+              LIMIT $2",
+            &[&prefix, &(CANDIDATES_SHOWN as i64 + 1)],
+        )
+        .await
+        .map_err(OpsError::from)?;
+    let mut candidates: Vec<Candidate> = rows
+        .iter()
+        .map(|r| Candidate {
+            operation: r.get(0),
+            table: r.get(1),
+            deleted_at: r.get(2),
+            actor: r.get(3),
+        })
+        .collect();
+    match candidates.len() {
+        0 => Err(PrefixError::Unknown(prefix)),
+        1 => Ok(candidates.remove(0).operation),
+        n => {
+            candidates.truncate(CANDIDATES_SHOWN);
+            Err(PrefixError::Ambiguous {
+                prefix,
+                candidates,
+                more: n > CANDIDATES_SHOWN,
+            })
         }
     }
 }

@@ -23,19 +23,32 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     let shown = crate::config::redact_url(url);
     let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| format!("database.url: cannot connect to {shown}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "database.url: cannot connect to {shown}: {}",
+                crate::pg_error::describe(&e)
+            )
+        })?;
     let driver = tokio::spawn(connection);
     let installed = crate::migrate::version::installed_locked(&mut client)
         .await
         .map_err(|e| {
-            format!("database.url: cannot read the tombstone schema version of {shown}: {e}")
+            format!(
+                "database.url: cannot read the tombstone schema version of {shown}: {}",
+                crate::pg_error::describe(&e)
+            )
         })?;
     if let Some(refusal) = crate::migrate::version::mismatch(installed.as_ref(), &shown) {
         return Err(format!("database `{database}`: {refusal}"));
     }
     let missing = crate::migrate::missing_objects(&client)
         .await
-        .map_err(|e| format!("database.url: cannot read the catalog of {shown}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "database.url: cannot read the catalog of {shown}: {}",
+                crate::pg_error::describe(&e)
+            )
+        })?;
     if !missing.is_empty() {
         return Err(format!(
             "database `{database}` lacks the tombstone schema (missing: {}); run `tombstone migrate --apply --database-url …` first",
@@ -44,7 +57,12 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     }
     sync_audit_settings(&client, &config.audit)
         .await
-        .map_err(|e| format!("database.url: cannot write tombstone.audit_settings: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "database.url: cannot write tombstone.audit_settings: {}",
+                crate::pg_error::describe(&e)
+            )
+        })?;
     client
         .execute(
             "INSERT INTO tombstone.settings (name, value) VALUES ('notify_channel', $1)
@@ -52,20 +70,33 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
             &[&config.notify.channel],
         )
         .await
-        .map_err(|e| format!("database.url: cannot write tombstone.settings: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "database.url: cannot write tombstone.settings: {}",
+                crate::pg_error::describe(&e)
+            )
+        })?;
     crate::ops::roles::sync_bypass_roles(&client, &config.roles.bypass)
         .await
-        .map_err(|e| format!("database.url: cannot write tombstone.bypass_roles: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "database.url: cannot write tombstone.bypass_roles: {}",
+                crate::pg_error::describe(&e)
+            )
+        })?;
     let addr_key: Vec<u8> = client
         .query_opt("SELECT key FROM tombstone.proxy_key LIMIT 1", &[])
         .await
-        .map_err(|e| format!("database.url: cannot read tombstone.proxy_key (run `tombstone migrate --apply`; the role needs the rights of tombstone's owner): {e}"))?
+        .map_err(|e| format!("database.url: cannot read tombstone.proxy_key (run `tombstone migrate --apply`; the role needs the rights of tombstone's owner): {}", crate::pg_error::describe(&e)))?
         .map(|row| row.get(0))
         .unwrap_or_default();
     let options = super::snapshot_options(config);
-    let (catalog, snapshot) = watch::load_snapshot(&client, &options)
-        .await
-        .map_err(|e| format!("database.url: cannot load the schema of {shown}: {e}"))?;
+    let (catalog, snapshot) = watch::load_snapshot(&client, &options).await.map_err(|e| {
+        format!(
+            "database.url: cannot load the schema of {shown}: {}",
+            crate::pg_error::describe(&e)
+        )
+    })?;
     // restore, purge and erase follow tombstone.edges: the same rules.toml
     // edges as this snapshot's (the watcher re-checks them on every reload).
     match crate::ops::edges::sync_edge_rules(&client, snapshot.edge_rules()).await {
@@ -77,7 +108,8 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
         Ok(None) => {}
         Err(e) => {
             return Err(format!(
-                "database.url: cannot write tombstone.edge_rules: {e}"
+                "database.url: cannot write tombstone.edge_rules: {}",
+                crate::pg_error::describe(&e)
             ));
         }
     }

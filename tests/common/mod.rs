@@ -424,3 +424,34 @@ pub fn run(cmd: &mut Command) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// What a `tombstone` command did: its exit code, stdout and stderr.
+pub struct CliRun {
+    pub code: Option<i32>,
+    pub out: String,
+    pub err: String,
+}
+
+/// Runs `tombstone ARGS` in `dir` with `env` set and none of the
+/// `TOMBSTONE_CONFIG` / `TOMBSTONE_DATABASE_URL` of the test's own
+/// environment, so only what the test gives decides where the config and
+/// the database are.
+pub fn tombstone_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CliRun {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tombstone"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("TOMBSTONE_CONFIG")
+        .env_remove("TOMBSTONE_DATABASE_URL")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run tombstone {args:?}: {e}"));
+    CliRun {
+        code: out.status.code(),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
