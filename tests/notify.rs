@@ -120,6 +120,82 @@ async fn soft_deletes_restores_and_erases_are_announced_when_they_commit() {
         .batch_execute("UPDATE tombstone.settings SET value = '' WHERE name = 'notify_channel'")
         .await
         .unwrap();
-    app.batch_execute("DELETE FROM tasks WHERE id = 5").await.unwrap();
+    app.batch_execute("DELETE FROM tasks WHERE id = 5")
+        .await
+        .unwrap();
     assert!(drain(&mut rx).await.is_empty());
+}
+
+#[tokio::test]
+async fn redis_cache_keys_are_deleted_after_each_change() {
+    let prefix = common::unique_name("ts");
+    let p = Protected::start(
+        "notify_redis",
+        2,
+        &format!(
+            "[notify]\nchannel = \"tombstone_changes\"\n[notify.redis]\nurl = \"redis://127.0.0.1:6379\"\n[notify.redis.keys]\n\"public.tasks\" = [\"{prefix}:task:{{id}}\", \"{prefix}:{{table}}:{{id}}:title\"]\n\"public.projects\" = [\"{prefix}:project:{{id}}\"]\n"
+        ),
+    );
+    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut r = redis.get_multiplexed_async_connection().await.unwrap();
+    let set = |k: String| redis::cmd("SET").arg(k).arg("cached").to_owned();
+    for k in [
+        format!("{prefix}:task:3"),
+        format!("{prefix}:tasks:3:title"),
+        format!("{prefix}:task:4"),
+        format!("{prefix}:project:1"),
+    ] {
+        set(k).query_async::<()>(&mut r).await.unwrap();
+    }
+    let exists = |k: String| redis::cmd("EXISTS").arg(k).to_owned();
+    // The invalidator listens once serve has started; wait for its line.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !p.proxy.log().contains("cache invalidation listening") {
+        assert!(std::time::Instant::now() < deadline, "{}", p.proxy.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let app = p.connect_as(&p.app).await;
+    app.batch_execute("DELETE FROM tasks WHERE id = 3")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = exists(format!("{prefix}:task:3"))
+            .arg(format!("{prefix}:tasks:3:title"))
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "keys of task 3 still cached:\n{}",
+            p.proxy.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Other rows' keys stay.
+    let n: i64 = exists(format!("{prefix}:task:4"))
+        .arg(format!("{prefix}:project:1"))
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    // A rolled-back delete deletes nothing.
+    app.batch_execute("BEGIN; DELETE FROM tasks WHERE id = 4; ROLLBACK")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n: i64 = exists(format!("{prefix}:task:4"))
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{prefix}:task:4"))
+        .arg(format!("{prefix}:project:1"))
+        .query_async(&mut r)
+        .await
+        .unwrap();
 }

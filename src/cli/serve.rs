@@ -61,6 +61,11 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     if let (Some(url), Some(_)) = (&config.database.url, &protection) {
         let schedule = crate::ops::schedule::run(url.clone(), std::sync::Arc::new(config.clone()));
         tokio::spawn(schedule);
+        tokio::spawn(crate::ops::invalidate::run(
+            url.clone(),
+            config.notify.channel.clone(),
+            config.notify.redis.clone(),
+        ));
     }
     let shared = match Shared::from_config(&config, protection.clone()) {
         Ok(s) => s,

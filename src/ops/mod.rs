@@ -7,6 +7,7 @@
 pub mod doctor;
 pub mod edges;
 pub mod erase;
+pub mod invalidate;
 pub mod purge;
 pub mod restore;
 pub mod roles;
