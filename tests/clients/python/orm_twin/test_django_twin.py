@@ -27,7 +27,7 @@ ormenv.configure_django(
 from django.db import IntegrityError, connections, transaction  # noqa: E402
 from django.db.models import Count, ProtectedError  # noqa: E402
 
-from library.models import Author, Book, Genre, Publisher, Reader, Review, Shelf, Tag  # noqa: E402
+from library.models import Author, Book, Edition, Genre, Publisher, Reader, Review, Shelf, Tag  # noqa: E402
 
 DBS = ("twin", "proxy")
 BookTag = Book.tags.through
@@ -36,7 +36,7 @@ BookTag = Book.tags.through
 def seed(db: str) -> None:
     """The same rows on both databases, in the same order (so identity
     values match): 3 publishers, 2 genres, 6 tags, 4 authors (UUID keys) of
-    3 books each, 3 tags and 2 reviews per book, 3 readers shelving 4 books
+    3 books each, 3 tags, 2 editions (composite key) and 2 reviews per book, 3 readers shelving 4 books
     each."""
     with transaction.atomic(using=db):
         publishers = [Publisher.objects.using(db).create(name=f"publisher {i}") for i in range(3)]
@@ -57,6 +57,8 @@ def seed(db: str) -> None:
                     genre=genres[n % 2],
                 )
                 book.tags.set([tags[(n + k) % 6] for k in range(3)])
+                for e in range(2):
+                    Edition.objects.using(db).create(book=book, number=e + 1, year=2000 + n + e)
                 for r in range(2):
                     Review.objects.using(db).create(book=book, stars=1 + (n + r) % 5, body=f"review {n}.{r}")
                 books.append(book)
@@ -78,6 +80,7 @@ def observe(db: str) -> dict:
             Book.objects.using(db).order_by("id").values_list("id", "title", "isbn", "author_id", "publisher_id", "genre_id")
         ),
         "reviews": list(Review.objects.using(db).order_by("id").values_list("id", "book_id", "stars", "body")),
+        "editions": list(Edition.objects.using(db).order_by("book_id", "number").values_list("book_id", "number", "year")),
         "readers": list(Reader.objects.using(db).order_by("id").values_list("id", "name")),
         "shelves": list(Shelf.objects.using(db).order_by("id").values_list("id", "reader_id", "book_id", "note")),
         "book_tags": list(BookTag.objects.using(db).order_by("id").values_list("id", "book_id", "tag_id")),
@@ -93,7 +96,7 @@ def observe(db: str) -> dict:
         "books_per_tag": list(Tag.objects.using(db).annotate(n=Count("books")).order_by("id").values_list("id", "n")),
         "counts": {
             m.__name__: m.objects.using(db).count()
-            for m in (Publisher, Genre, Tag, Author, Book, Review, Reader, Shelf, BookTag)
+            for m in (Publisher, Genre, Tag, Author, Book, Edition, Review, Reader, Shelf, BookTag)
         },
         "orphan_free_reviews": Review.objects.using(db).filter(book__author__isnull=False).count(),
         "books_without_publisher": Book.objects.using(db).filter(publisher__isnull=True).count(),
@@ -187,10 +190,11 @@ def test_django_deletes_equal_the_twin_and_every_action_restores_the_exact_state
         return Author.objects.using(db).get(email="a0@example.com").delete()
 
     assert both(delete_author, "author.delete() (CASCADE)", twin_conn, direct) == (
-        1 + 3 + 6 + 6 + 4,
+        1 + 3 + 6 + 6 + 6 + 4,
         {
             "library.Author": 1,
             "library.Book": 3,
+            "library.Edition": 6,
             "library.Review": 6,
             "library.Book_tags": 6,
             "library.Shelf": 4,
@@ -213,19 +217,29 @@ def test_django_deletes_equal_the_twin_and_every_action_restores_the_exact_state
     deleted = both(delete_low_reviews, "Review queryset delete()", twin_conn, direct)
     assert deleted[0] > 0, deleted
 
+    # 7. A composite primary key: one edition by its (book, number).
+    def delete_edition(db):
+        return Edition.objects.using(db).get(book__isbn="isbn-0007", number=2).delete()
+
+    assert both(delete_edition, "edition.delete() (composite key)", twin_conn, direct) == (
+        1,
+        {"library.Edition": 1},
+    )
+
     # Every delete was soft: all rows are still there, links included.
     ormenv.assert_nothing_removed(direct, before, "after the Django deletes")
     assert ormenv.soft_deleted(direct)["library_book_tags"] == 1 + 3 + 6
 
     # Restore every action, newest first, from the CLI.
     new = [a for a in ormenv.actions(direct) if a not in actions_before]
-    assert len(new) == 6, f"expected 6 actions (remove, clear, publisher, author, reader, reviews), got {new}"
+    assert len(new) == 7, f"expected 7 actions (remove, clear, publisher, author, reader, reviews, edition), got {new}"
     # author.delete() is one action of five operations (Django's DELETEs of
     # links, shelves, reviews, books and the author, one transaction).
     assert ormenv.operation_tables(direct, new[3]) == [
         ("library_author", 1),
         ("library_book", 1),
         ("library_book_tags", 1),
+        ("library_edition", 1),
         ("library_review", 1),
         ("library_shelf", 1),
     ]

@@ -3,7 +3,7 @@ by ``migrate``), with every relation kind tombstone must reproduce: an
 automatic many-to-many table (``Book.tags``, no ``deleted_at``: ``tombstone
 migrate --apply --fix`` protects it as a link table), an explicit through
 model (``Shelf``), ``CASCADE``, ``SET_NULL``, ``PROTECT``, a UUID primary
-key and ``unique=True`` fields. Every model table has ``deleted_at``; the
+key, a composite primary key (``Edition``) and ``unique=True`` fields. Every model table has ``deleted_at``; the
 application never reads or writes it."""
 
 import uuid
@@ -60,4 +60,12 @@ class Shelf(models.Model):
     reader = models.ForeignKey(Reader, models.CASCADE)
     book = models.ForeignKey(Book, models.CASCADE)
     note = models.CharField(max_length=100)
+    deleted_at = models.DateTimeField(null=True)
+
+
+class Edition(models.Model):
+    pk = models.CompositePrimaryKey("book_id", "number")
+    book = models.ForeignKey(Book, models.CASCADE, related_name="editions")
+    number = models.IntegerField()
+    year = models.IntegerField()
     deleted_at = models.DateTimeField(null=True)
