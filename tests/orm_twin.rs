@@ -30,8 +30,9 @@ fn create_schema(url: &str) {
     assert!(ok, "schema.py failed on {url}:\n{out}\n{err}");
 }
 
-#[test]
-fn django_and_sqlalchemy_equal_a_hard_delete_twin_and_restore_to_the_exact_state() {
+/// Both databases, the proxy, and the suite (`pytest_args` selects tests);
+/// `binding` is Django's parameter binding (`ORM_DJANGO_BINDING`).
+fn suite(binding: &str, pytest_args: &[&str]) -> String {
     let twin = TestDb::new("orm_twin");
     create_schema(&twin.url);
     let p = Protected::start_with_schema("orm_protected", create_schema, "");
@@ -41,15 +42,31 @@ fn django_and_sqlalchemy_equal_a_hard_delete_twin_and_restore_to_the_exact_state
     );
     let (ok, out, err) = run(Command::new("python3")
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE])
+        .args(pytest_args)
         .current_dir(repo())
         .env("ORM_TWIN_DSN", &twin.url)
         .env("ORM_APP_DSN", &app)
         .env("ORM_DIRECT_DSN", &p.db.url)
+        .env("ORM_DJANGO_BINDING", binding)
         .env("TOMBSTONE_BIN", env!("CARGO_BIN_EXE_tombstone")));
     assert!(
         ok,
         "ORM twin suite failed:\n{out}\n{err}\n--- proxy log ---\n{}",
         p.proxy.log()
     );
+    out
+}
+
+#[test]
+fn django_and_sqlalchemy_equal_a_hard_delete_twin_and_restore_to_the_exact_state() {
+    let out = suite("client", &[]);
     assert!(out.contains("2 passed"), "{out}");
+}
+
+/// Django with psycopg's server-side binding: the same statements as
+/// extended-protocol `$1` parameters, every one prepared.
+#[test]
+fn django_with_server_side_binding_equals_the_twin_and_restores_to_the_exact_state() {
+    let out = suite("server", &["-k", "django"]);
+    assert!(out.contains("1 passed"), "{out}");
 }

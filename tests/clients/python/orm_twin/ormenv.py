@@ -11,6 +11,9 @@ sets:
 - ``ORM_DIRECT_DSN`` — the protected database straight to PostgreSQL, as
   superuser (checksums, action ids, restore)
 - ``TOMBSTONE_BIN``  — the tombstone binary (``restore --action``)
+- ``ORM_DJANGO_BINDING`` — ``server``: Django's psycopg server-side binding
+  (``$1`` parameters, every statement prepared), on both databases;
+  otherwise Django's default client-side binding
 """
 
 import os
@@ -29,7 +32,7 @@ def _need(name: str) -> str:
 
 def django_db(dsn: str) -> dict:
     u = urlsplit(dsn)
-    return {
+    db = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(u.path.lstrip("/")),
         "USER": unquote(u.username or ""),
@@ -39,6 +42,9 @@ def django_db(dsn: str) -> dict:
         "CONN_MAX_AGE": 0,
         "OPTIONS": {"sslmode": "disable", "connect_timeout": 10},
     }
+    if os.environ.get("ORM_DJANGO_BINDING") == "server":
+        db["OPTIONS"].update({"server_side_binding": True, "prepare_threshold": 0})
+    return db
 
 
 def configure_django(databases: dict) -> None:

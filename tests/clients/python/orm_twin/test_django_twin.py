@@ -10,8 +10,10 @@ action, newest first, must give back every table (the automatic M2M table
 and the explicit through model included) exactly as it was.
 """
 
+import os
 import uuid
 
+import psycopg
 import pytest
 
 import ormenv
@@ -129,6 +131,14 @@ def test_django_deletes_equal_the_twin_and_every_action_restores_the_exact_state
         "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.library_book_tags'::regclass "
         "AND attname = 'deleted_at' AND NOT attisdropped"
     ).fetchone()[0] == 0
+
+    # The binding asked for is the one Django uses (psycopg ClientCursor:
+    # literals in the SQL text; Cursor: $1 parameters).
+    server = os.environ.get("ORM_DJANGO_BINDING") == "server"
+    for db in DBS:
+        connections[db].ensure_connection()
+        factory = connections[db].connection.cursor_factory
+        assert issubclass(factory, psycopg.ClientCursor) != server, factory
 
     for db in DBS:
         seed(db)
