@@ -1,6 +1,8 @@
 //! A protected scenario database behind a running proxy: the scenario
 //! schema and data, `tombstone migrate --apply`, an application role, a
-//! bypass role with an admin member, and a proxy configured for all of it.
+//! bypass role with an admin member, and a proxy configured for all of it
+//! (or, with [`Protected::start_with_schema`], an application's own schema
+//! and `migrate --apply --fix`).
 //! Roles are cluster-wide, so their names are unique per test and they are
 //! dropped after the database.
 
@@ -23,6 +25,29 @@ impl Protected {
     pub fn start(tag: &str, projects: u32, extra_toml: &str) -> Protected {
         let db = TestDb::create(tag, projects);
         db.migrate();
+        Protected::around(db, &["public", "billing"], extra_toml)
+    }
+
+    /// An empty database that `schema` fills (it gets the database's
+    /// superuser URL), then `tombstone migrate --apply --fix`, the roles
+    /// (granted schema `public`) and the proxy.
+    pub fn start_with_schema(tag: &str, schema: impl FnOnce(&str), extra_toml: &str) -> Protected {
+        let db = TestDb::new(tag);
+        schema(&db.url);
+        let out = Command::new(env!("CARGO_BIN_EXE_tombstone"))
+            .args(["migrate", "--apply", "--fix", "--database-url", &db.url])
+            .output()
+            .expect("run tombstone migrate");
+        assert!(
+            out.status.success(),
+            "migrate --apply --fix: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Protected::around(db, &["public"], extra_toml)
+    }
+
+    fn around(db: TestDb, schemas: &[&str], extra_toml: &str) -> Protected {
         let id = unique_name("r");
         let app = format!("app_{id}");
         let admin = format!("admin_{id}");
@@ -38,15 +63,16 @@ impl Protected {
                 &format!("CREATE ROLE \"{admin}\" LOGIN IN ROLE \"{bypass_role}\""),
             ],
         );
+        let schemas = schemas.join(", ");
         for role in [&app, &admin] {
             psql(
                 &db.url,
                 &[
                     "-c",
                     &format!(
-                        "GRANT USAGE ON SCHEMA public, billing TO \"{role}\";
-                         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public, billing TO \"{role}\";
-                         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public, billing TO \"{role}\";"
+                        "GRANT USAGE ON SCHEMA {schemas} TO \"{role}\";
+                         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schemas} TO \"{role}\";
+                         GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schemas} TO \"{role}\";"
                     ),
                 ],
             );
