@@ -11,16 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::protected::Protected;
-use common::sqlstate;
+use common::{count, sqlstate};
 use tokio_postgres::Client;
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
 
 /// `SELECT count(*)` in the simple protocol too (a different code path).
 async fn simple_count(client: &Client, sql: &str) -> Result<String, String> {

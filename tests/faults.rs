@@ -9,17 +9,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::protected::Protected;
-use common::{Proxy, ProxyOptions, TestDb, psql_admin, sqlstate, unique_name};
+use common::{Proxy, ProxyOptions, TestDb, count, psql_admin, sqlstate, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
-}
 
 /// Open descriptors and resident memory (KiB) of a process.
 fn fds_and_rss(pid: u32) -> (usize, u64) {

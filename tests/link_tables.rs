@@ -11,9 +11,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Proxy, ProxyOptions, TestDb, run};
+use common::{Proxy, ProxyOptions, TestDb, count, tombstone};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 const STATEMENTS: &[&str] = &[
@@ -77,18 +75,6 @@ async fn outcomes(client: &Client) -> Vec<String> {
         out.push(line);
     }
     out
-}
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
-}
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
 }
 
 #[tokio::test]

@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::protected::Protected;
-use common::{psql, run, sqlstate};
+use common::{psql, sqlstate, tombstone};
 use tokio_postgres::Client;
 
 async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql: &str) -> T {
@@ -21,10 +20,6 @@ async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
         .get(0)
-}
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
 }
 
 /// Every table of the scenario, protected or not.

@@ -19,12 +19,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{TestDb, admin_url, run, unique_name};
+use common::{TestDb, admin_url, tombstone, unique_name};
 use tokio_postgres::Client;
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
-}
 
 /// Held while a test creates a login superuser or expects none to be
 /// reported; released when the connection closes.

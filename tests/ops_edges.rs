@@ -16,11 +16,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::protected::Protected;
-use common::{psql, run, sqlstate};
+use common::{psql, sqlstate, tombstone};
 use tokio_postgres::Client;
 
 const RULES: &str = r#"
@@ -37,10 +36,6 @@ child_columns = ["folder_ref"]
 /// The doctor line of a graph mismatch starts with this.
 const GRAPH_PROBLEM: &str =
     "the cascade edges restore, purge and erase follow (tombstone.edges) are not this rules.toml's";
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
-}
 
 async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql: &str) -> T {
     client

@@ -5,24 +5,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::protected::Protected;
-use common::{run, sqlstate};
+use common::{count, sqlstate, tombstone};
 use tokio_postgres::Client;
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
-}
 
 /// Rows of project `p` (and its tasks, documents) still in the tables.
 async fn project_rows(direct: &Client, p: i64) -> i64 {

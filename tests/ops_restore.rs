@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Instant;
 
 use common::protected::Protected;
-use common::{run, sqlstate};
+use common::{sqlstate, tombstone};
 use tokio_postgres::Client;
 
 async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql: &str) -> T {
@@ -18,10 +17,6 @@ async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(client: &Client, sql
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
         .get(0)
-}
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
 }
 
 /// The newest operation on `table`.

@@ -4,15 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::protected::Protected;
-use common::{run, sqlstate};
+use common::{sqlstate, tombstone};
 use tokio_postgres::Client;
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
-}
 
 /// Live rows of the tables the transactions touch, soft-delete columns
 /// left out (a reverted insert goes to the trash).

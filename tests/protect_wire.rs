@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::protected::Protected;
-use common::{run, sqlstate};
+use common::{count, run, sqlstate};
 
 /// (table, action, pk, actor, old title, new title)
 type AuditLine = (
@@ -19,14 +19,6 @@ type AuditLine = (
     Option<String>,
     Option<String>,
 );
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
 
 #[tokio::test]
 async fn psql_story_delete_a_project_and_see_it_in_the_trash() {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestDb, psql, run, unique_name};
+use common::{TestDb, psql, tombstone, unique_name};
 use tombstone::migrate::SCHEMA_VERSION;
 use tombstone::migrate::version::LOCK_KEY;
 
@@ -84,10 +84,6 @@ fn scenario_db(tag: &str) -> TestDb {
         ],
     );
     db
-}
-
-fn tombstone(args: &[&str]) -> (bool, String, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
 }
 
 fn migrate_apply(db: &TestDb) -> String {

@@ -7,16 +7,8 @@
 mod common;
 
 use common::protected::Protected;
-use common::sqlstate;
+use common::{count, sqlstate};
 use tokio_postgres::Client;
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
 
 /// Runs `sql` (simple protocol) and expects the proxy's refusal.
 async fn refused(client: &Client, sql: &str, state: &str, message_part: &str) {

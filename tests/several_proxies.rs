@@ -7,15 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Proxy, ProxyOptions, TestDb};
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
+use common::{Proxy, ProxyOptions, TestDb, count};
 
 /// Times each proxy has loaded a new schema snapshot.
 fn refreshes(proxies: &[Proxy]) -> Vec<usize> {

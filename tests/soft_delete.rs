@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::TestDb;
-use tokio_postgres::Client;
+use common::{TestDb, count};
 use tombstone::rewrite::{ReplyPlan, SessionContext, rewrite};
-
-async fn count(c: &Client, sql: &str) -> i64 {
-    c.query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
-}
 
 const CHILDREN: &[(&str, &str, i64)] = &[
     ("tasks", "project_id = 1", 500),

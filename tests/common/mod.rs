@@ -378,6 +378,20 @@ impl Drop for Proxy {
     }
 }
 
+/// The one value `sql` returns (a `count(*)`, say); panics with the error.
+pub async fn count(client: &Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
+}
+
+/// Runs the tombstone binary with `args`: (success, stdout, stderr).
+pub fn tombstone(args: &[&str]) -> (bool, String, String) {
+    run(Command::new(env!("CARGO_BIN_EXE_tombstone")).args(args))
+}
+
 /// Connects with tokio-postgres (no TLS) and drives the connection.
 pub async fn connect(conninfo: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
