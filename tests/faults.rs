@@ -461,7 +461,20 @@ async fn half_open_connections_are_probed_by_tcp_keepalive() {
     let client = proxy.connect(&db.name).await;
     client.simple_query("SELECT 1").await.unwrap();
     let port = format!("127.0.0.1:{}", proxy.port);
-    let sockets = proxy_sockets(pid);
+    // A socket with data in flight shows its retransmission timer
+    // (`timer:(on,…)`) instead: read them once they are quiet.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let sockets = loop {
+        let sockets = proxy_sockets(pid);
+        let quiet = sockets
+            .iter()
+            .filter(|l| l.contains(&port) || l.contains(":5432 "))
+            .all(|l| !l.contains("timer:(on,"));
+        if quiet || Instant::now() > deadline {
+            break sockets;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     // The accepted client socket (local address the proxy's port) and the
     // session's upstream socket (peer :5432) both carry a keepalive timer
     // of at most the configured idle.
