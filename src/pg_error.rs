@@ -27,12 +27,14 @@ pub fn describe_db(db: &DbError) -> String {
     text
 }
 
-/// The `detail:` and `hint:` lines of an error, indented under it; empty
-/// when it has neither.
+/// The `detail:` and `hint:` lines of an error, indented under it (a
+/// DETAIL of several lines, as a refused restore's list of conflicts,
+/// keeps its lines aligned); empty when it has neither.
 pub fn details(detail: Option<&str>, hint: Option<&str>) -> String {
     let mut text = String::new();
     if let Some(detail) = detail.filter(|d| !d.is_empty()) {
-        text.push_str(&format!("\n  detail: {detail}"));
+        let lines: Vec<&str> = detail.lines().collect();
+        text.push_str(&format!("\n  detail: {}", lines.join("\n          ")));
     }
     if let Some(hint) = hint.filter(|h| !h.is_empty()) {
         text.push_str(&format!("\n  hint: {hint}"));
@@ -91,5 +93,6 @@ mod tests {
     fn details_are_indented_lines() {
         assert_eq!(details(None, Some("")), "");
         assert_eq!(details(Some("d"), Some("h")), "\n  detail: d\n  hint: h");
+        assert_eq!(details(Some("a\nb"), None), "\n  detail: a\n          b");
     }
 }

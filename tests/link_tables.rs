@@ -292,6 +292,26 @@ async fn an_orm_link_table_that_is_deleted_from_is_protected_and_restored_with_t
         count(&app, "SELECT count(*) FROM book WHERE publisher_id IS NULL").await,
         4
     );
+    // The preview lists the keys the restore puts back, changing nothing.
+    let deleted = checksum(&direct).await;
+    let (ok, out, err) = tombstone(&[
+        "restore",
+        "--action",
+        &action,
+        "--dry-run",
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("no conflicts")
+            && out
+                .lines()
+                .any(|l| l.trim_start().starts_with("public.book ")
+                    && l.ends_with(" 5  foreign keys the application set to NULL put back")),
+        "{out}"
+    );
+    assert_eq!(checksum(&direct).await, deleted);
     let (ok, out, err) = tombstone(&["restore", "--action", &action, "--database-url", &db.url]);
     assert!(ok, "{out}{err}");
     assert!(

@@ -12,9 +12,11 @@
 //!
 //! `tombstone.restore_action(action, actor)` restores every operation of
 //! the action not restored yet, in the caller's transaction, each by
-//! `tombstone.restore` (so audited, and recorded in `tombstone.restores`,
-//! as a single restore is), parents before children whatever order the
-//! application deleted them in; `tombstone.trash_actions(since, tbl)`
+//! `tombstone.restore_operation` (what `tombstone.restore` runs: audited,
+//! and recorded in `tombstone.restores`, as a single restore is), parents
+//! before children whatever order the application deleted them in, after
+//! checking the unique keys of the whole action's rows at once
+//! (`src/migrate/preview.rs`); `tombstone.trash_actions(since, tbl)`
 //! lists the trash by action. Both are `SECURITY DEFINER`, with a fixed
 //! `search_path`, and refuse (42501) what `tombstone.require_bypass`
 //! refuses.
@@ -29,8 +31,10 @@ pub const ACTIONS_DDL: &str = r#"
 -- columns went from a parent the action soft-deleted to NULL, and are
 -- still NULL, gets them back. Run by restore_action after the operations
 -- (the parents are live again). The UPDATEs are audited by the tables'
--- own triggers, as updates by `who`. Returns the rows per table.
-CREATE OR REPLACE FUNCTION tombstone.restore_app_set_null(action_id xid8, who text) RETURNS jsonb
+-- own triggers, as updates by `who`. Returns the rows per table. With
+-- `dry`, changes nothing and returns the rows it would put back (what
+-- tombstone.restore_action_preview lists).
+CREATE OR REPLACE FUNCTION tombstone.restore_app_set_null(action_id xid8, who text, dry boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   at_ts timestamptz;
@@ -40,6 +44,7 @@ DECLARE
   still_null text;
   parent_on text;
   sets text;
+  q text;
   n bigint;
   tables jsonb := '[]';
 BEGIN
@@ -48,7 +53,9 @@ BEGIN
   IF at_ts IS NULL THEN
     RETURN tables;
   END IF;
-  PERFORM pg_catalog.set_config('tombstone.actor', who, true);
+  IF NOT dry THEN
+    PERFORM pg_catalog.set_config('tombstone.actor', who, true);
+  END IF;
   FOR e IN SELECT DISTINCT ed.child, ed.child_schema, ed.child_table, ed.parent, ed.parent_schema,
                   ed.parent_table, ed.child_columns, ed.parent_columns
              FROM tombstone.edges ed
@@ -64,7 +71,7 @@ BEGIN
     SELECT string_agg(format('p.%I = (a.old).%I', k.pcol, k.ccol), ' AND ')
       INTO parent_on
       FROM unnest(e.parent_columns, e.child_columns) AS k(pcol, ccol);
-    EXECUTE format(
+    q := format(
       'WITH a AS (SELECT DISTINCT ON (a.pk) a.pk, jsonb_populate_record(NULL::%1$s, a.old_values) AS old
                     FROM tombstone.audit a
                    WHERE a.at = $2 AND a.xact_id = $1 AND a.action = ''update''
@@ -76,21 +83,29 @@ BEGIN
                      AND EXISTS (SELECT 1 FROM tombstone.operation_rows r JOIN tombstone.operations o ON o.id = r.op_id
                                   WHERE o.xact_id = $1 AND r.action = ''soft_delete''
                                     AND r.table_schema = %9$L AND r.table_name = %10$L AND r.pk = %11$s))
-       UPDATE %1$s x SET %12$s FROM s WHERE x.ctid = s.row_id',
+       %12$s',
       e.child, e.child_schema, e.child_table, was_null, tombstone.key_match(e.child, 'y', 'a.pk'),
-      e.parent, parent_on, still_null, e.parent_schema, e.parent_table, tombstone.key_of(e.parent, 'p'), sets)
-    USING action_id, at_ts;
-    GET DIAGNOSTICS n = ROW_COUNT;
+      e.parent, parent_on, still_null, e.parent_schema, e.parent_table, tombstone.key_of(e.parent, 'p'),
+      CASE WHEN dry THEN 'SELECT count(DISTINCT s.row_id) FROM s'
+           ELSE format('UPDATE %s x SET %s FROM s WHERE x.ctid = s.row_id', e.child, sets) END);
+    IF dry THEN
+      EXECUTE q INTO n USING action_id, at_ts;
+    ELSE
+      EXECUTE q USING action_id, at_ts;
+      GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
     IF n > 0 THEN
       tables := tables || jsonb_build_object('table', e.child_schema || '.' || e.child_table,
                                              'action', 'set_null', 'rows', n);
     END IF;
   END LOOP;
-  PERFORM pg_catalog.set_config('tombstone.actor', coalesce(prev, ''), true);
+  IF NOT dry THEN
+    PERFORM pg_catalog.set_config('tombstone.actor', coalesce(prev, ''), true);
+  END IF;
   RETURN tables;
 END
 $fn$;
-REVOKE ALL ON FUNCTION tombstone.restore_app_set_null(xid8, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tombstone.restore_app_set_null(xid8, text, boolean) FROM PUBLIC;
 
 -- Restores action `action_id`: every soft-delete operation that
 -- transaction made and nobody restored yet. Parents before children: each
@@ -100,8 +115,11 @@ REVOKE ALL ON FUNCTION tombstone.restore_app_set_null(xid8, text) FROM PUBLIC;
 -- parent that another operation of the action holds is retried in the
 -- next pass. A pass that restores nothing ends it with 55000, naming the
 -- row and the parent that block, and nothing stays restored (the
--- caller's transaction gets the error). An action whose operations are
--- all restored already is a no-op ("already_restored").
+-- caller's transaction gets the error). Before the first pass, a row of
+-- the action that would take a unique key another row holds (a live one,
+-- or another row of the action) ends it with 23505, listing every such
+-- conflict. An action whose operations are all restored already is a
+-- no-op ("already_restored").
 CREATE OR REPLACE FUNCTION tombstone.restore_action(action_id xid8, actor text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -146,11 +164,18 @@ BEGIN
       'restored_by', (SELECT string_agg(DISTINCT e ->> 'restored_by', ', ') FROM jsonb_array_elements(earlier) e));
   END IF;
 
+  -- No row of the whole action may take a unique key another row holds
+  -- (rows of two of its operations included): checked once, before
+  -- anything changes, so each operation's restore below skips it.
+  PERFORM tombstone.restore_check_unique(pending, format('action %s', action_id),
+    format('tombstone restore --action %s --dry-run (SQL: SELECT tombstone.restore_action_preview(''%s''))',
+           action_id, action_id));
+
   LOOP
     waiting := '{}';
     FOREACH op IN ARRAY pending LOOP
       BEGIN
-        res := tombstone.restore(op, who);
+        res := tombstone.restore_operation(op, who, false);
         restored := restored || jsonb_build_array(res - 'action' - 'action_operations' - 'action_pending');
         total := total + coalesce((res ->> 'rows')::bigint, 0);
       EXCEPTION WHEN object_not_in_prerequisite_state THEN

@@ -17,6 +17,7 @@ pub mod identity;
 mod notify;
 mod operations;
 mod ops;
+mod preview;
 pub mod privileges;
 pub mod rls;
 mod support;
@@ -30,6 +31,7 @@ pub use ddl_guard::{DDL_GUARD_DDL, protected_tables_registry};
 pub use fk_checks::fk_checks;
 pub use guard::{GUARD_DDL, guard_triggers};
 pub use ops::OPS_DDL;
+pub use preview::PREVIEW_DDL;
 pub use support::{REFUSE_DDL, schema_change_trigger};
 pub use triggers::{AUDIT_FUNCTIONS_DDL, audit_triggers};
 pub use version::SCHEMA_VERSION;
@@ -82,12 +84,16 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             sql: operations::OPERATIONS_DDL.to_string(),
         },
         Step {
-            name: "restore and trash (tombstone.restore, tombstone.restore_row, tombstone.restore_blocker, tombstone.trash, tombstone.bypass_roles)",
+            name: "restore and trash (tombstone.restore, tombstone.restore_row, tombstone.restore_operation, tombstone.restore_blocker, tombstone.trash, tombstone.bypass_roles)",
             sql: OPS_DDL.to_string(),
         },
         Step {
             name: "actions: restore and trash by transaction (tombstone.restore_action, tombstone.trash_actions)",
             sql: ACTIONS_DDL.to_string(),
+        },
+        Step {
+            name: "restore previews and conflicts (tombstone.restore_preview, tombstone.restore_row_preview, tombstone.restore_action_preview, tombstone.restore_unique_conflicts, tombstone.restore_blockers)",
+            sql: PREVIEW_DDL.to_string(),
         },
         Step {
             name: "audit trail (tombstone.audit, monthly partitions)",

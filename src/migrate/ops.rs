@@ -10,8 +10,9 @@
 //! schema, or is a member of a role in `tombstone.bypass_roles` (written
 //! by `serve` from `roles.bypass`).
 
-/// Bypass roles, restores, helpers, `tombstone.restore`,
-/// `tombstone.restore_row` and `tombstone.trash`.
+/// Bypass roles, restores, helpers, `tombstone.restore` (and its body,
+/// `tombstone.restore_operation`), `tombstone.restore_row` (and
+/// `tombstone.row_operation`) and `tombstone.trash`.
 pub const OPS_DDL: &str = r#"
 CREATE SCHEMA IF NOT EXISTS tombstone;
 
@@ -181,15 +182,77 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 REVOKE ALL ON FUNCTION tombstone.action_size(xid8) FROM PUBLIC;
 
+-- The rows of operations `$1` (a uuid[] parameter of the statement) that
+-- a restore of table `rel` undeletes, as `FROM … WHERE …` text with `r`
+-- (the operation row), `o` (its operation) and `y` (the table's row):
+-- still deleted, and not deleted again by a later operation since (a row
+-- deleted by its operation has its deleted_at = the operation's time, so
+-- the exact check runs only for the others). The op_id subquery is fenced
+-- (OFFSET 0) so the plan stays a scan of these operations' rows whatever
+-- the statistics say. tombstone.restore, its preview and its unique-key
+-- check all select through this one text.
+CREATE OR REPLACE FUNCTION tombstone.restore_rows_from(rel regclass, sch text, tbl text, sd text) RETURNS text
+LANGUAGE sql STABLE AS $fn$
+  SELECT format(
+    'FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = ANY ($1) OFFSET 0) r
+       JOIN (SELECT id, created_at FROM tombstone.operations WHERE id = ANY ($1)) o ON o.id = r.op_id
+       JOIN %1$s y ON %2$s
+      WHERE r.action = ''soft_delete''
+        AND r.table_schema = %3$L AND r.table_name = %4$L AND y.%5$I IS NOT NULL
+        AND (y.%5$I = o.created_at OR NOT coalesce((
+          SELECT true FROM tombstone.operation_rows r2 JOIN tombstone.operations o2 ON o2.id = r2.op_id
+           WHERE r2.table_schema = %3$L AND r2.table_name = %4$L AND r2.pk = r.pk
+             AND r2.action = ''soft_delete'' AND o2.created_at > o.created_at
+             AND NOT EXISTS (SELECT 1 FROM tombstone.restores s2 WHERE s2.op_id = o2.id)
+           LIMIT 1), false))',
+    rel, tombstone.key_match(rel, 'y', 'r.pk'), sch, tbl, sd)
+$fn$;
+REVOKE ALL ON FUNCTION tombstone.restore_rows_from(regclass, text, text, text) FROM PUBLIC;
+
+-- The rows of operations `$1` whose foreign-key columns the operations set
+-- to NULL / DEFAULT, as `FROM … WHERE …` text (`r`, `y` as above).
+CREATE OR REPLACE FUNCTION tombstone.restore_fk_rows_from(rel regclass, sch text, tbl text) RETURNS text
+LANGUAGE sql STABLE AS $fn$
+  SELECT format(
+    'FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = ANY ($1) OFFSET 0) r
+       JOIN %1$s y ON %2$s
+      WHERE r.action IN (''set_null'', ''set_default'')
+        AND r.table_schema = %3$L AND r.table_name = %4$L',
+    rel, tombstone.key_match(rel, 'y', 'r.pk'), sch, tbl)
+$fn$;
+REVOKE ALL ON FUNCTION tombstone.restore_fk_rows_from(regclass, text, text) FROM PUBLIC;
+
+-- The SET list putting back the columns operations `ops` set to NULL /
+-- DEFAULT on table `sch.tbl` (row alias `x`, operation row `s`); NULL
+-- when they recorded none. A SET NULL column the application has set
+-- again since is left alone.
+CREATE OR REPLACE FUNCTION tombstone.restore_fk_sets(ops uuid[], rel regclass, sch text, tbl text) RETURNS text
+LANGUAGE sql STABLE AS $fn$
+  SELECT string_agg(format(
+           '%1$I = CASE WHEN s.old_values ? %2$L AND (x.%1$I IS NULL OR s.action = ''set_default'')
+                        THEN (jsonb_populate_record(NULL::%3$s, s.old_values)).%1$I ELSE x.%1$I END',
+           k.col, k.col, rel), ', ')
+    FROM (SELECT DISTINCT jsonb_object_keys(r.old_values) AS col FROM tombstone.operation_rows r
+           WHERE r.op_id = ANY (ops) AND r.table_schema = sch AND r.table_name = tbl
+             AND r.action IN ('set_null', 'set_default') AND jsonb_typeof(r.old_values) = 'object') k
+$fn$;
+REVOKE ALL ON FUNCTION tombstone.restore_fk_sets(uuid[], regclass, text, text) FROM PUBLIC;
+
 -- Brings back exactly what operation `op` soft-deleted (target and cascade)
--- and the columns it set to NULL/DEFAULT, in the caller's transaction.
--- Refuses (55000) when a restored row's parent is still deleted by another
--- operation, naming it, and the action command when that operation is of
--- the same transaction; a second restore is a no-op ("already_restored").
--- The reply names the operation's action (its transaction's id) and how
--- many of that action's operations there are and are still deleted.
-CREATE OR REPLACE FUNCTION tombstone.restore(op uuid, actor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+-- and the columns it set to NULL/DEFAULT, in the caller's transaction,
+-- with `who` as the audit's actor. The body of tombstone.restore and of
+-- each step of tombstone.restore_action; callable only by them (no
+-- privilege for anyone else). Refuses (55000) when a restored row's parent
+-- is still deleted by another operation, naming it, and the action command
+-- when that operation is of the same transaction; with `check_unique`,
+-- then refuses (23505) when a restored row would take a unique key a live
+-- row holds now (or another restored row), listing every conflict
+-- (tombstone.restore_check_unique); restore_action checks its whole action
+-- once instead. A second restore is a no-op ("already_restored"). The
+-- reply names the operation's action (its transaction's id) and how many
+-- of that action's operations there are and are still deleted.
+CREATE OR REPLACE FUNCTION tombstone.restore_operation(op uuid, who text, check_unique boolean) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   o record;
   done record;
@@ -205,9 +268,7 @@ DECLARE
   tables jsonb := '[]';
   action_ops bigint;
   action_pending bigint;
-  who text := coalesce(nullif(actor, ''), tombstone.current_actor());
 BEGIN
-  PERFORM tombstone.require_bypass('restore');
   SELECT * INTO o FROM tombstone.operations WHERE id = op FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'tombstone: no operation %', op
@@ -252,6 +313,12 @@ BEGIN
     END IF;
   END IF;
 
+  -- No restored row may take a unique key another row holds.
+  IF check_unique THEN
+    PERFORM tombstone.restore_check_unique(ARRAY[op], format('operation %s', op),
+      format('tombstone restore %s --dry-run (SQL: SELECT tombstone.restore_preview(''%s''))', op, op));
+  END IF;
+
   -- Recorded first: the audit trigger skips the SET NULL undo below by it.
   INSERT INTO tombstone.restores (op_id, actor) VALUES (op, who);
 
@@ -262,30 +329,16 @@ BEGIN
     sd := tombstone.soft_delete_column(rel);
     CONTINUE WHEN sd IS NULL;
     by_col := tombstone.deleted_by_column(rel);
-    -- Still deleted, and not deleted again by a later operation since (a
-    -- row deleted by this operation has its deleted_at = the operation's
-    -- time, so the exact check runs only for the others). The op_id
-    -- subqueries are fenced (OFFSET 0) so the plan stays a scan of this
-    -- operation's rows whatever the statistics say.
     EXECUTE format(
-      'WITH s AS (SELECT y.ctid AS row_id, r.pk, to_jsonb(y.*) AS old_row
-                    FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
-                    JOIN %1$s y ON %2$s
-                   WHERE r.action = ''soft_delete''
-                     AND r.table_schema = %3$L AND r.table_name = %4$L AND y.%5$I IS NOT NULL
-                     AND (y.%5$I = $2 OR NOT coalesce((
-                       SELECT true FROM tombstone.operation_rows r2 JOIN tombstone.operations o2 ON o2.id = r2.op_id
-                        WHERE r2.table_schema = %3$L AND r2.table_name = %4$L AND r2.pk = r.pk
-                          AND r2.action = ''soft_delete'' AND o2.created_at > $2
-                          AND NOT EXISTS (SELECT 1 FROM tombstone.restores s2 WHERE s2.op_id = o2.id)
-                        LIMIT 1), false))),
-            u AS (UPDATE %1$s x SET %5$I = NULL%6$s FROM s WHERE x.ctid = s.row_id
+      'WITH s AS (SELECT y.ctid AS row_id, r.pk, to_jsonb(y.*) AS old_row %1$s),
+            u AS (UPDATE %2$s x SET %3$I = NULL%4$s FROM s WHERE x.ctid = s.row_id
                   RETURNING s.pk, s.old_row, to_jsonb(x.*) AS new_row)
        INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor, op_id)
-       SELECT %3$L, %4$L, u.pk, ''restore'', u.old_row, u.new_row, $3, $1 FROM u',
-      rel, tombstone.key_match(rel, 'y', 'r.pk'), t.table_schema, t.table_name, sd,
-      CASE WHEN by_col IS NULL THEN '' ELSE format(', %I = NULL', by_col) END)
-    USING op, o.created_at, who;
+       SELECT %5$L, %6$L, u.pk, ''restore'', u.old_row, u.new_row, $2, $3 FROM u',
+      tombstone.restore_rows_from(rel, t.table_schema, t.table_name, sd), rel, sd,
+      CASE WHEN by_col IS NULL THEN '' ELSE format(', %I = NULL', by_col) END,
+      t.table_schema, t.table_name)
+    USING ARRAY[op], who, op;
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
     IF n > 0 AND tombstone.notify_channel() IS NOT NULL THEN
@@ -304,27 +357,16 @@ BEGIN
             WHERE r.op_id = op AND r.action IN ('set_null', 'set_default') ORDER BY 1, 2 LOOP
     rel := to_regclass(format('%I.%I', t.table_schema, t.table_name));
     CONTINUE WHEN rel IS NULL;
-    SELECT string_agg(format(
-             '%1$I = CASE WHEN s.old_values ? %2$L AND (x.%1$I IS NULL OR s.action = ''set_default'')
-                          THEN (jsonb_populate_record(NULL::%3$s, s.old_values)).%1$I ELSE x.%1$I END',
-             k.col, k.col, rel), ', ')
-      INTO sets
-      FROM (SELECT DISTINCT jsonb_object_keys(r.old_values) AS col FROM tombstone.operation_rows r
-             WHERE r.op_id = op AND r.table_schema = t.table_schema AND r.table_name = t.table_name
-               AND r.action IN ('set_null', 'set_default') AND jsonb_typeof(r.old_values) = 'object') k;
+    sets := tombstone.restore_fk_sets(ARRAY[op], rel, t.table_schema, t.table_name);
     CONTINUE WHEN sets IS NULL;
     EXECUTE format(
-      'WITH s AS (SELECT y.ctid AS row_id, r.pk, r.action, r.old_values, to_jsonb(y.*) AS old_row
-                    FROM (SELECT * FROM tombstone.operation_rows WHERE op_id = $1 OFFSET 0) r
-                    JOIN %1$s y ON %2$s
-                   WHERE r.action IN (''set_null'', ''set_default'')
-                     AND r.table_schema = %3$L AND r.table_name = %4$L),
-            u AS (UPDATE %1$s x SET %5$s FROM s WHERE x.ctid = s.row_id
+      'WITH s AS (SELECT y.ctid AS row_id, r.pk, r.action, r.old_values, to_jsonb(y.*) AS old_row %1$s),
+            u AS (UPDATE %2$s x SET %3$s FROM s WHERE x.ctid = s.row_id
                   RETURNING s.pk, s.old_row, to_jsonb(x.*) AS new_row)
        INSERT INTO tombstone.audit (table_schema, table_name, pk, action, old_values, new_values, actor, op_id)
-       SELECT %3$L, %4$L, u.pk, ''restore'', u.old_row, u.new_row, $2, $1 FROM u',
-      rel, tombstone.key_match(rel, 'y', 'r.pk'), t.table_schema, t.table_name, sets)
-    USING op, who;
+       SELECT %4$L, %5$L, u.pk, ''restore'', u.old_row, u.new_row, $2, $3 FROM u',
+      tombstone.restore_fk_rows_from(rel, t.table_schema, t.table_name), rel, sets, t.table_schema, t.table_name)
+    USING ARRAY[op], who, op;
     GET DIAGNOSTICS n = ROW_COUNT;
     tables := tables || jsonb_build_object('table', t.table_schema || '.' || t.table_name,
                                            'action', 'set_null', 'rows', n);
@@ -339,12 +381,24 @@ BEGIN
     'action', o.xact_id::text, 'action_operations', action_ops, 'action_pending', action_pending);
 END
 $fn$;
+REVOKE ALL ON FUNCTION tombstone.restore_operation(uuid, text, boolean) FROM PUBLIC;
 
--- Restores the operation that soft-deleted one row, given its table and key
--- (`'{"id": 42}'`, composite keys with every column). The row must be that
--- operation's target, not a row it cascaded to.
-CREATE OR REPLACE FUNCTION tombstone.restore_row(tbl text, key jsonb, actor text DEFAULT NULL) RETURNS jsonb
+-- Restores operation `op` (tombstone.restore_operation, unique keys
+-- checked), audited with `actor` (default: tombstone.current_actor()).
+CREATE OR REPLACE FUNCTION tombstone.restore(op uuid, actor text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM tombstone.require_bypass('restore');
+  RETURN tombstone.restore_operation(op, coalesce(nullif(actor, ''), tombstone.current_actor()), true);
+END
+$fn$;
+
+-- The operation that soft-deleted one row, given its table and key
+-- (`'{"id": 42}'`, composite keys with every column): the newest not
+-- restored, else the newest. The row must be that operation's target, not
+-- a row it cascaded to (55000, naming the operation and its action).
+CREATE OR REPLACE FUNCTION tombstone.row_operation(tbl text, key jsonb) RETURNS uuid
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   rel regclass;
   s text;
@@ -354,7 +408,6 @@ DECLARE
   found_xact xid8;
   target text;
 BEGIN
-  PERFORM tombstone.require_bypass('restore');
   rel := tombstone.resolve_table(tbl);
   SELECT ns.nspname, c.relname INTO s, t FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
    WHERE c.oid = rel;
@@ -378,7 +431,18 @@ BEGIN
                                        tombstone.action_size(found_xact), found_xact)
                            ELSE '' END;
   END IF;
-  RETURN tombstone.restore(found_op, actor);
+  RETURN found_op;
+END
+$fn$;
+REVOKE ALL ON FUNCTION tombstone.row_operation(text, jsonb) FROM PUBLIC;
+
+-- Restores the operation that soft-deleted one row, given its table and
+-- key (tombstone.row_operation finds it).
+CREATE OR REPLACE FUNCTION tombstone.restore_row(tbl text, key jsonb, actor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM tombstone.require_bypass('restore');
+  RETURN tombstone.restore(tombstone.row_operation(tbl, key), actor);
 END
 $fn$;
 

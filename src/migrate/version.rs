@@ -26,7 +26,7 @@
 //! - the same version is re-applied without the drops, idempotently.
 
 /// The schema version this binary installs and `serve` requires.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// The advisory lock (transaction-scoped) migrate holds exclusively and
 /// `serve` shared while checking the version.
@@ -63,6 +63,13 @@ BEGIN
     RETURN;
   END IF;
 
+  -- Version 6 adds and changes functions only (restore previews and
+  -- conflicts, issue 12 item 5: tombstone.restore_preview,
+  -- tombstone.restore_row_preview, tombstone.restore_action_preview, the
+  -- unique-key check of tombstone.restore and tombstone.restore_action,
+  -- tombstone.restore_operation and its helpers, a third argument of
+  -- tombstone.restore_app_set_null; routines are dropped below and
+  -- created by the plan, so the changed signature leaves no overload).
   -- Version 5 adds and changes functions only (actions, SPEC B6:
   -- tombstone.restore_action, tombstone.trash_actions, two more columns of
   -- tombstone.trash, tombstone.restore_blocker; all routines are dropped

@@ -1,11 +1,20 @@
 //! Restore one operation: `tombstone.restore(op)` or, by table and key,
 //! `tombstone.restore_row(table, key)`; or a whole action (every operation
 //! of one transaction): `tombstone.restore_action(xact)`. Each in one
-//! transaction of the caller's connection.
+//! transaction of the caller's connection. Their previews
+//! (`tombstone.restore_preview`, `restore_row_preview`,
+//! `restore_action_preview`) say what each would bring back and every
+//! conflict that would stop it, changing nothing.
 
 use tokio_postgres::Client;
 
 use super::{OpsError, TableCount, parse_json, str_field};
+
+mod preview;
+pub use preview::{
+    ActionPreview, Conflict, OperationRows, Preview, PreviewStatus, Unchecked, preview,
+    preview_action,
+};
 
 /// What to restore.
 #[derive(Debug, Clone)]
@@ -121,15 +130,7 @@ pub async fn restore_action(
         .transpose()?
         .unwrap_or_default();
     let app_set_null = table_counts(v.get("foreign_keys_put_back"));
-    let earlier = v
-        .get("already_restored")
-        .and_then(|o| o.as_array())
-        .map(|a| {
-            a.iter()
-                .map(|e| (str_field(e, "operation"), str_field(e, "table")))
-                .collect()
-        })
-        .unwrap_or_default();
+    let earlier = earlier(&v);
     Ok(ActionOutcome {
         action: str_field(&v, "action"),
         status,
@@ -166,6 +167,18 @@ fn status(v: &serde_json::Value) -> Result<Status, OpsError> {
     }
 }
 
+/// Operations of an action restored before (id, table).
+fn earlier(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.get("already_restored")
+        .and_then(|o| o.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|e| (str_field(e, "operation"), str_field(e, "table")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn outcome(v: &serde_json::Value) -> Result<Outcome, OpsError> {
     let status = status(v)?;
     let tables = table_counts(v.get("tables"));
@@ -175,16 +188,16 @@ fn outcome(v: &serde_json::Value) -> Result<Outcome, OpsError> {
         status,
         rows: v.get("rows").and_then(|r| r.as_i64()).unwrap_or(0),
         tables,
-        action: v.get("action").and_then(|a| a.as_str()).map(|id| ActionOf {
-            id: id.to_string(),
-            operations: v
-                .get("action_operations")
-                .and_then(|n| n.as_i64())
-                .unwrap_or(0),
-            pending: v
-                .get("action_pending")
-                .and_then(|n| n.as_i64())
-                .unwrap_or(0),
-        }),
+        action: action_of(v),
+    })
+}
+
+/// The action a reply names for its operation.
+fn action_of(v: &serde_json::Value) -> Option<ActionOf> {
+    let n = |key: &str| v.get(key).and_then(|n| n.as_i64()).unwrap_or(0);
+    v.get("action").and_then(|a| a.as_str()).map(|id| ActionOf {
+        id: id.to_string(),
+        operations: n("action_operations"),
+        pending: n("action_pending"),
     })
 }
