@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the map; data flows
 //! `server` → `session` → `wire`, with `upstream` for the server side.
 
+pub mod admin;
 pub mod cancel;
 pub mod cli;
 pub mod config;

@@ -74,6 +74,20 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let admin = crate::admin::AdminState {
+        config: std::sync::Arc::new(config.clone()),
+        protection: protection.clone(),
+    };
+    match crate::admin::bind(std::sync::Arc::new(admin)).await {
+        Ok(Some(task)) => {
+            tokio::spawn(task);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            fail(&e);
+            return ExitCode::from(2);
+        }
+    }
     let listener = match TcpListener::bind(config.listen.address).await {
         Ok(l) => l,
         Err(e) => {
@@ -189,6 +203,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ("retention", differs(&old.retention, &new.retention)),
         ("parser", differs(&old.parser, &new.parser)),
         ("cache", differs(&old.cache, &new.cache)),
+        ("admin", differs(&old.admin, &new.admin)),
     ] {
         if changed {
             out.push(name);

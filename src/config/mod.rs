@@ -8,6 +8,7 @@
 //! `./rules.toml` ([`ConfigFile`]). The parsed [`Config`] is passed
 //! down as a value (`Arc<Config>`); nothing reads it from a global.
 
+mod admin;
 mod audit;
 mod cache;
 mod database;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use admin::AdminConfig;
 pub use audit::{AuditConfig, AuditTableConfig};
 pub use cache::CacheConfig;
 pub use database::{DatabaseConfig, redact_url};
@@ -79,6 +81,9 @@ pub struct Config {
     /// Change notifications for caches.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// The admin HTTP listener.
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 /// Why a configuration could not be used. Every variant names the file and,
@@ -141,6 +146,7 @@ impl Config {
         self.audit.validate()?;
         self.retention.validate()?;
         self.parser.validate()?;
+        self.admin.validate()?;
         if let Some((key, why)) = self.notify.check() {
             return Err(ConfigError::key(&key, why));
         }

@@ -19,6 +19,7 @@ use tokio_postgres::{Client, NoTls};
 use tombstone::schema::{SchemaSnapshot, SnapshotOptions, load};
 
 pub mod cluster;
+pub mod http;
 pub mod oracle;
 pub mod protected;
 
