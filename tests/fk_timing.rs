@@ -92,6 +92,35 @@ const SCRIPTS: &[&[&str]] = &[
         "INSERT INTO nu_c (id, p_id) VALUES (11, 9)",
         "SET CONSTRAINTS ALL IMMEDIATE",
     ],
+    // The child-side check follows SET CONSTRAINTS by the key's name too,
+    // qualified or not, made immediate before or after the insert, and
+    // deferred again.
+    &[
+        "BEGIN",
+        "INSERT INTO nu_c (id, p_id) VALUES (11, 9)",
+        "SET CONSTRAINTS nu_c_p_id_fkey IMMEDIATE",
+    ],
+    &[
+        "BEGIN",
+        "SET CONSTRAINTS public.nu_c_p_id_fkey IMMEDIATE",
+        "INSERT INTO nu_c (id, p_id) VALUES (11, 9)",
+    ],
+    &[
+        "BEGIN",
+        "SET CONSTRAINTS nu_c_p_id_fkey, cc_a_b_fkey IMMEDIATE",
+        "SET CONSTRAINTS nu_c_p_id_fkey DEFERRED",
+        "INSERT INTO nu_c (id, p_id) VALUES (11, 9)",
+        "INSERT INTO cc (id, a, b) VALUES (4, 2, 2)",
+    ],
+    &[
+        "BEGIN",
+        "SET CONSTRAINTS im_c_p_id_fkey DEFERRED",
+        "INSERT INTO im_c (id, p_id) VALUES (2, 9)",
+        "DELETE FROM im_c WHERE id = 2",
+        "COMMIT",
+    ],
+    &["SET CONSTRAINTS no_such_key IMMEDIATE"],
+    &["BEGIN", "SET CONSTRAINTS nd_c_p_id_fkey DEFERRED"],
     // A child gone again by commit is no violation.
     &[
         "BEGIN",

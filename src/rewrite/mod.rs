@@ -4,6 +4,7 @@
 
 pub mod cascade;
 mod cascade_sql;
+mod constraints;
 mod delete;
 pub mod edits;
 pub mod error;
@@ -253,7 +254,7 @@ pub fn may_need_rewrite(sql: &str, snapshot: &SchemaSnapshot) -> bool {
 /// Words besides table names that make a statement worth parsing:
 /// `EXECUTE` (a prepared soft delete), session settings the proxy follows
 /// or guards (`search_path`, `tombstone.*`, `set_config`, `RESET ALL`,
-/// `DISCARD ALL`); [`PRECHECK`] adds the functions that run SQL text.
+/// `DISCARD ALL`), `SET CONSTRAINTS`; [`PRECHECK`] adds the functions that run SQL text.
 /// tombstone's table names are listed too (the snapshot adds the actual
 /// ones), so that they are parsed even before the snapshot knows them.
 const PRECHECK_WORDS: &[&str] = &[
@@ -272,6 +273,8 @@ const PRECHECK_WORDS: &[&str] = &[
     "call",
     "role",
     "authorization",
+    // SET CONSTRAINTS <key>: the key's child-side check is added beside it.
+    "constraints",
 ];
 
 /// [`PRECHECK_WORDS`] and the functions that run SQL text

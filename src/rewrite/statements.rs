@@ -51,7 +51,6 @@ fn passthrough(n: NodeRef<'_>) -> bool {
             | NodeRef::LoadStmt(_)
             | NodeRef::ClosePortalStmt(_)
             | NodeRef::FetchStmt(_)
-            | NodeRef::ConstraintsSetStmt(_)
             | NodeRef::AlterObjectSchemaStmt(_)
             | NodeRef::CreateStatsStmt(_)
             | NodeRef::SecLabelStmt(_)
@@ -102,6 +101,10 @@ impl<'a> Walker<'a> {
                 session: Some(SessionChange::Unknown),
                 ..StatementPlan::default()
             },
+            NodeRef::ConstraintsSetStmt(c) => {
+                self.constraints_set(c)?;
+                StatementPlan::default()
+            }
             NodeRef::TruncateStmt(t) => {
                 self.truncate(t)?;
                 StatementPlan::default()

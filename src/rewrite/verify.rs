@@ -319,6 +319,32 @@ impl<'a> Walker<'a> {
                 same_inner(&a.query, &b.query)
             }
             (NodeRef::ExplainStmt(a), NodeRef::ExplainStmt(b)) => same_inner(&a.query, &b.query),
+            // SET CONSTRAINTS: the client's names, and only check triggers
+            // added beside them.
+            (NodeRef::ConstraintsSetStmt(a), NodeRef::ConstraintsSetStmt(b)) => {
+                let names = |list: &[Node], skip_added: bool| -> Vec<(String, String)> {
+                    nodes(list)
+                        .filter_map(|n| match n {
+                            NodeRef::RangeVar(rv) => Some(rv),
+                            _ => None,
+                        })
+                        .filter(|rv| {
+                            !(skip_added && super::constraints::is_added_check(self.snap, rv))
+                        })
+                        .map(|rv| (rv.schemaname.clone(), rv.relname.clone()))
+                        .collect()
+                };
+                if a.deferred == b.deferred
+                    && a.constraints.len() <= b.constraints.len()
+                    && names(&a.constraints, true) == names(&b.constraints, true)
+                {
+                    Ok(())
+                } else {
+                    Err(unverified(
+                        "the rewritten SET CONSTRAINTS names other constraints than the client's",
+                    ))
+                }
+            }
             (NodeRef::DeclareCursorStmt(a), NodeRef::DeclareCursorStmt(b))
                 if a.portalname == b.portalname =>
             {

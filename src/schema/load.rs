@@ -54,7 +54,14 @@ fn foreign_keys_sql(with_set_columns: bool) -> String {
                       AND p.pronamespace = to_regnamespace('tombstone') AND p.proname LIKE 'fk\\_parent\\_%'
                       AND t.tgargs = convert_to(n.nspname::text, 'UTF8') || '\\x00'::bytea
                                      || convert_to(c.relname::text, 'UTF8') || '\\x00'::bytea
-                                     || convert_to(con.conname::text, 'UTF8') || '\\x00'::bytea)
+                                     || convert_to(con.conname::text, 'UTF8') || '\\x00'::bytea),
+           (SELECT t.tgname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                    WHERE t.tgrelid = con.conrelid AND NOT t.tgisinternal AND t.tgconstraint <> 0
+                      AND p.pronamespace = to_regnamespace('tombstone') AND p.proname LIKE 'fk\\_child\\_%'
+                      AND t.tgargs = convert_to(n.nspname::text, 'UTF8') || '\\x00'::bytea
+                                     || convert_to(c.relname::text, 'UTF8') || '\\x00'::bytea
+                                     || convert_to(con.conname::text, 'UTF8') || '\\x00'::bytea
+                    LIMIT 1)
          FROM pg_constraint con
          JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_class pc ON pc.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -135,6 +142,7 @@ pub async fn load_catalog(
             set_columns: row.get(8),
             timing: FkTiming::from_catalog(row.get(9), row.get(10)),
             parent_checked: row.get(11),
+            child_check: row.get(12),
         });
     }
     for row in client.query(functions_sql().as_str(), &[]).await? {

@@ -138,6 +138,12 @@ pub struct RawForeignKey {
     /// is installed for this key: the database checks, with the key's own
     /// timing, that no live row references a soft-deleted parent.
     pub parent_checked: bool,
+    /// The name of tombstone's constraint trigger on the child
+    /// (`migrate::fk_checks`, `tombstone_fk_<key>`) when it is installed
+    /// for this key: `SET CONSTRAINTS <key>` must name it too (the
+    /// rewriter adds it). A constraint trigger is a constraint of that name
+    /// in the child's schema.
+    pub child_check: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,6 +226,7 @@ impl Catalog {
             set_columns: Vec::new(),
             timing: FkTiming::NotDeferrable,
             parent_checked: false,
+            child_check: None,
         });
         self
     }
@@ -352,6 +359,8 @@ pub struct ForeignKey {
     pub timing: FkTiming,
     /// See [`RawForeignKey::parent_checked`]; false for added edges.
     pub parent_checked: bool,
+    /// See [`RawForeignKey::child_check`]; none for added edges.
+    pub child_check: Option<String>,
     /// A constraint of the catalog (not a `rules.toml` edge).
     pub in_catalog: bool,
 }
@@ -464,6 +473,7 @@ impl SchemaSnapshot {
                     set_columns: fk.set_columns,
                     timing: fk.timing,
                     parent_checked: fk.parent_checked,
+                    child_check: fk.child_check,
                     in_catalog: true,
                 });
             }
@@ -480,6 +490,7 @@ impl SchemaSnapshot {
                     set_columns: Vec::new(),
                     timing: FkTiming::NotDeferrable,
                     parent_checked: false,
+                    child_check: None,
                     in_catalog: false,
                 });
             }

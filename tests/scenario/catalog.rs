@@ -334,5 +334,18 @@ pub fn scenario_catalog() -> Catalog {
             t.records_operations = false;
         }
     }
+    // `migrate` checks every key to a protected parent on the child too
+    // (migrate::fk_checks), with a constraint trigger `tombstone_fk_<key>`.
+    let protected: Vec<(String, String)> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.columns.iter().any(|c| c.name == "deleted_at"))
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .collect();
+    for fk in &mut catalog.foreign_keys {
+        if protected.contains(&fk.parent) {
+            fk.child_check = Some(format!("tombstone_fk_{}", fk.name));
+        }
+    }
     catalog
 }

@@ -466,6 +466,7 @@ fn a_table_migrate_has_not_installed_is_refused_not_left_unrecorded() {
         set_columns: vec![],
         timing: crate::schema::FkTiming::NotDeferrable,
         parent_checked: false,
+        child_check: None,
     });
     cat.tables[1].records_operations = false;
     let snap = SchemaSnapshot::build(cat, &SnapshotOptions::default());

@@ -3,6 +3,7 @@
 mod aliases;
 mod cascade;
 mod clauses;
+mod constraints;
 pub mod corpus;
 mod delete;
 mod mangled;
