@@ -14,8 +14,14 @@ pub struct BackendKey {
 }
 
 impl BackendKey {
-    /// Decodes a BackendKeyData message.
+    /// Decodes a BackendKeyData message: tag `K`, a process id and a
+    /// secret of 4 to 256 bytes. Anything else is refused before pgwire's
+    /// decoder sees it (it panics on a body shorter than its fields).
     pub fn decode(frame: &Frame) -> Result<BackendKey, WireError> {
+        let secret_len = frame.body().len().checked_sub(4);
+        if frame.tag() != b'K' || !matches!(secret_len, Some(4..=256)) {
+            return Err(WireError::Malformed("malformed BackendKeyData".into()));
+        }
         let mut buf = BytesMut::from(frame.as_bytes());
         let ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_2);
         match BackendKeyData::decode(&mut buf, &ctx) {
@@ -52,5 +58,21 @@ mod tests {
             assert_eq!(frame.tag(), b'K');
             assert_eq!(BackendKey::decode(&frame).unwrap(), key);
         }
+    }
+
+    /// Found by the `wire_frames` fuzz target: pgwire's decoder panicked on
+    /// an Authentication message read as BackendKeyData.
+    #[test]
+    fn refuses_short_long_and_other_messages() {
+        for frame in [
+            Frame::new(b'R', &[0, 0, 0, 0]),
+            Frame::new(b'K', &[0, 0, 16, 146]),
+            Frame::new(b'K', &[0, 0, 16, 146, 0]),
+            Frame::new(b'K', &[]),
+            Frame::new(b'K', &[1; 4 + 257]),
+        ] {
+            assert!(BackendKey::decode(&frame).is_err(), "{frame:?}");
+        }
+        assert!(BackendKey::decode(&Frame::new(b'K', &[1; 8])).is_ok());
     }
 }

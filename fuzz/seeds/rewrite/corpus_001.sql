@@ -1,0 +1,1 @@
+SELECT t.id, count(*) FILTER (WHERE t.done) OVER (PARTITION BY t.project_id ORDER BY t.id) FROM tasks t LEFT JOIN projects p ON p.id = t.project_id WHERE p.name IS DISTINCT FROM 'x' GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 5 OFFSET 2 FOR UPDATE OF t

@@ -1,0 +1,1 @@
+SELECT EXTRACT(year FROM created_at), SUBSTRING(title FROM 1 FOR 3), TRIM(BOTH ' ' FROM title), OVERLAY(title PLACING 'x' FROM 1 FOR 1), title SIMILAR TO 'a%' ESCAPE '\', CASE WHEN done THEN 1 ELSE 0 END, (ARRAY[1,2,3])[1:2], percentile_cont(0.5) WITHIN GROUP (ORDER BY id) FROM tasks GROUP BY created_at, title, done

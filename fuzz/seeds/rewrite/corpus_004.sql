@@ -1,0 +1,1 @@
+INSERT INTO tasks (id, project_id, title) VALUES (1, 2, 'x') ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title WHERE tasks.done IS NOT TRUE RETURNING *

@@ -1,0 +1,1 @@
+UPDATE tasks SET done = done IS DISTINCT FROM true, title = coalesce(title, 'x') FROM projects WHERE projects.id = tasks.project_id RETURNING tasks.id

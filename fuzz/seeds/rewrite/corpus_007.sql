@@ -1,0 +1,1 @@
+DELETE FROM comments c USING tasks t WHERE t.id = c.task_id AND t.done RETURNING c.*

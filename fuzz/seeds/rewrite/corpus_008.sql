@@ -1,0 +1,1 @@
+MERGE INTO tasks t USING projects p ON t.project_id = p.id WHEN MATCHED AND t.done THEN UPDATE SET title = p.name WHEN NOT MATCHED THEN INSERT (id, project_id, title) VALUES (p.id, p.id, p.name) WHEN NOT MATCHED BY SOURCE THEN DO NOTHING RETURNING merge_action(), t.*

@@ -1,0 +1,1 @@
+COPY (SELECT * FROM tasks) TO STDOUT WITH (FORMAT csv)

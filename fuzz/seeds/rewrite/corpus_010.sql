@@ -1,0 +1,1 @@
+COPY tasks (id, title) FROM STDIN WHERE id > 0

@@ -1,0 +1,1 @@
+PREPARE p(int) AS SELECT * FROM tasks WHERE id = $1

@@ -1,0 +1,1 @@
+CREATE TABLE x AS SELECT * FROM ROWS FROM (generate_series(1, 3), unnest(ARRAY[1])) WITH ORDINALITY AS g(a, b, n)

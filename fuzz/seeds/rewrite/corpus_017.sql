@@ -1,0 +1,1 @@
+CREATE VIEW v WITH (security_barrier) AS SELECT * FROM tasks WHERE deleted_at IS NULL WITH CHECK OPTION

@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY i ON tasks USING btree (lower(title) COLLATE "C" DESC NULLS LAST) INCLUDE (id) WHERE deleted_at IS NULL

@@ -1,0 +1,1 @@
+GRANT SELECT, UPDATE (title) ON tasks TO app WITH GRANT OPTION

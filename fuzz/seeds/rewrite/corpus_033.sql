@@ -1,0 +1,1 @@
+SELECT ROW(1, 2) = ROW(a, b), x::timestamp with time zone AT TIME ZONE 'UTC', interval '1' day, date '2020-01-01', current_date, $1::int[], EXISTS (SELECT 1 FROM tasks), 1 = ANY (SELECT id FROM tasks), (SELECT max(id) FROM tasks) FROM (VALUES (1, 2)) v(a, b), LATERAL unnest(ARRAY[1]) u

@@ -1,0 +1,1 @@
+SELECT json_object('a': 1), json_arrayagg(id ORDER BY id RETURNING jsonb), t.x IS JSON OBJECT WITH UNIQUE KEYS, JSON_VALUE(j, '$.a' RETURNING int DEFAULT 0 ON EMPTY) FROM tasks t, JSON_TABLE(jsonb '[]', '$[*]' COLUMNS (a int PATH '$.a', NESTED PATH '$.b[*]' COLUMNS (b int PATH '$'))) jt

@@ -1,0 +1,1 @@
+SELECT xmlelement(name a, xmlattributes(1 AS b), 'c'), xmlforest(1 AS x), XMLPARSE(DOCUMENT '<a/>') FROM XMLTABLE('/a' PASSING '<a/>' COLUMNS x int PATH '@x') xt

@@ -1,0 +1,1 @@
+SELECT * FROM tasks WHERE (title, id) IN (SELECT title, id FROM tasks) AND id BETWEEN SYMMETRIC 1 AND 2 AND title NOT ILIKE 'x' AND done IS NOT UNKNOWN AND GROUPING(id) = 0 GROUP BY GROUPING SETS ((id), CUBE (title), ROLLUP (done), ())

@@ -1,0 +1,1 @@
+WITH RECURSIVE c AS (SELECT 1 AS id) CYCLE id SET is_cycle USING path SELECT * FROM c

@@ -1,0 +1,1 @@
+COMMENT ON COLUMN tasks.title IS 'x'; LISTEN x; NOTIFY x, 'y'; VACUUM (ANALYZE) tasks; LOCK tasks IN SHARE MODE NOWAIT

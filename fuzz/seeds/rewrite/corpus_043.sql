@@ -1,0 +1,1 @@
+SELECT OLD.id, NEW.id FROM tasks; UPDATE tasks SET title = 'x' RETURNING WITH (OLD AS o, NEW AS n) o.title, n.title
