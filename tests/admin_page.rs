@@ -625,3 +625,83 @@ async fn restore_the_deleted_project_in_a_browser() {
     b.go(&format!("{base}/trash"));
     assert!(b.url().ends_with("/login"), "{}", b.url());
 }
+
+#[tokio::test]
+async fn an_operation_restore_refused_lists_its_conflicts() {
+    let (p, addr) = start("page_conflict");
+    let app = p.connect_as(&p.app).await;
+    // A task of project 2 on its own, then the project: two operations.
+    app.batch_execute(
+        "DELETE FROM tasks WHERE id = (SELECT min(id) FROM tasks WHERE project_id = 2)",
+    )
+    .await
+    .unwrap();
+    app.batch_execute("DELETE FROM projects WHERE id = 2")
+        .await
+        .unwrap();
+    let owner = common::connect(&p.db.url).await;
+    let op_of = |table: &'static str| {
+        let owner = &owner;
+        async move {
+            let row = owner
+                .query_one(
+                    "SELECT id::text FROM tombstone.operations WHERE table_name = $1",
+                    &[&table],
+                )
+                .await
+                .unwrap();
+            row.get::<_, String>(0)
+        }
+    };
+    let task_op = op_of("tasks").await;
+    let project_op = op_of("projects").await;
+    let cookie = login(addr, &p.admin, PASSWORD).map_err(|r| r.body).unwrap();
+
+    // The task's preview names the project's operation as the conflict.
+    let preview = get_with(addr, &format!("/trash/operation/{task_op}"), &cookie);
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("id=\"conflicts\""),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains(&project_op), "{}", preview.body);
+    // Restoring it anyway: refused, with the conflicts, nothing changed.
+    let path = format!("/trash/operation/{task_op}/restore");
+    let confirm = get_with(addr, &path, &cookie);
+    let csrf = csrf_of(&confirm.body);
+    let refused = post(addr, &path, Some(&cookie), &form(&[("csrf", &csrf)]));
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("id=\"error\""), "{}", refused.body);
+    assert!(refused.body.contains("public.projects"), "{}", refused.body);
+    assert!(refused.body.contains(&project_op), "{}", refused.body);
+    let live = |sql: &'static str| {
+        let app = &app;
+        async move { count(app, sql).await }
+    };
+    assert_eq!(live("SELECT count(*) FROM projects WHERE id = 2").await, 0);
+    // The project first, then the task: both come back, as the admin.
+    let path = format!("/trash/operation/{project_op}/restore");
+    let done = post(addr, &path, Some(&cookie), &form(&[("csrf", &csrf)]));
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Restored operation"), "{}", done.body);
+    let path = format!("/trash/operation/{task_op}/restore");
+    let done = post(addr, &path, Some(&cookie), &form(&[("csrf", &csrf)]));
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(live("SELECT count(*) FROM projects WHERE id = 2").await, 1);
+    let restores = count(
+        &owner,
+        &format!(
+            "SELECT count(*) FROM tombstone.restores WHERE actor = '{}'",
+            p.admin
+        ),
+    )
+    .await;
+    assert_eq!(restores, 2);
+    // Ids that are not ids are a 404, not an error from the database.
+    assert_eq!(
+        get_with(addr, "/trash/operation/1%27%3B--", &cookie).status,
+        404
+    );
+    assert_eq!(get_with(addr, "/trash/action/abc", &cookie).status, 404);
+}
