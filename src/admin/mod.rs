@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+mod page;
+
 use crate::config::Config;
 use crate::protect::Protection;
 
@@ -34,7 +36,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(page::router(state))
 }
 
 /// Binds `[admin] address` (an error names the key) and returns the task
