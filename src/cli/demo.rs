@@ -174,13 +174,8 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     let Some(listen) = listen else {
         // The proxy printed why it did not start (or a signal came).
         drop(stop_tx);
-        let code = (&mut done).await.unwrap_or(ExitCode::FAILURE);
-        let code = if code == ExitCode::SUCCESS {
-            ExitCode::FAILURE
-        } else {
-            code
-        };
-        return finish(cluster, code);
+        let _ = (&mut done).await;
+        return finish(cluster, ExitCode::FAILURE);
     };
     print_banner(&cluster, &ready, listen);
 

@@ -87,8 +87,8 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
         // `tombstone trash | head`: a reader that stops early ends a
         // command quietly, as it ends any Unix tool, instead of a panic in
-        // println!. (The proxy, `demo`'s too, keeps SIGPIPE ignored; sockets never raise
-        // it: Rust sends with MSG_NOSIGNAL.)
+        // println!. (The proxy, `demo`'s too, keeps SIGPIPE ignored;
+        // sockets never raise it: Rust sends with MSG_NOSIGNAL.)
         // SAFETY: setting a signal's disposition to its default before any
         // thread is started.
         unsafe {
