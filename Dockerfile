@@ -9,6 +9,8 @@
 # Inside a container the proxy must listen on 0.0.0.0:6432 (not the
 # 127.0.0.1 default) and point at an upstream host other than 127.0.0.1, so
 # mount a rules.toml that says so over /etc/tombstone/rules.toml.
+# `docker compose up` (docker-compose.yml) runs this image as the demo,
+# beside PostgreSQL 15 with the reference scenario.
 
 # ---- build -----------------------------------------------------------------
 FROM rust:1-bookworm AS builder

@@ -33,33 +33,72 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(code) => return code,
     };
-    let options = crate::protect::snapshot_options(&config);
-    let catalog = match load::load_catalog(&client).await {
-        Ok(c) => c,
+    let fix = args.fix || !args.tables.is_empty();
+    let only = (!args.tables.is_empty()).then_some(args.tables.as_slice());
+    let steps = match planned(&client, &config, fix, only).await {
+        Ok(Planned { steps, fixes_left }) => {
+            if fixes_left > 0 {
+                fail(&format!(
+                    "{fixes_left} schema fixes not included (see tombstone doctor); add --fix to include them"
+                ));
+            }
+            steps
+        }
         Err(e) => {
-            fail(&format!("cannot read the schema: {}", describe(&e)));
+            fail(&e);
             return ExitCode::FAILURE;
         }
     };
-    let snapshot = SchemaSnapshot::build(catalog.clone(), &options);
-    let fixes: Vec<Fix> = match examine(&client, &config, &snapshot).await {
-        Ok(report) if args.fix || !args.tables.is_empty() => {
-            let only = (!args.tables.is_empty()).then_some(args.tables.as_slice());
-            select_fixes(&report, only)
-        }
-        Ok(report) => {
-            if !report.fixes.is_empty() {
-                fail(&format!(
-                    "{} schema fixes not included (see tombstone doctor); add --fix to include them",
-                    report.fixes.len()
-                ));
+    if !args.apply {
+        print!("{}", migrate::script(&steps));
+        return ExitCode::SUCCESS;
+    }
+    match migrate::apply(&mut client, &steps).await {
+        Ok(()) => {
+            for step in &steps {
+                println!("applied: {}", step.name);
             }
-            Vec::new()
+            ExitCode::SUCCESS
         }
         Err(e) => {
-            fail(&format!("cannot read the catalog: {}", describe(&e)));
-            return ExitCode::FAILURE;
+            fail(&format!(
+                "migration failed, nothing was changed: {}",
+                describe(&e)
+            ));
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// What `migrate` would apply to the database `client` is connected to.
+pub(super) struct Planned {
+    pub steps: Vec<Step>,
+    /// How many of doctor's fixes were left out (without `fix`).
+    pub fixes_left: usize,
+}
+
+/// The steps `migrate` prints or applies: the tombstone schema and the
+/// triggers of the protected tables and, with `fix`, doctor's fixes (of
+/// the tables in `only`, when given). `tombstone demo` migrates with it.
+pub(super) async fn planned(
+    client: &tokio_postgres::Client,
+    config: &crate::config::Config,
+    fix: bool,
+    only: Option<&[String]>,
+) -> Result<Planned, String> {
+    let options = crate::protect::snapshot_options(config);
+    let catalog = load::load_catalog(client)
+        .await
+        .map_err(|e| format!("cannot read the schema: {}", describe(&e)))?;
+    let snapshot = SchemaSnapshot::build(catalog.clone(), &options);
+    let mut fixes_left = 0;
+    let fixes: Vec<Fix> = match examine(client, config, &snapshot).await {
+        Ok(report) if fix => select_fixes(&report, only),
+        Ok(report) => {
+            fixes_left = report.fixes.len();
+            Vec::new()
+        }
+        Err(e) => return Err(format!("cannot read the catalog: {}", describe(&e))),
     };
     // The triggers are planned for the tables as they will be: a table
     // getting its soft-delete column is protected from this migration on.
@@ -83,7 +122,7 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
         }
     }
     let after = SchemaSnapshot::build(after, &options);
-    let mut steps = migrate::plan(&config, Some(&after));
+    let mut steps = migrate::plan(config, Some(&after));
     if !fixes.is_empty() {
         let sql: Vec<String> = fixes
             .iter()
@@ -101,23 +140,5 @@ pub async fn run(args: MigrateArgs) -> ExitCode {
             },
         );
     }
-    if !args.apply {
-        print!("{}", migrate::script(&steps));
-        return ExitCode::SUCCESS;
-    }
-    match migrate::apply(&mut client, &steps).await {
-        Ok(()) => {
-            for step in &steps {
-                println!("applied: {}", step.name);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            fail(&format!(
-                "migration failed, nothing was changed: {}",
-                describe(&e)
-            ));
-            ExitCode::FAILURE
-        }
-    }
+    Ok(Planned { steps, fixes_left })
 }

@@ -3,6 +3,7 @@
 
 mod config_file;
 pub mod database;
+mod demo;
 mod doctor;
 mod erase;
 mod migrate;
@@ -30,6 +31,8 @@ pub struct Cli {
 enum Command {
     /// Run the proxy.
     Serve(serve::ServeArgs),
+    /// Try it: a throwaway PostgreSQL with the reference scenario, migrated, behind the proxy, until Ctrl-C.
+    Demo(demo::DemoArgs),
     /// Validate a rules.toml offline (exit 0 if it loads, 2 with the reason if not).
     Check(serve::ServeArgs),
     /// Print (or --apply) the DDL that creates the tombstone schema.
@@ -81,11 +84,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
         // `tombstone trash | head`: a reader that stops early ends a
         // command quietly, as it ends any Unix tool, instead of a panic in
-        // println!. (The proxy keeps SIGPIPE ignored; sockets never raise
-        // it: Rust sends with MSG_NOSIGNAL.)
+        // println!. (The proxy, `demo`'s too, keeps SIGPIPE ignored;
+        // sockets never raise it: Rust sends with MSG_NOSIGNAL.)
         // SAFETY: setting a signal's disposition to its default before any
         // thread is started.
         unsafe {
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
             Command::Check(args) => serve::check(args),
             Command::Migrate(args) => migrate::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,

@@ -1,11 +1,14 @@
 //! `tombstone serve`: load the config, bind, proxy until SIGTERM; SIGHUP
 //! reloads the config for new sessions.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::oneshot;
 
 use super::config_file::{ConfigArgs, explain};
 use super::fail;
@@ -43,6 +46,32 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
+    proxy(
+        config,
+        Until::Signals {
+            reload: file.path().to_path_buf(),
+        },
+    )
+    .await
+}
+
+/// How a proxy started by [`proxy`] is told to stop.
+pub(super) enum Until {
+    /// `serve`: SIGTERM or SIGINT stops it, SIGHUP reloads `reload`.
+    Signals { reload: PathBuf },
+    /// `demo`: the caller says when (a send, or dropping the sender). The
+    /// proxy's listen address goes to `ready` once it accepts clients;
+    /// dropping it unsent means the startup failed (the reason is printed).
+    Told {
+        ready: oneshot::Sender<SocketAddr>,
+        stop: oneshot::Receiver<()>,
+    },
+}
+
+/// Starts everything `config` asks for (protection, scheduled purge,
+/// cache notifications, the admin listener), listens, and proxies until
+/// `until` says stop; the exit code is `serve`'s.
+pub(super) async fn proxy(config: Config, until: Until) -> ExitCode {
     let protection = match &config.database.url {
         None => {
             tracing::warn!(
@@ -98,36 +127,44 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (mut term, mut int, hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            fail(&format!("cannot install signal handlers: {e}"));
-            return ExitCode::FAILURE;
+    let upstream = shared.upstream.address();
+    let (current, sessions_take) = tokio::sync::watch::channel(shared);
+    let stop: Pin<Box<dyn Future<Output = ()> + Send>> = match until {
+        Until::Signals { reload } => {
+            let (mut term, mut int, hup) = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                    fail(&format!("cannot install signal handlers: {e}"));
+                    return ExitCode::FAILURE;
+                }
+            };
+            tokio::spawn(reload_on_hangup(hup, reload, config.clone(), current));
+            Box::pin(async move {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            })
+        }
+        Until::Told { ready, stop } => {
+            // Nothing replaces the shared state: no reloads.
+            drop(current);
+            let _ = ready.send(config.listen.address);
+            Box::pin(async move {
+                let _ = stop.await;
+            })
         }
     };
     tracing::info!(
         listen = %config.listen.address,
-        upstream = %shared.upstream.address(),
+        upstream = %upstream,
         tls = config.listen.tls.is_some(),
         "tombstone listening"
     );
-    let stop = async {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = int.recv() => tracing::info!("SIGINT received"),
-        }
-    };
-    let (current, sessions_take) = tokio::sync::watch::channel(shared);
-    tokio::spawn(reload_on_hangup(
-        hup,
-        file.path().to_path_buf(),
-        config.clone(),
-        current,
-    ));
     server::serve(listener, sessions_take, config.listen.shutdown_grace, stop).await;
     if let Some(p) = protection {
         let (exact, normalized, misses) = p.cache_counts();
