@@ -28,10 +28,11 @@ use common::{connect, count, http};
 /// shared machine: give it time).
 const STARTUP: Duration = Duration::from_secs(180);
 /// The banner's `label: value` lines.
-const LABELS: [&str; 6] = [
+const LABELS: [&str; 7] = [
     "app",
     "admin",
     "admin page",
+    "page token",
     "database",
     "config",
     "directory",
@@ -276,6 +277,30 @@ async fn demo_serves_the_scenario_and_cleans_up_on_sigint() {
     assert!(trash.status.success(), "{trash:?}");
     assert!(trash_out.contains("public.projects"), "{trash_out}");
     assert!(trash_out.contains("public.tasks 500"), "{trash_out}");
+
+    // The printed token logs in to the trash page, which lists it.
+    let token = field("page token");
+    assert_eq!(token.len(), 32, "{token}");
+    let origin = format!("http://{admin_addr}");
+    let login = http::request(
+        admin_addr,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", &origin),
+        ],
+        &format!("token={token}"),
+    );
+    assert_eq!(login.status, 303, "{}", login.body);
+    let cookie = login
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let page = http::request(admin_addr, "GET", "/trash", &[("Cookie", &cookie)], "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("public.projects"), "{}", page.body);
 
     // The admin restores it through the proxy; the app sees it again.
     {

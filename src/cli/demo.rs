@@ -290,7 +290,7 @@ async fn prepare(
         .map_err(|e| format!("cannot load the scenario's data: {}", describe(&e)))?;
 
     let config_path = cluster.dir().join("rules.toml");
-    let text = rules_toml(ports, &database_url);
+    let text = rules_toml(ports, &database_url, &page_token()?);
     std::fs::write(&config_path, text)
         .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
     let config = Config::load(&config_path).map_err(|e| e.to_string())?;
@@ -321,10 +321,20 @@ fn scenario_data(projects: u32) -> String {
         .join("\n")
 }
 
+/// A random `admin.token` for the trash page: 128 bits, hex.
+fn page_token() -> Result<String, String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "cannot draw a random admin token".to_string())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The demo's `rules.toml`: the proxy and the admin listener on
 /// 127.0.0.1, the throwaway server behind, bypass role `trash`, a short
 /// shutdown grace (Ctrl-C should not wait for open psql sessions).
-fn rules_toml(ports: &Ports, database_url: &str) -> String {
+fn rules_toml(ports: &Ports, database_url: &str, token: &str) -> String {
     format!(
         "# Written by tombstone demo; deleted with its directory when the demo stops.
 [listen]
@@ -343,6 +353,9 @@ bypass = [\"trash\"]
 
 [admin]
 address = \"127.0.0.1:{admin}\"
+# The trash page's login (the throwaway server trusts every password, so
+# the page takes none; this token instead).
+token = \"{token}\"
 ",
         proxy = ports.proxy,
         postgres = ports.postgres,
@@ -391,6 +404,7 @@ fn print_banner(cluster: &Cluster, ready: &Ready, listen: SocketAddr) {
         .address
         .map(|a| format!("http://{a}/"))
         .unwrap_or_default();
+    let token = ready.config.admin.token.clone().unwrap_or_default();
     let config = ready.config_path.display();
     let dir = cluster.dir().display();
     let text = format!(
@@ -400,6 +414,7 @@ tombstone demo is running: the reference scenario in database {DATABASE}, migrat
   app:         {app}
   admin:       {admin}
   admin page:  {admin_page}
+  page token:  {token}
   database:    {database}
   config:      {config}
   directory:   {dir}
@@ -411,6 +426,7 @@ The app role's deletes become soft deletes; admin (a member of the bypass role t
   psql '{admin}' -c \"SELECT tombstone.restore_row('projects', '{{\\\"id\\\": 1}}')\"
 
 or with the CLI: tombstone trash --config {config}   (then tombstone restore ID --config {config})
+or in a browser: {admin_page} (log in with the page token), preview and restore there
 
 Ctrl-C stops the proxy and PostgreSQL and deletes {dir}.
 ",
@@ -442,7 +458,11 @@ mod tests {
             proxy: 6433,
             admin: 9188,
         };
-        let text = rules_toml(&ports, "postgres://postgres@127.0.0.1:5433/app");
+        let text = rules_toml(
+            &ports,
+            "postgres://postgres@127.0.0.1:5433/app",
+            "0123456789abcdef0123456789abcdef",
+        );
         let config = match Config::parse(&text) {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
@@ -451,5 +471,9 @@ mod tests {
         assert_eq!(config.upstream.port, 5433);
         assert_eq!(config.roles.bypass, vec!["trash".to_string()]);
         assert_eq!(config.admin.address.map(|a| a.port()), Some(9188));
+        assert_eq!(
+            config.admin.token.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
     }
 }
