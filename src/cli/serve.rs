@@ -4,12 +4,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::config_file::{ConfigArgs, explain};
 use super::fail;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::server::{self, Shared};
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +46,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
+    let metrics = Arc::new(Metrics::default());
     let protection = match &config.database.url {
         None => {
             tracing::warn!(
@@ -50,7 +54,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             );
             None
         }
-        Some(url) => match crate::protect::start(&config, url).await {
+        Some(url) => match crate::protect::start(&config, url, metrics.clone()).await {
             Ok(p) => Some(p),
             Err(e) => {
                 fail(&e);
@@ -59,7 +63,8 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         },
     };
     if let (Some(url), Some(_)) = (&config.database.url, &protection) {
-        let schedule = crate::ops::schedule::run(url.clone(), std::sync::Arc::new(config.clone()));
+        let schedule =
+            crate::ops::schedule::run(url.clone(), Arc::new(config.clone()), metrics.clone());
         tokio::spawn(schedule);
         tokio::spawn(crate::ops::invalidate::run(
             url.clone(),
@@ -67,7 +72,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             config.notify.redis.clone(),
         ));
     }
-    let shared = match Shared::from_config(&config, protection.clone()) {
+    let shared = match Shared::from_config(&config, protection.clone(), metrics.clone()) {
         Ok(s) => s,
         Err(e) => {
             fail(&e.to_string());
@@ -77,6 +82,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     let admin = crate::admin::AdminState {
         config: std::sync::Arc::new(config.clone()),
         protection: protection.clone(),
+        metrics,
     };
     match crate::admin::bind(std::sync::Arc::new(admin)).await {
         Ok(Some(task)) => {
