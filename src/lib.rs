@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod migrate;
 pub mod ops;
 pub mod pg_error;

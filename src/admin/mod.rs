@@ -1,10 +1,12 @@
 //! The admin HTTP listener (`[admin] address`): `/health` (the process
 //! answers), `/ready` (the upstream answers and, on a protected database,
-//! the schema is loaded). Off by default; it binds where the operator says
+//! the schema is loaded), `/metrics` (Prometheus text format, `metrics.rs`). Off by default; it binds where the operator says
 //! and nowhere else.
 //!
 //! Handlers read shared state and the database; they never touch a
 //! session. Errors become HTTP status codes with a plain-text reason.
+
+mod metrics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub struct AdminState {
     pub config: Arc<Config>,
     /// Present when `database.url` names a protected database.
     pub protection: Option<Arc<Protection>>,
+    /// The process's metrics, for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The admin routes over `state`.
@@ -36,6 +40,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics::metrics))
         .with_state(state.clone())
         .merge(page::router(state))
 }

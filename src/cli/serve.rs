@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
@@ -13,6 +15,7 @@ use tokio::sync::oneshot;
 use super::config_file::{ConfigArgs, explain};
 use super::fail;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::server::{self, Shared};
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +75,7 @@ pub(super) enum Until {
 /// cache notifications, the admin listener), listens, and proxies until
 /// `until` says stop; the exit code is `serve`'s.
 pub(super) async fn proxy(config: Config, until: Until) -> ExitCode {
+    let metrics = Arc::new(Metrics::default());
     let protection = match &config.database.url {
         None => {
             tracing::warn!(
@@ -79,7 +83,7 @@ pub(super) async fn proxy(config: Config, until: Until) -> ExitCode {
             );
             None
         }
-        Some(url) => match crate::protect::start(&config, url).await {
+        Some(url) => match crate::protect::start(&config, url, metrics.clone()).await {
             Ok(p) => Some(p),
             Err(e) => {
                 fail(&e);
@@ -88,7 +92,8 @@ pub(super) async fn proxy(config: Config, until: Until) -> ExitCode {
         },
     };
     if let (Some(url), Some(_)) = (&config.database.url, &protection) {
-        let schedule = crate::ops::schedule::run(url.clone(), std::sync::Arc::new(config.clone()));
+        let schedule =
+            crate::ops::schedule::run(url.clone(), Arc::new(config.clone()), metrics.clone());
         tokio::spawn(schedule);
         tokio::spawn(crate::ops::invalidate::run(
             url.clone(),
@@ -96,7 +101,7 @@ pub(super) async fn proxy(config: Config, until: Until) -> ExitCode {
             config.notify.redis.clone(),
         ));
     }
-    let shared = match Shared::from_config(&config, protection.clone()) {
+    let shared = match Shared::from_config(&config, protection.clone(), metrics.clone()) {
         Ok(s) => s,
         Err(e) => {
             fail(&e.to_string());
@@ -106,6 +111,7 @@ pub(super) async fn proxy(config: Config, until: Until) -> ExitCode {
     let admin = crate::admin::AdminState {
         config: std::sync::Arc::new(config.clone()),
         protection: protection.clone(),
+        metrics,
     };
     match crate::admin::bind(std::sync::Arc::new(admin)).await {
         Ok(Some(task)) => {

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use super::purge::{Options, PurgeError, purge};
 use crate::config::Config;
+use crate::metrics::Metrics;
 
-/// Runs forever (spawn it); the first purge waits one interval.
-pub async fn run(url: String, config: Arc<Config>) {
+/// Runs forever (spawn it); the first purge waits one interval. Purges
+/// that run and the rows they remove are counted in `metrics`.
+pub async fn run(url: String, config: Arc<Config>, metrics: Arc<Metrics>) {
     let Some(every) = config.retention.purge_interval else {
         return;
     };
@@ -18,7 +20,12 @@ pub async fn run(url: String, config: Arc<Config>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        match once(&url, &config).await {
+        let outcome = once(&url, &config).await;
+        if let Ok(Some(rows)) = outcome {
+            metrics.purges.inc();
+            metrics.purged_rows.add(u64::try_from(rows).unwrap_or(0));
+        }
+        match outcome {
             Ok(Some(rows)) if rows > 0 => tracing::info!(rows, "scheduled purge removed rows"),
             Ok(_) => tracing::debug!("scheduled purge: nothing to do or another proxy purges"),
             Err(e) => tracing::warn!(error = %e, "scheduled purge failed; will retry"),

@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::rewrite::{RewriteError, SessionContext, rewrite};
 use crate::schema::{ExtraEdge, FkAction, SchemaSnapshot, SnapshotOptions};
 use cache::{CacheStats, CachedRewrite, Lookup, Miss, RewriteCache};
@@ -49,6 +50,9 @@ pub struct Protection {
     /// the server (`migrate::identity`). Empty: unsigned (the server then
     /// records the address it sees).
     pub addr_key: Vec<u8>,
+    /// The process's metrics (`serve` installs its own; a fresh set
+    /// otherwise).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Protection {
@@ -72,6 +76,7 @@ impl Protection {
             refresh: tokio::sync::Notify::new(),
             parsers: ParserPool::new(config.parser.thread_count(), config.parser.queue_len())?,
             addr_key: Vec::new(),
+            metrics: Arc::new(Metrics::default()),
         })
     }
 
@@ -136,6 +141,7 @@ impl Protection {
             Err(miss) => miss,
         };
         Err(Box::new(MissJob {
+            metrics: self.metrics.clone(),
             generation,
             sql: sql.to_string(),
             session: session.clone(),
@@ -166,6 +172,16 @@ impl Protection {
         }
     }
 
+    /// The cache's counters, for `/metrics`.
+    pub fn cache_metrics(&self) -> crate::metrics::CacheCounts {
+        let (exact_hits, normalized_hits, misses) = self.stats.snapshot();
+        crate::metrics::CacheCounts {
+            exact_hits,
+            normalized_hits,
+            misses,
+        }
+    }
+
     /// Hit rate so far, as (exact hits, normalized hits, misses).
     pub fn cache_counts(&self) -> (u64, u64, u64) {
         self.stats.snapshot()
@@ -189,6 +205,7 @@ fn unchanged() -> Arc<CachedRewrite> {
 /// A cache miss to rewrite, owning what it needs (it runs on a parser
 /// thread).
 struct MissJob {
+    metrics: Arc<Metrics>,
     generation: Arc<Generation>,
     sql: String,
     session: SessionContext,
@@ -200,14 +217,18 @@ impl MissJob {
     /// fills the cache.
     fn run(self) -> Result<Arc<CachedRewrite>, RewriteError> {
         let MissJob {
+            metrics,
             generation,
             sql,
             session,
             miss,
         } = self;
+        let started = std::time::Instant::now();
         let snapshot = &generation.snapshot;
         let rewrite_text: cache::RewriteText<'_> = &|text| rewrite(text, snapshot, &session);
-        generation.cache.fill(&session, &sql, miss, rewrite_text)
+        let result = generation.cache.fill(&session, &sql, miss, rewrite_text);
+        metrics.rewrite_seconds.observe(started.elapsed());
+        result
     }
 }
 

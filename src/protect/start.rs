@@ -15,7 +15,11 @@ const AUDIT_MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Connects to `database.url`, verifies, loads and starts watching. The
 /// error is a sentence for the operator.
-pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String> {
+pub async fn start(
+    config: &Config,
+    url: &str,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Result<Arc<Protection>, String> {
     let database = config
         .database
         .name()
@@ -125,6 +129,7 @@ pub async fn start(config: &Config, url: &str) -> Result<Arc<Protection>, String
     let mut protection = Protection::new(database, snapshot, config)
         .map_err(|e| format!("cannot start the parser threads ([parser]): {e}"))?;
     protection.addr_key = addr_key;
+    protection.metrics = metrics;
     let protection = Arc::new(protection);
     tokio::spawn(watch::run(
         protection.clone(),

@@ -35,6 +35,7 @@ pub async fn run(
         match watch_once(&protection, &url, &channel, interval, &mut last).await {
             Ok(()) => return,
             Err(e) => {
+                protection.metrics.schema_refresh_errors.inc();
                 tracing::warn!(error = %e, retry_in = ?backoff, "schema watcher lost its connection; serving the last snapshot");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -134,6 +135,7 @@ async fn reload(
             .filter(|t| t.is_protected())
             .count();
         protection.replace_snapshot(snapshot);
+        protection.metrics.schema_refreshes.inc();
         *last = catalog;
         tracing::info!(
             reason,

@@ -34,6 +34,7 @@ pub async fn serve(
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
                     let shared = shared.borrow().clone();
+                    shared.metrics.sessions_accepted.inc();
                     if let Err(e) = shared.timeouts.keepalive(&tcp) {
                         tracing::debug!(error = %e, "cannot set TCP keepalive on a client socket");
                     }

@@ -9,6 +9,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::cancel::CancelRegistry;
 use crate::config::{Config, TimeoutsConfig};
+use crate::metrics::Metrics;
 use crate::protect::Protection;
 use crate::tls::{self, TlsError};
 use crate::upstream::Upstream;
@@ -28,6 +29,9 @@ pub struct Shared {
     pub timeouts: TimeoutsConfig,
     /// Present when `database.url` names a protected database.
     pub protection: Option<Arc<Protection>>,
+    /// The process's metrics (the same value `protection` and the admin
+    /// listener hold).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -35,6 +39,7 @@ impl Shared {
     pub fn from_config(
         config: &Config,
         protection: Option<Arc<Protection>>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Shared>, TlsError> {
         let tls_acceptor = config.listen.tls.as_ref().map(tls::acceptor).transpose()?;
         let upstream_tls = tls::upstream(&config.upstream)?;
@@ -47,12 +52,14 @@ impl Shared {
             },
             timeouts: config.timeouts.clone(),
             protection,
+            metrics,
         }))
     }
 
     /// The shared state for sessions opened after a reload: `config`'s
     /// certificates, upstream, limits and timeouts, with this state's cancel
-    /// registry (keys of running sessions stay valid) and protection.
+    /// registry (keys of running sessions stay valid), protection and
+    /// metrics.
     pub fn reloaded(&self, config: &Config) -> Result<Arc<Shared>, TlsError> {
         let tls_acceptor = config.listen.tls.as_ref().map(tls::acceptor).transpose()?;
         let upstream_tls = tls::upstream(&config.upstream)?;
@@ -65,6 +72,7 @@ impl Shared {
             },
             timeouts: config.timeouts.clone(),
             protection: self.protection.clone(),
+            metrics: self.metrics.clone(),
         }))
     }
 }

@@ -40,6 +40,7 @@ pub async fn run(
     let span = tracing::info_span!("conn", %peer);
     async move {
         let started = Instant::now();
+        let _open = shared.metrics.sessions_open.track();
         match serve(tcp, &shared, phase).await {
             Ok(Served::Session { user, database, ending }) => tracing::info!(
                 %user, %database, ?ending, duration_ms = started.elapsed().as_millis() as u64,
@@ -135,8 +136,15 @@ async fn serve(
         }
         (None, _) => raw,
     };
+    let connecting = Instant::now();
     let mut server = match shared.upstream.connect().await {
-        Ok(stream) => FrameReader::new(stream, Limits::SERVER),
+        Ok(stream) => {
+            shared
+                .metrics
+                .upstream_connect_seconds
+                .observe(connecting.elapsed());
+            FrameReader::new(stream, Limits::SERVER)
+        }
         Err(e) => {
             let e = SessionError::from(e);
             tell_client(&mut client, e.client_error()).await;
@@ -180,6 +188,7 @@ async fn serve(
         server,
         client_limits: shared.client_limits,
         idle_timeout: shared.timeouts.idle,
+        metrics: shared.metrics.clone(),
     };
     let ending = match (protection, context) {
         (Some(p), Some(ctx)) => {

@@ -5,14 +5,16 @@
 //! Writes are buffered and flushed when no further whole message is
 //! waiting, so pipelined batches travel in few packets.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
 use tokio::sync::watch;
 
 use super::SessionError;
 use super::intercept::{BackendIntercept, FrontendIntercept, Inbound, Outbound, Upstream};
+use crate::metrics::Metrics;
 use crate::server::{Phase, shutdown};
 use crate::stream::Stream;
 use crate::wire::{Frame, FrameReader, Limits, WireError, ready_for_query_status, tag};
@@ -41,6 +43,11 @@ struct Activity {
     status: AtomicU8,
     /// Shutdown asked the session to close when idle.
     draining: AtomicBool,
+    /// When the oldest unanswered Query/Sync/FunctionCall was forwarded,
+    /// in nanoseconds after `epoch`, plus one (0: none outstanding): the
+    /// start of `tombstone_upstream_seconds`.
+    sent_at: AtomicU64,
+    epoch: Instant,
 }
 
 impl Activity {
@@ -50,6 +57,29 @@ impl Activity {
             open_batch: AtomicBool::new(false),
             status: AtomicU8::new(b'I'),
             draining: AtomicBool::new(false),
+            sent_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// A message the server answers with ReadyForQuery was forwarded.
+    fn request_sent(&self) {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+        let _ = self
+            .sent_at
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The server sent a message: how long since the request it answers
+    /// (once per request).
+    fn reply_seen(&self) -> Option<Duration> {
+        match self.sent_at.swap(0, Ordering::Relaxed) {
+            0 => None,
+            at => Some(
+                self.epoch
+                    .elapsed()
+                    .saturating_sub(Duration::from_nanos(at - 1)),
+            ),
         }
     }
 
@@ -91,6 +121,7 @@ pub struct Relay {
     pub server: FrameReader<Stream>,
     pub client_limits: Limits,
     pub idle_timeout: Option<Duration>,
+    pub metrics: Arc<Metrics>,
 }
 
 type Writer = BufWriter<WriteHalf<Stream>>;
@@ -116,8 +147,8 @@ impl Relay {
         let activity = Activity::new();
 
         let result = tokio::select! {
-            r = client_to_server(&mut client_r, &mut server_w, &mut front, &activity, self.idle_timeout) => r,
-            r = server_to_client(&mut server_r, &mut client_w, &mut back, &activity) => r,
+            r = client_to_server(&mut client_r, &mut server_w, &mut front, &activity, self.idle_timeout, &self.metrics) => r,
+            r = server_to_client(&mut server_r, &mut client_w, &mut back, &activity, &self.metrics) => r,
             r = watch_shutdown(&mut phase, &activity) => r,
         };
 
@@ -150,6 +181,7 @@ async fn client_to_server(
     front: &mut impl FrontendIntercept,
     activity: &Activity,
     idle_timeout: Option<Duration>,
+    metrics: &Metrics,
 ) -> Result<Ending, SessionError> {
     loop {
         let next = match idle_timeout {
@@ -164,7 +196,13 @@ async fn client_to_server(
         if frame.tag() == tag::TERMINATE {
             return Ok(Ending::ClientLeft);
         }
-        activity.client_sent(frame.tag());
+        let kind = frame.tag();
+        activity.client_sent(kind);
+        match kind {
+            tag::QUERY => metrics.query_messages.inc(),
+            tag::PARSE => metrics.parse_messages.inc(),
+            _ => {}
+        }
         let io = |e| SessionError::Server(WireError::Io(e));
         let outbound = front
             .on_message(frame, &mut Upstream::new(server))
@@ -178,6 +216,9 @@ async fn client_to_server(
                 }
             }
         }
+        if matches!(kind, tag::QUERY | tag::SYNC | tag::FUNCTION_CALL) {
+            activity.request_sent();
+        }
         if !client.has_buffered_frame() {
             server.flush().await.map_err(io)?;
         }
@@ -190,26 +231,26 @@ async fn server_to_client(
     client: &mut Writer,
     back: &mut impl BackendIntercept,
     activity: &Activity,
+    metrics: &Metrics,
 ) -> Result<Ending, SessionError> {
     loop {
         let Some(frame) = server.read_frame().await.map_err(SessionError::Server)? else {
             return Ok(Ending::ServerLeft);
         };
+        if let Some(waited) = activity.reply_seen() {
+            metrics.upstream_seconds.observe(waited);
+        }
         let io = |e| SessionError::Client(WireError::Io(e));
         // Only what reaches the client counts: a ReadyForQuery the
         // intercept swallows answered the proxy's own question.
         match back.on_message(frame) {
             Inbound::Forward(f) => {
-                if let Some(status) = ready_for_query_status(&f) {
-                    activity.server_ready(status);
-                }
+                reaching_client(&f, activity, metrics);
                 client.write_all(f.as_bytes()).await.map_err(io)?
             }
             Inbound::Replace(frames) => {
                 for f in frames {
-                    if let Some(status) = ready_for_query_status(&f) {
-                        activity.server_ready(status);
-                    }
+                    reaching_client(&f, activity, metrics);
                     client.write_all(f.as_bytes()).await.map_err(io)?;
                 }
             }
@@ -220,6 +261,24 @@ async fn server_to_client(
                 return Ok(Ending::Shutdown);
             }
         }
+    }
+}
+
+/// Bookkeeping for a server message the client gets: the session's
+/// activity and the statements completed.
+fn reaching_client(f: &Frame, activity: &Activity, metrics: &Metrics) {
+    match f.tag() {
+        tag::READY_FOR_QUERY => {
+            if let Some(status) = ready_for_query_status(f) {
+                activity.server_ready(status);
+            }
+        }
+        tag::COMMAND_COMPLETE => {
+            if let Ok(t) = crate::wire::extended::command_tag(f) {
+                metrics.statement_completed(t);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -337,6 +337,7 @@ impl RewritingFrontend {
         let rewritten = match rewritten {
             Ok(r) => r,
             Err(e) => {
+                self.protection.metrics.refused(&e);
                 self.expect(Expect::Query(Default::default()));
                 return Ok(Outbound::Replace(vec![extended::query(
                     refusal(&e, 0).as_bytes(),
@@ -378,6 +379,7 @@ impl RewritingFrontend {
                 result.sql.clone(),
             ),
             Err(e) => {
+                self.protection.metrics.refused(&e);
                 // Scanning may take long (a refused statement can be huge):
                 // on the parser pool too.
                 let params = match std::str::from_utf8(parse.query) {
@@ -467,6 +469,9 @@ impl RewritingFrontend {
                 let change = self.reply_plan_change(prepared);
                 self.sql_prepared.insert(name.clone(), change);
             }
+        }
+        if result.sql.is_some() {
+            self.protection.metrics.rewrites.inc();
         }
         if result.sql.is_none() && result.plans.is_empty() {
             return Ok(None);
@@ -597,7 +602,17 @@ impl BackendIntercept for RewritingBackend {
             _ => {}
         }
         let ready = frame.tag() == tag::READY_FOR_QUERY;
-        let out = Inbound::Forward(self.tracker.on_server(frame));
+        let was_update = frame.tag() == tag::COMMAND_COMPLETE
+            && extended::command_tag(&frame).is_ok_and(|t| t.starts_with(b"UPDATE "));
+        let frame = self.tracker.on_server(frame);
+        if was_update
+            && let Ok(t) = extended::command_tag(&frame)
+            && t.starts_with(b"DELETE ")
+        {
+            // Only the soft-delete rewrite renames UPDATE to DELETE.
+            self.protection.metrics.soft_deleted(t);
+        }
+        let out = Inbound::Forward(frame);
         if ready {
             self.ready_tx.send_replace(self.ready_seen);
         }
