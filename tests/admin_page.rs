@@ -376,6 +376,9 @@ impl Browser {
         };
         let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // A loaded machine: wait for elements of the page a click
+            // loads instead of looking before it arrived.
+            "timeouts": {"implicit": 15000, "pageLoad": 60000},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
