@@ -1,7 +1,8 @@
 //! The installed tombstone schema is versioned (SPEC O6): `migrate`
 //! upgrades every older schema main installed (version 0 at 25e8a32,
 //! version 1 at bd0d58c, version 2 at 018cd37, version 3 at 4e0b053,
-//! version 4 at 96de454, version 5 at 19538db, each kept as a fixture) in
+//! version 4 at 96de454, version 5 at 19538db, version 6 at e00d2d6, each kept
+//! as a fixture) in
 //! place to exactly what a fresh install gives, keeps the data, is
 //! idempotent, waits for the advisory lock; `serve` refuses a mismatch
 //! either way and `doctor` reports the version.
@@ -27,6 +28,7 @@ const FIXTURES: &[(i32, &str)] = &[
     (3, "schema_v3_4e0b053.sql"),
     (4, "schema_v4_96de454.sql"),
     (5, "schema_v5_19538db.sql"),
+    (6, "schema_v6_e00d2d6.sql"),
 ];
 
 /// The fixture that installs schema `version`.
@@ -238,6 +240,11 @@ async fn upgrade_from_version_4_equals_a_fresh_install_and_keeps_the_data() {
 #[tokio::test]
 async fn upgrade_from_version_5_equals_a_fresh_install_and_keeps_the_data() {
     upgrade_equals_a_fresh_install_and_keeps_the_data(5).await;
+}
+
+#[tokio::test]
+async fn upgrade_from_version_6_equals_a_fresh_install_and_keeps_the_data() {
+    upgrade_equals_a_fresh_install_and_keeps_the_data(6).await;
 }
 
 /// Installs the fixture of schema `version`, writes data through it,

@@ -35,7 +35,7 @@ pub use listen::{ListenConfig, ListenTls};
 pub use log::{LogConfig, LogFormat};
 pub use notify::{NotifyConfig, RedisConfig, render as render_cache_key};
 pub use parser::ParserConfig;
-pub use retention::{RetentionConfig, RetentionTable};
+pub use retention::{ArchiveConfig, ArchiveTo, FilePer, RetentionConfig, RetentionTable};
 pub use roles::RolesConfig;
 pub use soft_delete::{EdgeAction, EdgeConfig, SoftDeleteConfig};
 pub use timeouts::TimeoutsConfig;

@@ -11,12 +11,23 @@
 //! it also audits every purged or erased row (cascades included), drops
 //! their `operation_rows`, applies the `ON DELETE` of the edges
 //! `rules.toml` adds (`tombstone.edges`, source `rules`: PostgreSQL knows
-//! no such foreign key), and for erase redacts their audit rows.
+//! no such foreign key), and for erase (and a purge with
+//! `audit.redact_on_purge`) redacts their audit rows. A purge with
+//! `retention.archive` also copies every removed row, with its operation,
+//! to `tombstone.archive` (same transaction) or to a temporary table the
+//! CLI drains with `tombstone.purge_archived()` into JSON Lines files
+//! before it commits (`src/ops/archive.rs`).
+//!
+//! Everything the guard does is set-based over the statement's transition
+//! table: the context the audit rows carry (login role, client address,
+//! application, transaction) is computed once per statement, not by the
+//! audit table's per-row defaults, and `operation_rows` is joined, not
+//! probed key by key.
 
 use crate::schema::SchemaSnapshot;
 
-/// Grants, the guard function, `purge_batch`, `purge_candidates`,
-/// `purge_operations` and `erase`.
+/// Grants, the archive table, the guard function, `purge_batch`,
+/// `purge_archived`, `purge_candidates`, `purge_operations` and `erase`.
 pub const GUARD_DDL: &str = r#"
 CREATE SCHEMA IF NOT EXISTS tombstone;
 
@@ -28,6 +39,30 @@ CREATE TABLE IF NOT EXISTS tombstone.hard_delete_grants (
   counts     jsonb NOT NULL DEFAULT '{}'
 );
 REVOKE ALL ON tombstone.hard_delete_grants FROM PUBLIC;
+-- Version 7: where a purge archives what it removes, and whether it
+-- redacts their audit rows.
+ALTER TABLE tombstone.hard_delete_grants
+  ADD COLUMN IF NOT EXISTS archive text CHECK (archive IN ('table', 'files')),
+  ADD COLUMN IF NOT EXISTS redact  boolean NOT NULL DEFAULT false;
+
+-- What purge removed, when retention.archive is "table": one row per
+-- purged row (cascades included), written in the purge batch's own
+-- transaction. Readable by bypass roles only, like the audit trail.
+CREATE TABLE IF NOT EXISTS tombstone.archive (
+  id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  purged_at    timestamptz NOT NULL DEFAULT now(),
+  op_id        uuid,
+  table_schema text        NOT NULL,
+  table_name   text        NOT NULL,
+  pk           jsonb       NOT NULL,
+  deleted_at   timestamptz,
+  row_values   jsonb       NOT NULL,
+  actor        text        NOT NULL,
+  xact_id      xid8        NOT NULL DEFAULT pg_current_xact_id()
+);
+CREATE INDEX IF NOT EXISTS archive_row ON tombstone.archive (table_schema, table_name, pk);
+CREATE INDEX IF NOT EXISTS archive_op ON tombstone.archive (op_id) WHERE op_id IS NOT NULL;
+REVOKE ALL ON tombstone.archive FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION tombstone.stamp_hard_delete_grant() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
@@ -51,6 +86,8 @@ DECLARE
   n bigint;
   qualified text := TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME;
   keys jsonb;
+  sd text;
+  archive_cte text := '';
 BEGIN
   SELECT * INTO g FROM tombstone.hard_delete_grants
    WHERE xact_id = pg_current_xact_id() AND granted_by = current_user LIMIT 1;
@@ -61,17 +98,38 @@ BEGIN
             HINT = 'Delete through the tombstone proxy (a soft delete), or use tombstone erase --table … --key … to erase a record now.';
   END IF;
   keyx := tombstone.key_of(TG_RELID, 'o');
+  sd := tombstone.soft_delete_column(TG_RELID);
+  IF g.archive = 'table' THEN
+    archive_cte := format(
+      ', x AS (INSERT INTO tombstone.archive (op_id, table_schema, table_name, pk, deleted_at, row_values, actor)
+               SELECT j.op_id, %L, %L, j.pk, j.deleted_at, j.row_values, %L FROM j RETURNING 1)',
+      TG_TABLE_SCHEMA, TG_TABLE_NAME, g.actor);
+  ELSIF g.archive = 'files' THEN
+    archive_cte := format(
+      ', x AS (INSERT INTO pg_temp.tombstone_purge_archive (op_id, table_schema, table_name, pk, deleted_at, row_values)
+               SELECT j.op_id, %L, %L, j.pk, j.deleted_at, j.row_values FROM j RETURNING 1)',
+      TG_TABLE_SCHEMA, TG_TABLE_NAME);
+  END IF;
+  -- One audit row per removed row, with the operation that soft-deleted
+  -- it (its operation_rows go); the context once, as parameters.
   EXECUTE format(
-    'WITH d AS (SELECT %1$s AS pk FROM tombstone_old o),
-          r AS (DELETE FROM tombstone.operation_rows r
-                 WHERE r.table_schema = %2$L AND r.table_name = %3$L AND r.pk = ANY (ARRAY(SELECT pk FROM d))
-                 RETURNING r.pk, r.op_id),
-          a AS (INSERT INTO tombstone.audit (table_schema, table_name, pk, action, actor, op_id)
-                SELECT %2$L, %3$L, d.pk, %4$L, %5$L, ro.op_id
-                  FROM d LEFT JOIN (SELECT DISTINCT ON (pk) pk, op_id FROM r) ro ON ro.pk = d.pk
-                RETURNING 1)
+    'WITH d AS MATERIALIZED (SELECT %1$s AS pk, %6$s AS deleted_at, %7$s AS row_values FROM tombstone_old o),
+          r AS (DELETE FROM tombstone.operation_rows r USING d
+                 WHERE r.table_schema = %2$L AND r.table_name = %3$L AND r.pk = d.pk
+                 RETURNING r.pk, r.op_id, r.action),
+          ro AS (SELECT DISTINCT ON (pk) pk, op_id FROM r ORDER BY pk, action <> ''soft_delete''),
+          j AS MATERIALIZED (SELECT d.pk, d.deleted_at, d.row_values, ro.op_id FROM d LEFT JOIN ro ON ro.pk = d.pk),
+          a AS (INSERT INTO tombstone.audit (table_schema, table_name, pk, action, actor, login_role,
+                                             client_addr, application_name, xact_id, op_id)
+                SELECT %2$L, %3$L, j.pk, %4$L, %5$L, $1, $2, $3, $4, j.op_id FROM j
+                RETURNING 1)%8$s
      SELECT count(*) FROM a',
-    keyx, TG_TABLE_SCHEMA, TG_TABLE_NAME, g.reason, g.actor) INTO n;
+    keyx, TG_TABLE_SCHEMA, TG_TABLE_NAME, g.reason, g.actor,
+    CASE WHEN sd IS NULL THEN 'NULL::timestamptz' ELSE format('o.%I', sd) END,
+    CASE WHEN g.archive IS NULL THEN 'NULL::jsonb' ELSE 'to_jsonb(o)' END,
+    archive_cte)
+  INTO n
+  USING session_user::text, tombstone.client_addr(), current_setting('application_name', true), pg_current_xact_id();
   IF tombstone.notify_channel() IS NOT NULL THEN
     EXECUTE format('SELECT jsonb_agg(%s) FROM tombstone_old o', keyx) INTO keys;
     PERFORM tombstone.notify_change(g.reason, TG_TABLE_SCHEMA, TG_TABLE_NAME, NULL, keys);
@@ -103,7 +161,7 @@ BEGIN
       END IF;
     END IF;
   END LOOP;
-  IF g.reason = 'erase' THEN
+  IF g.reason = 'erase' OR g.redact THEN
     EXECUTE format(
       'UPDATE tombstone.audit a SET old_values = NULL, new_values = NULL
         WHERE a.table_schema = %2$L AND a.table_name = %3$L
@@ -136,9 +194,15 @@ $fn$;
 
 -- One purge batch of one table, in the caller's (short) transaction: at
 -- most `batch_size` rows soft-deleted more than `older_than` ago that no
--- protected row references any more. Returns how many were removed.
+-- protected row references any more. `archive_to` 'table' copies them to
+-- tombstone.archive, 'files' to a temporary table that
+-- tombstone.purge_archived() drains (the caller writes them out before it
+-- commits); `redact_audit` clears the old/new values of their audit rows.
+-- Returns how many were removed. The rows are found by one scan and
+-- removed by ctid (a TID scan, not a join over the whole table).
 CREATE OR REPLACE FUNCTION tombstone.purge_batch(tbl regclass, older_than interval, batch_size int,
-                                                 actor text DEFAULT NULL) RETURNS bigint
+                                                 actor text DEFAULT NULL, archive_to text DEFAULT NULL,
+                                                 redact_audit boolean DEFAULT false) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   sd text := tombstone.soft_delete_column(tbl);
@@ -149,15 +213,41 @@ BEGIN
   IF sd IS NULL THEN
     RAISE EXCEPTION 'tombstone: % is not a protected table', tbl USING ERRCODE = 'wrong_object_type';
   END IF;
-  INSERT INTO tombstone.hard_delete_grants (reason, actor) VALUES ('purge', who);
+  IF archive_to IS NOT NULL AND archive_to NOT IN ('table', 'files') THEN
+    RAISE EXCEPTION 'tombstone: archive_to must be ''table'', ''files'' or NULL, not %', archive_to
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF archive_to = 'files' THEN
+    CREATE TEMP TABLE IF NOT EXISTS tombstone_purge_archive
+      (op_id uuid, table_schema text, table_name text, pk jsonb, deleted_at timestamptz, row_values jsonb)
+      ON COMMIT DROP;
+  END IF;
+  INSERT INTO tombstone.hard_delete_grants (reason, actor, archive, redact)
+    VALUES ('purge', who, archive_to, coalesce(redact_audit, false));
   EXECUTE format(
-    'DELETE FROM %1$s d WHERE d.ctid IN (
-       SELECT x.ctid FROM %1$s x WHERE x.%2$I < now() - $1%3$s LIMIT $2 FOR UPDATE OF x SKIP LOCKED)',
+    'DELETE FROM %1$s d WHERE d.ctid = ANY (ARRAY(
+       SELECT x.ctid FROM %1$s x WHERE x.%2$I < now() - $1%3$s LIMIT $2 FOR UPDATE OF x SKIP LOCKED))',
     tbl, sd, tombstone.purge_blockers(tbl))
   USING older_than, batch_size;
   GET DIAGNOSTICS n = ROW_COUNT;
   DELETE FROM tombstone.hard_delete_grants WHERE xact_id = pg_current_xact_id();
   RETURN n;
+END
+$fn$;
+
+-- The rows purge_batch(…, 'files', …) removed in this transaction, for
+-- the caller to write out before it commits; empties the list.
+CREATE OR REPLACE FUNCTION tombstone.purge_archived()
+RETURNS TABLE (op_id uuid, table_schema text, table_name text, pk jsonb, deleted_at timestamptz, row_values jsonb)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+  PERFORM tombstone.require_bypass('purge');
+  IF to_regclass('pg_temp.tombstone_purge_archive') IS NULL THEN
+    RETURN;
+  END IF;
+  RETURN QUERY DELETE FROM pg_temp.tombstone_purge_archive a
+    RETURNING a.op_id, a.table_schema, a.table_name, a.pk, a.deleted_at, a.row_values;
 END
 $fn$;
 

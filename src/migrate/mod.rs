@@ -120,7 +120,7 @@ pub fn plan(config: &Config, snapshot: Option<&SchemaSnapshot>) -> Vec<Step> {
             sql: AUDIT_FUNCTIONS_DDL.to_string(),
         },
         Step {
-            name: "hard-delete guard, purge and erase (tombstone.guard_hard_delete, tombstone.purge_batch, tombstone.erase)",
+            name: "hard-delete guard, purge and erase (tombstone.guard_hard_delete, tombstone.archive, tombstone.purge_batch, tombstone.erase)",
             sql: GUARD_DDL.to_string(),
         },
     ];
@@ -239,8 +239,8 @@ pub async fn missing_objects(
             "SELECT to_regprocedure('tombstone.restore(uuid,text)') IS NOT NULL",
         ),
         (
-            "tombstone.purge_batch(regclass, interval, integer, text)",
-            "SELECT to_regprocedure('tombstone.purge_batch(regclass,interval,integer,text)') IS NOT NULL",
+            "tombstone.purge_batch(regclass, interval, integer, text, text, boolean)",
+            "SELECT to_regprocedure('tombstone.purge_batch(regclass,interval,integer,text,text,boolean)') IS NOT NULL",
         ),
         (
             "tombstone.ensure_audit_partitions(integer)",

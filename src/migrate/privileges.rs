@@ -100,4 +100,5 @@ const BYPASS_READABLE: &[&str] = &[
     "tombstone.operations",
     "tombstone.operation_rows",
     "tombstone.restores",
+    "tombstone.archive",
 ];

@@ -26,7 +26,7 @@
 //! - the same version is re-applied without the drops, idempotently.
 
 /// The schema version this binary installs and `serve` requires.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// The advisory lock (transaction-scoped) migrate holds exclusively and
 /// `serve` shared while checking the version.

@@ -4,6 +4,7 @@
 //! (`src/migrate/ops.rs`, `src/migrate/guard.rs`), so the CLI and a bypass
 //! session's `SELECT tombstone.restore(…)` share one implementation.
 
+pub mod archive;
 pub mod doctor;
 pub mod edges;
 pub mod erase;

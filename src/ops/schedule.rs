@@ -1,11 +1,11 @@
 //! The purge schedule `serve` runs: every `retention.purge_interval`,
 //! one purge over the schema as it is then. Several proxies on one
 //! database take turns by the advisory lock; the one that finds it taken
-//! skips its turn.
+//! skips its turn. A long purge logs its progress every ten seconds.
 
 use std::sync::Arc;
 
-use super::purge::{Options, PurgeError, purge};
+use super::purge::{Options, Progress, PurgeError, purge};
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -50,10 +50,32 @@ async fn once(url: &str, config: &Config) -> Result<Option<i64>, String> {
             max_batches: None,
             actor: Some("tombstone purge (scheduled)".to_string()),
         };
-        match purge(&client, &snapshot, &config.retention, &opts).await {
+        let mut last = std::time::Duration::ZERO;
+        let mut log = |p: &Progress<'_>| {
+            if p.elapsed >= last + std::time::Duration::from_secs(10) {
+                last = p.elapsed;
+                tracing::info!(
+                    table = p.table,
+                    table_rows = p.table_rows,
+                    rows = p.total_rows,
+                    rows_per_second = p.rate().round(),
+                    "scheduled purge in progress"
+                );
+            }
+        };
+        match purge(
+            &client,
+            &snapshot,
+            &config.retention,
+            &config.audit,
+            &opts,
+            &mut log,
+        )
+        .await
+        {
             Ok(report) => Ok(Some(report.tables.iter().map(|t| t.rows).sum())),
             Err(PurgeError::Busy) => Ok(None),
-            Err(PurgeError::Ops(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
     .await;
