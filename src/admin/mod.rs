@@ -65,6 +65,16 @@ pub async fn bind(
     }))
 }
 
+/// `n` bytes from the system's secure generator, as hex (session ids, CSRF
+/// tokens, the demo's page token, the login probe's wrong password);
+/// `None` if the generator fails.
+pub fn random_hex(n: usize) -> Option<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = vec![0u8; n];
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 async fn health() -> &'static str {
     "ok\n"
 }

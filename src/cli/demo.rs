@@ -323,12 +323,7 @@ fn scenario_data(projects: u32) -> String {
 
 /// A random `admin.token` for the trash page: 128 bits, hex.
 fn page_token() -> Result<String, String> {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| "cannot draw a random admin token".to_string())?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::admin::random_hex(16).ok_or_else(|| "cannot draw a random admin token".to_string())
 }
 
 /// The demo's `rules.toml`: the proxy and the admin listener on

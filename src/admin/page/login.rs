@@ -142,11 +142,8 @@ async fn verify_password(
 
 /// Connects as `role` with a random password: it must be refused.
 async fn probe(base: &tokio_postgres::Config, role: &str) -> Result<(), LoginError> {
-    let rng = ring::rand::SystemRandom::new();
-    let mut bytes = [0u8; 24];
-    ring::rand::SecureRandom::fill(&rng, &mut bytes)
-        .map_err(|_| LoginError::Database("no random numbers".into()))?;
-    let wrong: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let wrong = crate::admin::random_hex(24)
+        .ok_or_else(|| LoginError::Database("no random numbers".into()))?;
     let mut cfg = base.clone();
     cfg.user(role).password(wrong);
     match connect(cfg).await {

@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ring::rand::{SecureRandom, SystemRandom};
-
 /// The cookie's name.
 pub const COOKIE: &str = "tombstone_admin";
 /// A session ends after this long without a request.
@@ -34,18 +32,9 @@ pub struct Session {
 }
 
 /// Every live session, by id.
+#[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
-    rng: SystemRandom,
-}
-
-impl Default for Sessions {
-    fn default() -> Sessions {
-        Sessions {
-            map: Mutex::default(),
-            rng: SystemRandom::new(),
-        }
-    }
 }
 
 /// What a handler gets for a valid session.
@@ -58,18 +47,11 @@ pub struct Current {
 }
 
 impl Sessions {
-    /// `n` random bytes as hex, or `None` if the system's generator fails.
-    pub fn random_hex(&self, n: usize) -> Option<String> {
-        let mut bytes = vec![0u8; n];
-        self.rng.fill(&mut bytes).ok()?;
-        Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
     /// Starts a session; its id (for the cookie), or `None` when no random
     /// id can be made.
     pub fn create(&self, actor: String, client: tokio_postgres::Client) -> Option<String> {
-        let id = self.random_hex(32)?;
-        let csrf = self.random_hex(32)?;
+        let id = crate::admin::random_hex(32)?;
+        let csrf = crate::admin::random_hex(32)?;
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         expire(&mut map, now);
