@@ -30,6 +30,20 @@ fn tables_sql() -> String {
     )
 }
 
+/// `FROM … WHERE …` of tombstone's constraint triggers for the key `con`
+/// (`migrate::fk_checks`): on table `relid`, running a `tombstone.<prefix>*`
+/// function, with the key's schema, child table and name as arguments.
+fn fk_check_triggers(relid: &str, prefix: &str) -> String {
+    format!(
+        "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                    WHERE t.tgrelid = {relid} AND NOT t.tgisinternal AND t.tgconstraint <> 0
+                      AND p.pronamespace = to_regnamespace('tombstone') AND p.proname LIKE '{prefix}%'
+                      AND t.tgargs = convert_to(n.nspname::text, 'UTF8') || '\\x00'::bytea
+                                     || convert_to(c.relname::text, 'UTF8') || '\\x00'::bytea
+                                     || convert_to(con.conname::text, 'UTF8') || '\\x00'::bytea"
+    )
+}
+
 fn foreign_keys_sql(with_set_columns: bool) -> String {
     let set_columns = if with_set_columns {
         "coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
@@ -38,6 +52,8 @@ fn foreign_keys_sql(with_set_columns: bool) -> String {
     } else {
         "'{}'::text[]"
     };
+    let parent_check = fk_check_triggers("con.confrelid", "fk\\_parent\\_");
+    let child_check = fk_check_triggers("con.conrelid", "fk\\_child\\_");
     format!(
         "SELECT con.conname::text, n.nspname::text, c.relname::text, pn.nspname::text, pc.relname::text,
            (SELECT array_agg(a.attname::text ORDER BY k.ord)
@@ -49,19 +65,8 @@ fn foreign_keys_sql(with_set_columns: bool) -> String {
            con.confdeltype::text,
            {set_columns},
            con.condeferrable, con.condeferred,
-           EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-                    WHERE t.tgrelid = con.confrelid AND NOT t.tgisinternal AND t.tgconstraint <> 0
-                      AND p.pronamespace = to_regnamespace('tombstone') AND p.proname LIKE 'fk\\_parent\\_%'
-                      AND t.tgargs = convert_to(n.nspname::text, 'UTF8') || '\\x00'::bytea
-                                     || convert_to(c.relname::text, 'UTF8') || '\\x00'::bytea
-                                     || convert_to(con.conname::text, 'UTF8') || '\\x00'::bytea),
-           (SELECT t.tgname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-                    WHERE t.tgrelid = con.conrelid AND NOT t.tgisinternal AND t.tgconstraint <> 0
-                      AND p.pronamespace = to_regnamespace('tombstone') AND p.proname LIKE 'fk\\_child\\_%'
-                      AND t.tgargs = convert_to(n.nspname::text, 'UTF8') || '\\x00'::bytea
-                                     || convert_to(c.relname::text, 'UTF8') || '\\x00'::bytea
-                                     || convert_to(con.conname::text, 'UTF8') || '\\x00'::bytea
-                    LIMIT 1)
+           EXISTS (SELECT 1 {parent_check}),
+           (SELECT t.tgname::text {child_check} LIMIT 1)
          FROM pg_constraint con
          JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_class pc ON pc.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
