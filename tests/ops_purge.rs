@@ -31,31 +31,6 @@ async fn project_rows(direct: &Client, p: i64) -> i64 {
     .await
 }
 
-/// Moves every soft delete of the database `days` days into the past.
-async fn backdate(direct: &Client, days: i32, project: i64) {
-    direct
-        .batch_execute(&format!(
-            "UPDATE projects SET deleted_at = deleted_at - interval '{days} days' WHERE id = {project};
-             UPDATE project_members SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
-             UPDATE tasks SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
-             UPDATE comments c SET deleted_at = c.deleted_at - interval '{days} days' FROM tasks t
-              WHERE t.id = c.task_id AND t.project_id = {project};
-             UPDATE attachments a SET deleted_at = a.deleted_at - interval '{days} days' FROM tasks t
-              WHERE t.id = a.task_id AND t.project_id = {project};
-             UPDATE time_entries e SET deleted_at = e.deleted_at - interval '{days} days' FROM tasks t
-              WHERE t.id = e.task_id AND t.project_id = {project};
-             UPDATE documents SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
-             UPDATE document_versions v SET deleted_at = v.deleted_at - interval '{days} days' FROM documents d
-              WHERE d.id = v.document_id AND d.project_id = {project};
-             UPDATE billing.invoices SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
-             UPDATE tombstone.operations SET created_at = created_at - interval '{days} days'
-              WHERE id IN (SELECT op_id FROM tombstone.operation_rows
-                            WHERE table_name = 'projects' AND pk = jsonb_build_object('id', {project}));"
-        ))
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn purge_removes_old_soft_deletes_children_first_and_resumes() {
     let p = Protected::start("ops_purge", 3, "");
@@ -64,8 +39,8 @@ async fn purge_removes_old_soft_deletes_children_first_and_resumes() {
     app.batch_execute("DELETE FROM projects WHERE id = 1; DELETE FROM projects WHERE id = 2")
         .await
         .unwrap();
-    backdate(&direct, 40, 1).await;
-    backdate(&direct, 10, 2).await;
+    common::backdate_project(&direct, 40, 1).await;
+    common::backdate_project(&direct, 10, 2).await;
     assert_eq!(project_rows(&direct, 1).await, 3122);
 
     // Dry run: counts, deletes nothing.
@@ -306,7 +281,7 @@ async fn serve_purges_on_its_schedule() {
     app.execute("DELETE FROM projects WHERE id = 1", &[])
         .await
         .unwrap();
-    backdate(&direct, 31, 1).await;
+    common::backdate_project(&direct, 31, 1).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while project_rows(&direct, 1).await > 0 {
         assert!(Instant::now() < deadline, "not purged:\n{}", p.proxy.log());

@@ -400,7 +400,7 @@ async fn redaction_on_purge_by_default_on_and_off() {
     };
 
     // Default, retention (30 days) shorter than the audit's (400): redacted.
-    backdate_project(&direct, 1).await;
+    common::backdate_project(&direct, 40, 1).await;
     purge("");
     assert_eq!(audit_values(&direct, 1).await, 0);
     // What stays: table, key, action, actor, login role, transaction, operation.
@@ -408,7 +408,7 @@ async fn redaction_on_purge_by_default_on_and_off() {
     assert!(audit_values(&direct, 2).await > 3000, "others untouched");
 
     // Explicitly off.
-    backdate_project(&direct, 2).await;
+    common::backdate_project(&direct, 40, 2).await;
     purge("[audit]\nredact_on_purge = false\n");
     assert!(audit_values(&direct, 2).await > 3000);
     assert_eq!(
@@ -419,33 +419,15 @@ async fn redaction_on_purge_by_default_on_and_off() {
 
     // Default with an audit retention shorter than the rows' (20 < 30
     // days): the audit rows go before the rows would, nothing to redact.
-    backdate_project(&direct, 3).await;
+    common::backdate_project(&direct, 40, 3).await;
     purge("[audit]\nretention = \"20days\"\n");
     assert!(audit_values(&direct, 3).await > 3000);
 
     // Explicitly on, whatever the retentions.
-    backdate_project(&direct, 4).await;
+    common::backdate_project(&direct, 40, 4).await;
     purge("[audit]\nretention = \"20days\"\nredact_on_purge = true\n");
     assert_eq!(audit_values(&direct, 4).await, 0);
     assert_eq!(count(&direct, &soft_delete_rows(4)).await, before[3]);
-}
-
-/// Ages project `p`'s soft delete (and its cascade) 40 days.
-async fn backdate_project(direct: &Client, p: i64) {
-    direct
-        .batch_execute(&format!(
-            "UPDATE projects SET deleted_at = now() - interval '40 days' WHERE id = {p};
-             UPDATE project_members SET deleted_at = now() - interval '40 days' WHERE project_id = {p};
-             UPDATE tasks SET deleted_at = now() - interval '40 days' WHERE project_id = {p};
-             UPDATE comments c SET deleted_at = now() - interval '40 days' FROM tasks t WHERE t.id = c.task_id AND t.project_id = {p};
-             UPDATE attachments c SET deleted_at = now() - interval '40 days' FROM tasks t WHERE t.id = c.task_id AND t.project_id = {p};
-             UPDATE time_entries c SET deleted_at = now() - interval '40 days' FROM tasks t WHERE t.id = c.task_id AND t.project_id = {p};
-             UPDATE documents SET deleted_at = now() - interval '40 days' WHERE project_id = {p};
-             UPDATE document_versions v SET deleted_at = now() - interval '40 days' FROM documents d WHERE d.id = v.document_id AND d.project_id = {p};
-             UPDATE billing.invoices SET deleted_at = now() - interval '40 days' WHERE project_id = {p};"
-        ))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

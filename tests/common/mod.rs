@@ -379,6 +379,32 @@ impl Drop for Proxy {
     }
 }
 
+/// Moves scenario project `project`'s soft delete (the project, its
+/// cascade and its operation) `days` days into the past.
+pub async fn backdate_project(direct: &Client, days: i32, project: i64) {
+    direct
+        .batch_execute(&format!(
+            "UPDATE projects SET deleted_at = deleted_at - interval '{days} days' WHERE id = {project};
+             UPDATE project_members SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
+             UPDATE tasks SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
+             UPDATE comments c SET deleted_at = c.deleted_at - interval '{days} days' FROM tasks t
+              WHERE t.id = c.task_id AND t.project_id = {project};
+             UPDATE attachments a SET deleted_at = a.deleted_at - interval '{days} days' FROM tasks t
+              WHERE t.id = a.task_id AND t.project_id = {project};
+             UPDATE time_entries e SET deleted_at = e.deleted_at - interval '{days} days' FROM tasks t
+              WHERE t.id = e.task_id AND t.project_id = {project};
+             UPDATE documents SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
+             UPDATE document_versions v SET deleted_at = v.deleted_at - interval '{days} days' FROM documents d
+              WHERE d.id = v.document_id AND d.project_id = {project};
+             UPDATE billing.invoices SET deleted_at = deleted_at - interval '{days} days' WHERE project_id = {project};
+             UPDATE tombstone.operations SET created_at = created_at - interval '{days} days'
+              WHERE id IN (SELECT op_id FROM tombstone.operation_rows
+                            WHERE table_name = 'projects' AND pk = jsonb_build_object('id', {project}));"
+        ))
+        .await
+        .unwrap();
+}
+
 /// The one value `sql` returns (a `count(*)`, say); panics with the error.
 pub async fn count(client: &Client, sql: &str) -> i64 {
     client
