@@ -12,7 +12,8 @@ another's fail) and loops over: reads (a task list with a join, a project
 page), writes (an audited UPDATE, an INSERT of a comment), deletes (a
 comment; a task, which cascades to its comments, attachments and time
 entries), and restores of its own recent task deletes (as the bypass role,
-`tombstone.restore_row`). Meanwhile `serve` purges what has been deleted for
+`tombstone.restore_row`, on a few connections the clients share: one
+upstream connection per client plus those). Meanwhile `serve` purges what has been deleted for
 longer than `retention.keep` every `retention.purge_interval`.
 
 Pass/fail: 0 errors (every statement's error is one). Reported in
@@ -26,6 +27,7 @@ second. Exit status 1 on any error.
 import argparse
 import json
 import os
+import queue
 import random
 import statistics
 import subprocess
@@ -45,6 +47,12 @@ PURGE_INTERVAL = "10s"
 # A client restores only task deletes younger than this, long before the
 # purge may take them.
 RESTORE_WITHIN = 10.0
+
+# Restores (a few per cent of the work) share this many bypass-role
+# connections, so the soak needs one upstream connection per client plus
+# these, well within PostgreSQL's default max_connections = 100 at 64
+# clients.
+ADMIN_CONNECTIONS = 8
 
 KINDS = ["read_list", "read_page", "update", "insert", "delete_comment",
          "delete_task", "restore"]
@@ -79,10 +87,10 @@ def pct(values, q):
 
 
 class Client(threading.Thread):
-    def __init__(self, n, project, app_url, admin_url, stop, seed):
+    def __init__(self, n, project, app_url, admins, stop, seed):
         super().__init__(daemon=True)
         self.n, self.project = n, project
-        self.app_url, self.admin_url = app_url, admin_url
+        self.app_url, self.admins = app_url, admins
         self.stop = stop
         self.rng = random.Random(seed)
         self.samples = []  # (t, kind, seconds)
@@ -92,7 +100,6 @@ class Client(threading.Thread):
     def run(self):
         try:
             app = psycopg.connect(self.app_url, autocommit=True)
-            admin = psycopg.connect(self.admin_url, autocommit=True)
         except Exception as e:  # noqa: BLE001 - every failure is an error
             self.errors.append((time.time(), "connect", str(e)))
             return
@@ -104,27 +111,24 @@ class Client(threading.Thread):
         while not self.stop.is_set():
             kind = self.rng.choices(KINDS, WEIGHTS)[0]
             start = time.perf_counter()
+            self.waited = 0.0
             try:
-                self.step(kind, app, admin, tasks, comments)
+                self.step(kind, app, tasks, comments)
             except Exception as e:  # noqa: BLE001
                 self.errors.append((time.time(), kind, f"{type(e).__name__}: {e}"))
-                for c in (app, admin):
-                    if c.closed or c.broken:
-                        self.stop.wait(0.5)
-                try:
-                    if app.closed or app.broken:
+                if app.closed or app.broken:
+                    self.stop.wait(0.5)
+                    try:
                         app = psycopg.connect(self.app_url, autocommit=True)
-                    if admin.closed or admin.broken:
-                        admin = psycopg.connect(self.admin_url, autocommit=True)
-                except Exception as e2:  # noqa: BLE001
-                    self.errors.append((time.time(), "reconnect", str(e2)))
-                    self.stop.wait(1)
+                    except Exception as e2:  # noqa: BLE001
+                        self.errors.append((time.time(), "reconnect", str(e2)))
+                        self.stop.wait(1)
                 continue
-            self.samples.append((time.time(), kind, time.perf_counter() - start))
+            # A restore's wait for a shared connection is not its latency.
+            self.samples.append((time.time(), kind, time.perf_counter() - start - self.waited))
         app.close()
-        admin.close()
 
-    def step(self, kind, app, admin, tasks, comments):
+    def step(self, kind, app, tasks, comments):
         rng = self.rng
         if not tasks:
             kind = "restore" if self.deleted else "read_page"
@@ -160,9 +164,48 @@ class Client(threading.Thread):
             self.deleted = [(at, t) for at, t in self.deleted if now - at < RESTORE_WITHIN]
             if self.deleted:
                 _, t = self.deleted.pop(rng.randrange(len(self.deleted)))
-                admin.execute("SELECT tombstone.restore_row('tasks', %s::jsonb)",
-                              (json.dumps({"id": t}),)).fetchall()
+                asked = time.perf_counter()
+                with self.admins.connection() as admin:
+                    self.waited = time.perf_counter() - asked
+                    admin.execute("SELECT tombstone.restore_row('tasks', %s::jsonb)",
+                                  (json.dumps({"id": t}),)).fetchall()
                 tasks.append(t)
+
+
+class AdminPool:
+    """A few bypass-role connections the clients take turns on; a broken
+    one is replaced when it is handed back."""
+
+    def __init__(self, url, size):
+        self.url = url
+        self.free = queue.Queue()
+        for _ in range(size):
+            self.free.put(psycopg.connect(url, autocommit=True))
+
+    class _Lease:
+        def __init__(self, pool):
+            self.pool = pool
+
+        def __enter__(self):
+            self.conn = self.pool.free.get()
+            return self.conn
+
+        def __exit__(self, *exc):
+            conn = self.conn
+            if conn.closed or conn.broken:
+                try:
+                    conn = psycopg.connect(self.pool.url, autocommit=True)
+                except Exception:  # noqa: BLE001 - the lease's error is reported
+                    conn = self.conn
+            self.pool.free.put(conn)
+            return False
+
+    def connection(self):
+        return self._Lease(self)
+
+    def close(self):
+        while not self.free.empty():
+            self.free.get().close()
 
 
 def load(server, db, projects, app, admin, bypass):
@@ -216,8 +259,8 @@ def main():
                 f'[retention]\nkeep = "{RETENTION}"\npurge_interval = "{PURGE_INTERVAL}"\n')
     proxy = Proxy("tombstone", [BINARY, "serve", "--config", cfg], port, workdir)
     stop = threading.Event()
-    clients = [Client(i, i + 1, server.url(db, port=port, user=app),
-                      server.url(db, port=port, user=admin), stop, 1000 + i)
+    admins = AdminPool(server.url(db, port=port, user=admin), min(ADMIN_CONNECTIONS, args.clients))
+    clients = [Client(i, i + 1, server.url(db, port=port, user=app), admins, stop, 1000 + i)
                for i in range(args.clients)]
     started = time.time()
     for c in clients:
@@ -235,6 +278,7 @@ def main():
         stop.set()
         for c in clients:
             c.join(timeout=30)
+        admins.close()
         elapsed = time.time() - started
         purged = purge_lines(proxy.log_path)
         proxy.stop()
